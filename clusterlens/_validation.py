@@ -1,0 +1,140 @@
+"""Input validation shared by every public class.
+
+Public constructors and methods check their inputs here and raise
+:class:`~clusterlens.errors.ParameterError` with messages in one style; private ``_methods``
+and numba kernels assume valid inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import numpy as np
+
+from clusterlens.errors import ParameterError
+
+__all__ = ["check_scalar", "check_array", "as_coordinates", "describe_range"]
+
+
+def describe_range(low, high, low_inclusive=True, high_inclusive=True) -> str:
+    """Text like ``the range (0, 1]`` for an interval; ``None`` bounds are infinite."""
+    if low is None and high is None:
+        return "any finite value"
+    left = ("[" if low_inclusive else "(") if low is not None else "("
+    right = ("]" if high_inclusive else ")") if high is not None else ")"
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    return f"the range {left}{lo}, {hi}{right}"
+
+
+def _in_range(v, low, high, low_inclusive, high_inclusive):
+    if low is not None and (v < low or (v == low and not low_inclusive)):
+        return False
+    if high is not None and (v > high or (v == high and not high_inclusive)):
+        return False
+    return True
+
+
+def check_scalar(
+    value,
+    name: str,
+    owner: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """Return ``value`` as a finite float inside the given interval, or raise.
+
+    Parameters
+    ----------
+    value : real number
+        The value to check.
+    name, owner : str
+        The parameter's name and the class or function it belongs to, used in the message.
+    low, high : float or None
+        Interval bounds; ``None`` means unbounded on that side.
+    low_inclusive, high_inclusive : bool
+        Whether each bound belongs to the interval.
+    """
+    where = describe_range(low, high, low_inclusive, high_inclusive)
+    if isinstance(value, bool) or not isinstance(value, Real | np.number):
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be a float in {where}. "
+            f"Got {value!r} of type {type(value).__name__} instead."
+        )
+    v = float(value)
+    if not math.isfinite(v) or not _in_range(v, low, high, low_inclusive, high_inclusive):
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be a float in {where}. Got {v!r} instead."
+        )
+    return v
+
+
+def check_array(
+    value,
+    name: str,
+    owner: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    ndim: int | None = None,
+    dtype=np.float64,
+) -> np.ndarray:
+    """Return ``value`` as a finite array (default float64) inside an interval, or raise.
+
+    The message names the first offending element by index and value.
+    """
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be an array of numbers. Got {value!r}."
+        ) from exc
+    if ndim is not None and arr.ndim != ndim:
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be a {ndim}-dimensional array. "
+            f"Got shape {arr.shape} instead."
+        )
+    where = describe_range(low, high, low_inclusive, high_inclusive)
+    bad = ~np.isfinite(arr)
+    if low is not None:
+        bad |= (arr < low) if low_inclusive else (arr <= low)
+    if high is not None:
+        bad |= (arr > high) if high_inclusive else (arr >= high)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must hold finite values in {where}. "
+            f"Got {arr[idx]!r} at index {idx if arr.ndim > 1 else idx[0]} "
+            f"({int(bad.sum())} bad value(s) in all)."
+        )
+    return arr
+
+
+def as_coordinates(x, y, owner: str) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """Broadcast image-plane coordinates (arcsec) to flat contiguous float64 arrays.
+
+    Returns ``(x_flat, y_flat, shape)``; results are reshaped to ``shape`` by the caller.
+    Raises :class:`ParameterError` for non-numeric input, NaN/inf, or shapes that do not
+    broadcast.
+    """
+    xa = check_array(x, "x", owner)
+    ya = check_array(y, "y", owner)
+    try:
+        xb, yb = np.broadcast_arrays(xa, ya)
+    except ValueError as exc:
+        raise ParameterError(
+            f"The 'x' and 'y' coordinates passed to {owner} must have the same (or "
+            f"broadcastable) shapes. Got {xa.shape} and {ya.shape}."
+        ) from exc
+    shape = xb.shape
+    return (
+        np.ascontiguousarray(xb, dtype=np.float64).ravel(),
+        np.ascontiguousarray(yb, dtype=np.float64).ravel(),
+        shape,
+    )

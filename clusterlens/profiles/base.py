@@ -1,0 +1,148 @@
+"""The mass-profile interface every lens model implements, and the sum of profiles.
+
+Conventions (see the documentation's *Conventions* page): image-plane angles in arcsec,
+``x`` along columns and ``y`` along rows, origin at the cutout centre; position angles in
+degrees counter-clockwise from +x; all quantities are dimensionless lensing quantities
+(convergence, shear) or angles in arcsec (deflection) and arcsec^2 (potential), for the
+source redshift the profile was built for.
+
+A profile is immutable.  Its public methods validate and broadcast their inputs and call the
+private ``_method`` twins, which take flat, contiguous float64 arrays and assume them valid;
+hot loops call the twins directly.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+from clusterlens._validation import as_coordinates
+
+__all__ = ["MassProfile", "Composite"]
+
+
+class MassProfile(abc.ABC):
+    """Base class of lens mass profiles.
+
+    Subclasses implement ``_deflection`` and ``_hessian`` (and ``_potential`` and
+    ``_convergence`` where they have closed forms) on flat float64 arrays in arcsec.
+    Profiles add up: ``halo + members`` is a :class:`Composite`.
+    """
+
+    # --- public, validated API -------------------------------------------------------------
+    def deflection(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """Deflection angle ``(alpha_x, alpha_y)`` in arcsec at image-plane positions (arcsec)."""
+        xf, yf, shape = as_coordinates(x, y, type(self).__name__)
+        ax, ay = self._deflection(xf, yf)
+        return ax.reshape(shape), ay.reshape(shape)
+
+    def hessian(self, x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Second derivatives ``(f_xx, f_xy, f_yy)`` of the lensing potential (dimensionless)."""
+        xf, yf, shape = as_coordinates(x, y, type(self).__name__)
+        return tuple(h.reshape(shape) for h in self._hessian(xf, yf))
+
+    def convergence(self, x, y) -> np.ndarray:
+        """Convergence ``kappa`` (dimensionless) at image-plane positions (arcsec)."""
+        xf, yf, shape = as_coordinates(x, y, type(self).__name__)
+        return self._convergence(xf, yf).reshape(shape)
+
+    def potential(self, x, y) -> np.ndarray:
+        """Lensing potential ``psi`` in arcsec^2 at image-plane positions (arcsec)."""
+        xf, yf, shape = as_coordinates(x, y, type(self).__name__)
+        return self._potential(xf, yf).reshape(shape)
+
+    # --- private twins: flat contiguous float64 arrays, no validation -----------------------
+    @abc.abstractmethod
+    def _deflection(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    @abc.abstractmethod
+    def _hessian(
+        self, x: np.ndarray, y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+    def _convergence(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        fxx, _, fyy = self._hessian(x, y)
+        return 0.5 * (fxx + fyy)
+
+    def _potential(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not implement a lensing potential")
+
+    # --- algebra ----------------------------------------------------------------------------
+    def __add__(self, other):
+        if not isinstance(other, MassProfile):
+            return NotImplemented
+        return Composite((self, other))
+
+    def __radd__(self, other):
+        # lets ``sum(profiles)`` work: sum starts from the integer 0
+        if isinstance(other, int) and other == 0:
+            return self
+        return NotImplemented
+
+
+class Composite(MassProfile):
+    """The sum of several mass profiles; every lensing quantity is the sum of the parts'.
+
+    Nested composites are flattened, so ``(a + b) + c`` has the three parts ``a, b, c``.
+    """
+
+    def __init__(self, components):
+        parts: list[MassProfile] = []
+        for c in components:
+            if isinstance(c, Composite):
+                parts.extend(c.components)
+            elif isinstance(c, MassProfile):
+                parts.append(c)
+            else:
+                from clusterlens.errors import ParameterError
+
+                raise ParameterError(
+                    "The 'components' parameter of Composite must hold MassProfile instances. "
+                    f"Got {type(c).__name__} instead."
+                )
+        if not parts:
+            from clusterlens.errors import ParameterError
+
+            raise ParameterError("The 'components' parameter of Composite must not be empty.")
+        object.__setattr__(self, "components", tuple(parts))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Composite is immutable")
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(c) for c in self.components)
+        return f"Composite(({inner}))"
+
+    def __len__(self) -> int:
+        return len(self.components)
+
+    def __iter__(self):
+        return iter(self.components)
+
+    def _sum(self, method: str, x, y):
+        total = None
+        for c in self.components:
+            part = getattr(c, method)(x, y)
+            if total is None:
+                total = [np.array(p, dtype=np.float64, copy=True) for p in part] if isinstance(
+                    part, tuple
+                ) else np.array(part, dtype=np.float64, copy=True)
+            elif isinstance(part, tuple):
+                for t, p in zip(total, part, strict=True):
+                    t += p
+            else:
+                total += part
+        return tuple(total) if isinstance(total, list) else total
+
+    def _deflection(self, x, y):
+        return self._sum("_deflection", x, y)
+
+    def _hessian(self, x, y):
+        return self._sum("_hessian", x, y)
+
+    def _convergence(self, x, y):
+        return self._sum("_convergence", x, y)
+
+    def _potential(self, x, y):
+        return self._sum("_potential", x, y)
