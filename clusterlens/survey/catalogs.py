@@ -196,9 +196,34 @@ def read_table(path, *, format: str | None = None) -> Table:
     if not path.is_file():
         raise CatalogError(f"Catalog file {str(path)!r} does not exist.")
     try:
+        if fmt == "parquet":
+            return _read_parquet(path)
         return Table.read(path, format=fmt)
     except Exception as exc:  # astropy raises many types for malformed files
         raise CatalogError(f"Cannot read catalog {str(path)!r} as {fmt}: {exc}") from exc
+
+
+def _read_parquet(path: Path) -> Table:
+    """Parquet through pyarrow alone (astropy's reader needs pandas), units restored from
+    the ``table_meta_yaml`` metadata that astropy writes."""
+    import pyarrow.parquet as pq
+    from astropy.table.meta import get_header_from_yaml
+
+    arrow = pq.read_table(path)
+    out = Table()
+    for name in arrow.column_names:
+        values = arrow.column(name).to_numpy(zero_copy_only=False)
+        if values.dtype == object:
+            values = values.astype(str)
+        out[name] = values
+    yaml = (arrow.schema.metadata or {}).get(b"table_meta_yaml")
+    if yaml:
+        header = get_header_from_yaml(yaml.decode().splitlines())
+        for col in header.get("datatype", []):
+            if col.get("unit") and col["name"] in out.colnames:
+                out[col["name"]].unit = u.Unit(col["unit"])
+        out.meta.update(header.get("meta", {}))
+    return out
 
 
 def write_table(table: Table, path, *, format: str | None = None, overwrite: bool = False):
