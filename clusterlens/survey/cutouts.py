@@ -39,6 +39,7 @@ from clusterlens.survey._atomic import atomic_path
 
 __all__ = [
     "CutoutError",
+    "IncompleteFitsError",
     "CutoutSource",
     "FitsDirectoryCutouts",
     "check_bands",
@@ -58,6 +59,10 @@ _NAN_POLICIES = ("fill", "raise")
 
 class CutoutError(ClusterlensError):
     """A cutout could not be obtained, or what came back is not a usable image."""
+
+
+class IncompleteFitsError(CutoutError):
+    """FITS bytes that end early or do not parse: a transfer cut short, worth a retry."""
 
 
 def check_bands(bands, owner: str) -> tuple[str, ...]:
@@ -209,7 +214,7 @@ def parse_fits_bytes(raw: bytes, *, where: str) -> tuple[np.ndarray, fits.Header
     if not raw.startswith(b"SIMPLE  ="):
         raise CutoutError(f"The {where} is not a FITS file (starts with {raw[:20]!r}).")
     if len(raw) % 2880:
-        raise CutoutError(
+        raise IncompleteFitsError(
             f"The {where} is truncated: {len(raw)} bytes is not a whole number of FITS blocks."
         )
     try:
@@ -220,7 +225,7 @@ def parse_fits_bytes(raw: bytes, *, where: str) -> tuple[np.ndarray, fits.Header
                     if hdu.data is not None:
                         return np.array(hdu.data, dtype=np.float32), hdu.header.copy()
     except Exception as exc:
-        raise CutoutError(f"The {where} is not a readable FITS file: {exc}") from exc
+        raise IncompleteFitsError(f"The {where} is not a readable FITS file: {exc}") from exc
     raise CutoutError(f"The {where} is a FITS file without image data.")
 
 
@@ -318,7 +323,7 @@ class FitsDirectoryCutouts(CutoutSource):
         nan_policy: str = "fill",
         max_bad_fraction: float = 0.25,
     ):
-        self.directory = Path(directory)
+        self.directory = Path(directory).expanduser()
         if not self.directory.is_dir():
             raise ParameterError(
                 f"The 'directory' parameter of FitsDirectoryCutouts must be an existing "

@@ -40,6 +40,7 @@ from clusterlens.survey.cutouts import (
     PIXEL_SCALE,
     CutoutError,
     CutoutSource,
+    IncompleteFitsError,
     check_bands,
     check_size,
     parse_fits_bytes,
@@ -141,7 +142,7 @@ class LegacySurveyCutouts(CutoutSource):
         self.max_concurrent = max_concurrent
         self.nan_policy = nan_policy
         self.max_bad_fraction = max_bad_fraction
-        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self.cache_dir = None if cache_dir is None else Path(cache_dir).expanduser()
         self._slots = threading.BoundedSemaphore(max_concurrent)
 
     def __repr__(self):
@@ -237,11 +238,9 @@ class LegacySurveyCutouts(CutoutSource):
             except _RetryableError as exc:
                 errors.append(str(exc))
                 continue
-            except CutoutError as exc:
-                if "truncated" in str(exc) or "not a readable FITS" in str(exc):
-                    errors.append(str(exc))  # a body cut short without Content-Length
-                    continue
-                raise
+            except IncompleteFitsError as exc:  # a body cut short without Content-Length
+                errors.append(str(exc))
+                continue
             if cached is not None:
                 atomic_write_bytes(cached, raw)
             return raw
