@@ -81,19 +81,19 @@ class Handler(BaseHTTPRequestHandler):
             kind = plan.pop(0) if plan else "ok"
             srv.in_flight += 1
             srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
-        try:
-            self._answer(url, q, kind)
-        finally:
-            with srv.lock:
-                srv.in_flight -= 1
+        # Counted only before the answer is sent, so the count never exceeds the requests
+        # the client holds open at once (it cannot release a slot before the answer).
+        if kind == "delay":
+            time.sleep(0.05)
+        with srv.lock:
+            srv.in_flight -= 1
+        self._answer(url, q, kind)
 
     def _answer(self, url, q, kind):
         if url.path != "/viewer/fits-cutout":
             kind = "404"
         if kind == "slow":
             time.sleep(SLOW)
-        if kind == "delay":
-            time.sleep(0.05)
         if kind in ("500", "404"):
             body = b"<html><body>error</body></html>"
             self.send_response(int(kind))
