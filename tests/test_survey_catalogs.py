@@ -111,6 +111,30 @@ def test_custom_mapping_and_clear_errors(tmp_path):
         MemberColumns(e1="E1", e2="E2")
 
 
+@pytest.mark.parametrize("suffix", [".fits", ".parquet"])
+def test_member_catalog_round_trip(tmp_path, suffix):
+    src = Table(
+        {
+            "CLUSTER_ID": [1, 1, 2],
+            "RA": [10.0, 10.001, 20.0],
+            "DEC": [5.0, 5.0, -3.0],
+            "PZ": [0.3, 0.31, 0.5],
+            "MSTAR": [11.0, 10.5, 10.0],
+            "Q": [0.9, 0.5, 1.0],
+            "PA": [10.0, 200.0, -30.0],
+        }
+    )
+    write_table(src, tmp_path / f"m{suffix}")
+    t = read_member_catalog(tmp_path / f"m{suffix}")
+    np.testing.assert_allclose(t["stellar_mass"], 10 ** src["MSTAR"])
+    np.testing.assert_allclose(t["pa"], [10.0, 20.0, 150.0])
+    np.testing.assert_allclose(t["q"], src["Q"])
+    bad = src.copy()
+    bad["Q"][1] = 1.5
+    with pytest.raises(CatalogError, match="'Q' .* row 1"):
+        read_member_catalog(bad)
+
+
 def test_member_catalog_shapes_from_e1_e2():
     q_true = np.array([1.0, 0.5, 0.8])
     pa_true = np.array([0.0, 30.0, 120.0])

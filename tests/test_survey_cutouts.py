@@ -94,10 +94,12 @@ class Handler(BaseHTTPRequestHandler):
             kind = "404"
         if kind == "slow":
             time.sleep(SLOW)
-        if kind in ("500", "404"):
+        if kind in ("500", "404", "429"):
             body = b"<html><body>error</body></html>"
             self.send_response(int(kind))
             self.send_header("Content-Type", "text/html")
+            if kind == "429":
+                self.send_header("Retry-After", "0")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -165,6 +167,7 @@ def test_get_returns_validated_cutout_and_caches_it(server, tmp_path):
     assert image.dtype == np.float32 and image.shape == (3, SIZE, SIZE)
     np.testing.assert_array_equal(image, cutout_pixels(150.0, 2.5, SIZE))
     assert header["BANDS"] == "grz" and header["CLNBAD"] == 0 and header["LAYER"] == "ls-dr9"
+    assert header["CLZEROFR"] == 0.0
     q = server.requests[0]
     assert q == {"ra": "150.0000000", "dec": "2.5000000", "layer": "ls-dr9",
                  "pixscale": "0.262", "bands": "grz", "size": str(SIZE)}  # fmt: skip
@@ -180,7 +183,7 @@ def test_get_returns_validated_cutout_and_caches_it(server, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "plan", [["500", "500"], ["drop"], ["truncate"], ["truncate_nolength"], ["slow"]]
+    "plan", [["500", "500"], ["429"], ["drop"], ["truncate"], ["truncate_nolength"], ["slow"]]
 )
 def test_retries_transient_failures_and_caches_only_whole_files(server, tmp_path, plan):
     server.plans[10.0] = list(plan)
@@ -281,6 +284,17 @@ def test_band_labels_must_agree():
     h = fits.Header({"BAND0": "g", "BAND1": "z", "BAND2": "r"})
     with pytest.raises(CutoutError, match="Plane 1 .* band 'z'"):
         validate_cutout(np.ones((3, 4, 4)), h, size=4, bands="grz")
+    with pytest.raises(CutoutError, match="holds bands 'gzr'"):
+        validate_cutout(np.ones((3, 4, 4)), fits.Header({"BANDS": "gzr"}), size=4, bands="grz")
+
+
+def test_zero_pixels_are_counted_and_repairs_are_not():
+    data = np.ones((3, 4, 4))
+    data[:, 0, :] = 0.0  # a strip without data
+    data[1, 2, 2] = np.nan
+    image, header, bad = validate_cutout(data, fits.Header(), size=4, bands="grz")
+    assert header["CLZEROFR"] == pytest.approx(0.25) and header["CLNBAD"] == 1
+    assert bad.sum() == 1 and bad[1, 2, 2] and image[1, 2, 2] == 0
 
 
 def test_fits_directory_by_id_by_position_and_cropped(tmp_path):
@@ -296,6 +310,9 @@ def test_fits_directory_by_id_by_position_and_cropped(tmp_path):
     assert h["CRPIX1"] == 5.5
     rz, _ = src.get(30.0, -5.0, 20, "zg", cluster_id=77)
     np.testing.assert_array_equal(rz, data[[2, 0]])
+    zrg, h = src.get(30.0, -5.0, 20, "zrg", cluster_id=77)
+    np.testing.assert_array_equal(zrg, data[::-1])
+    assert h["BANDS"] == "zrg"
     with pytest.raises(CutoutError, match="No cutout file .* within 1 arcsec"):
         src.get(31.0, -5.0, 10)
     with pytest.raises(CutoutError, match="No cutout file"):

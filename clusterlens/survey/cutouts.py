@@ -15,6 +15,8 @@ Validation (:func:`validate_cutout`) never lets a broken cutout look like a good
   :class:`CutoutError`;
 * a band with no finite pixel, or one that is exactly zero everywhere (no coverage):
   :class:`CutoutError`;
+* the fraction of pixels that are exactly zero (the service's value where it has no data,
+  e.g. past a footprint edge) is recorded as ``CLZEROFR`` for the caller to cut on;
 * some NaN/inf pixels: with ``nan_policy="fill"`` (default) and no more than
   ``max_bad_fraction`` of them, they are set to 0 (the sky level of these background-
   subtracted images) and the header records ``CLNBAD`` (how many) and ``CLBADFR``
@@ -166,6 +168,11 @@ def validate_cutout(
             f"The {where} is {data.shape[2]} x {data.shape[1]} pixels; expected "
             f"{size} x {size} (the server may cap large sizes)."
         )
+    declared = str(header.get("BANDS", "")).strip()
+    if len(declared) == len(bands) and declared != "".join(bands):
+        raise CutoutError(
+            f"The {where} holds bands {declared!r} (BANDS); expected {''.join(bands)!r}."
+        )
     labels = _header_bands(header, len(bands))
     for i, (lab, want) in enumerate(zip(labels, bands, strict=True)):
         if lab is not None and lab != want:
@@ -192,6 +199,7 @@ def validate_cutout(
             f"{max_bad_fraction:g} allows to repair."
         )
     data = np.ascontiguousarray(data)
+    zero_frac = float(np.mean(data == 0.0))  # before NaNs become zeros
     if n_bad:
         data = data.copy()
         data[bad] = 0.0
@@ -199,6 +207,10 @@ def validate_cutout(
     header["BANDS"] = ("".join(bands), "band of each plane, in order")
     header["CLNBAD"] = (n_bad, "clusterlens: NaN/inf pixels set to 0")
     header["CLBADFR"] = (frac, "clusterlens: fraction of pixels repaired")
+    header["CLZEROFR"] = (
+        zero_frac,
+        "fraction of pixels exactly 0 (no data?)",
+    )
     return data, header, bad
 
 
@@ -425,4 +437,5 @@ def _select_bands(data: np.ndarray, header: fits.Header, bands, *, where: str) -
         )
     for i in range(data.shape[0]):
         header.remove(f"BAND{i}", ignore_missing=True)
+    header["BANDS"] = "".join(bands)
     return data[[have.index(b) for b in bands]]

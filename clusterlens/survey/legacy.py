@@ -11,7 +11,8 @@ Network behaviour, all standard library (``urllib``):
   whatever the number of threads calling it;
 * every request has a ``timeout`` [s] for connecting and for each read;
 * HTTP 5xx, 429, timeouts, refused or dropped connections and short transfers are retried
-  up to ``retries`` times, waiting ``backoff * 2**attempt`` seconds (capped at
+  up to ``retries`` times, waiting ``backoff * 2**attempt`` seconds (stretched by up to 25%
+  by a jitter derived from the URL, at least the server's ``Retry-After``, at most
   ``max_backoff``) in between; other 4xx answers and HTML pages fail at once;
 * with a ``cache_dir``, the raw FITS bytes are cached under a SHA-256 key of every request
   parameter (base URL, layer, pixel scale, bands, size, RA, Dec). A file enters the cache
@@ -66,6 +67,16 @@ LAYERS = (
 class _RetryableError(Exception):
     """A failure worth another try (5xx, 429, timeout, dropped or short transfer)."""
 
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _retry_after(headers) -> float | None:
+    """Seconds from a ``Retry-After: <seconds>`` header (HTTP dates are ignored)."""
+    value = (headers or {}).get("Retry-After", "")
+    return float(value) if value.strip().isdigit() else None
+
 
 class LegacySurveyCutouts(CutoutSource):
     """FITS cutouts from the Legacy Surveys viewer (or a server that speaks its protocol).
@@ -86,7 +97,8 @@ class LegacySurveyCutouts(CutoutSource):
     retries : int
         Extra attempts after a retryable failure.
     backoff, max_backoff : float
-        Wait ``min(backoff * 2**attempt, max_backoff)`` seconds before retry ``attempt + 1``.
+        Wait about ``backoff * 2**attempt`` seconds (see the module docstring), never more
+        than ``max_backoff``, before retry ``attempt + 1``.
     max_concurrent : int
         Requests in flight at once through this object.
     nan_policy, max_bad_fraction
@@ -191,7 +203,9 @@ class LegacySurveyCutouts(CutoutSource):
                     raw = resp.read()
             except urllib.error.HTTPError as exc:
                 if exc.code >= 500 or exc.code == 429:
-                    raise _RetryableError(f"HTTP {exc.code} {exc.reason}") from exc
+                    raise _RetryableError(
+                        f"HTTP {exc.code} {exc.reason}", _retry_after(exc.headers)
+                    ) from exc
                 raise CutoutError(f"HTTP {exc.code} {exc.reason} from {url}") from exc
             except (
                 urllib.error.URLError,
@@ -206,6 +220,16 @@ class LegacySurveyCutouts(CutoutSource):
         if "html" in ctype.lower():
             parse_fits_bytes(raw, where=f"answer from {url}")  # raises with the page text
         return raw
+
+    def _wait(self, url: str, attempt: int, retry_after: float | None) -> float:
+        """Seconds before retry ``attempt`` (>= 1): exponential backoff, stretched by up to
+        25% by a jitter derived from the URL (so that many workers failing together do not
+        retry in lockstep, yet a run is reproducible), at least the server's Retry-After,
+        at most ``max_backoff``."""
+        digest = hashlib.sha256(f"{url}#{attempt}".encode()).digest()
+        jitter = 1.0 + 0.25 * int.from_bytes(digest[:4], "big") / 2**32
+        wait = self.backoff * 2 ** (attempt - 1) * jitter
+        return min(max(wait, retry_after or 0.0), self.max_backoff)
 
     def fetch_bytes(self, ra: float, dec: float, size: int, bands="grz") -> bytes:
         """The raw FITS answer for one cutout, from the cache or the service.
@@ -229,14 +253,16 @@ class LegacySurveyCutouts(CutoutSource):
             except CutoutError:
                 cached.unlink(missing_ok=True)  # damaged outside our control: fetch again
         errors = []
+        retry_after = None
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
+                time.sleep(self._wait(url, attempt, retry_after))
             try:
                 raw = self._download(url)
                 parse_fits_bytes(raw, where=f"answer from {url}")
             except _RetryableError as exc:
                 errors.append(str(exc))
+                retry_after = exc.retry_after
                 continue
             except IncompleteFitsError as exc:  # a body cut short without Content-Length
                 errors.append(str(exc))
