@@ -111,19 +111,21 @@ def test_custom_mapping_and_clear_errors(tmp_path):
         MemberColumns(e1="E1", e2="E2")
 
 
+def zou_members(**shape):
+    """Three members of two clusters in the Zou et al. layout, with the given shape columns."""
+    columns = {
+        "CLUSTER_ID": [1, 1, 2],
+        "RA": [10.0, 10.001, 20.0],
+        "DEC": [5.0, 5.0, -3.0],
+        "PZ": [0.3, 0.31, 0.5],
+        "MSTAR": [11.0, 10.5, 10.0],
+    }
+    return Table(columns | shape)
+
+
 @pytest.mark.parametrize("suffix", [".fits", ".parquet"])
 def test_member_catalog_round_trip(tmp_path, suffix):
-    src = Table(
-        {
-            "CLUSTER_ID": [1, 1, 2],
-            "RA": [10.0, 10.001, 20.0],
-            "DEC": [5.0, 5.0, -3.0],
-            "PZ": [0.3, 0.31, 0.5],
-            "MSTAR": [11.0, 10.5, 10.0],
-            "Q": [0.9, 0.5, 1.0],
-            "PA": [10.0, 200.0, -30.0],
-        }
-    )
+    src = zou_members(Q=[0.9, 0.5, 1.0], PA=[10.0, 200.0, -30.0])
     write_table(src, tmp_path / f"m{suffix}")
     t = read_member_catalog(tmp_path / f"m{suffix}")
     np.testing.assert_allclose(t["stellar_mass"], 10 ** src["MSTAR"])
@@ -139,16 +141,8 @@ def test_member_catalog_shapes_from_e1_e2():
     q_true = np.array([1.0, 0.5, 0.8])
     pa_true = np.array([0.0, 30.0, 120.0])
     e = (1 - q_true) / (1 + q_true)
-    members = Table(
-        {
-            "CLUSTER_ID": [1, 1, 2],
-            "RA": [10.0, 10.001, 20.0],
-            "DEC": [5.0, 5.0, -3.0],
-            "PZ": [0.3, 0.31, 0.5],
-            "MSTAR": [11.0, 10.5, 10.0],
-            "E1": e * np.cos(np.radians(2 * pa_true)),
-            "E2": e * np.sin(np.radians(2 * pa_true)),
-        }
+    members = zou_members(
+        E1=e * np.cos(np.radians(2 * pa_true)), E2=e * np.sin(np.radians(2 * pa_true))
     )
     t = read_member_catalog(members, columns=MemberColumns(q=None, pa=None, e1="E1", e2="E2"))
     np.testing.assert_allclose(t["q"], q_true)
