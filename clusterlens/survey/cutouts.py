@@ -312,8 +312,9 @@ class FitsDirectoryCutouts(CutoutSource):
     The files are those :func:`~clusterlens.survey.fetch_cutouts` writes (or any FITS with
     a ``(band, y, x)`` image). ``get`` opens ``<directory>/<pattern with cluster_id>`` when
     ``cluster_id`` is given; otherwise it finds the file whose centre (``CRVAL1/2`` or
-    ``RA/DEC`` keywords) lies within ``tolerance`` of (ra, dec). A file larger than ``size``
-    is cropped about its centre; a smaller one raises.
+    ``RA/DEC`` keywords) lies within ``tolerance`` of (ra, dec), from an index of the
+    folder's headers built on first use (and rebuilt once when a position is not found).
+    A file larger than ``size`` is cropped about its centre; a smaller one raises.
 
     Parameters
     ----------
@@ -378,12 +379,16 @@ class FitsDirectoryCutouts(CutoutSource):
         from astropy import units as u
         from astropy.coordinates import SkyCoord
 
-        paths, ras, decs = self._positions()
-        if paths:
-            sep = SkyCoord(ra * u.deg, dec * u.deg).separation(SkyCoord(ras * u.deg, decs * u.deg))
-            i = int(np.argmin(sep))
-            if sep[i].to_value(u.arcsec) <= self.tolerance:
-                return paths[i]
+        for _ in range(2):  # the folder may have grown since the index was built
+            paths, ras, decs = self._positions()
+            if paths:
+                sep = SkyCoord(ra * u.deg, dec * u.deg).separation(
+                    SkyCoord(ras * u.deg, decs * u.deg)
+                )
+                i = int(np.argmin(sep))
+                if sep[i].to_value(u.arcsec) <= self.tolerance:
+                    return paths[i]
+            self._index = None
         raise CutoutError(
             f"No cutout file in {str(self.directory)!r} is centred within {self.tolerance:g} "
             f"arcsec of RA={ra:.6f}, Dec={dec:.6f}."
