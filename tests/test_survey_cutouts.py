@@ -121,6 +121,12 @@ class Handler(BaseHTTPRequestHandler):
         if kind != "truncate_nolength":
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if kind == "trickle":  # each piece in time, the whole too slow
+            for k in range(0, len(body), len(body) // 8 + 1):
+                self.wfile.write(body[k : k + len(body) // 8 + 1])
+                self.wfile.flush()
+                time.sleep(0.06)
+            return
         if kind.startswith("truncate"):
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
@@ -231,6 +237,14 @@ def test_partly_nan_cutout_is_repaired_and_flagged(server, tmp_path):
     server.plans[16.0] = ["nan"]
     with pytest.raises(CutoutError, match="6 NaN/inf"):
         client(server, tmp_path, nan_policy="raise").get(16.0, 0.0, SIZE)
+
+
+def test_a_trickling_transfer_is_cut_off_and_retried(server, tmp_path):
+    server.plans[18.0] = ["trickle"]
+    src = client(server, tmp_path, max_transfer_time=0.2)
+    image, _ = src.get(18.0, 0.0, SIZE)
+    np.testing.assert_array_equal(image, cutout_pixels(18.0, 0.0, SIZE))
+    assert len(server.requests) == 2
 
 
 @pytest.mark.parametrize(

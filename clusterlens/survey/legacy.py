@@ -9,7 +9,8 @@ Network behaviour, all standard library (``urllib``):
 
 * at most ``max_concurrent`` requests in flight per :class:`LegacySurveyCutouts` object,
   whatever the number of threads calling it;
-* every request has a ``timeout`` [s] for connecting and for each read;
+* every request has a ``timeout`` [s] for connecting and for each read, and
+  ``max_transfer_time`` [s] for the whole body;
 * HTTP 5xx, 429, timeouts, refused or dropped connections and short transfers are retried
   up to ``retries`` times, waiting ``backoff * 2**attempt`` seconds (stretched by up to 25%
   by a jitter derived from the URL, at least the server's ``Retry-After``, at most
@@ -94,6 +95,8 @@ class LegacySurveyCutouts(CutoutSource):
         Folder of the on-disk cache; ``None`` disables caching.
     timeout : float
         Seconds allowed to connect and for each read.
+    max_transfer_time : float
+        Seconds allowed for a whole body to arrive (a retryable failure beyond).
     retries : int
         Extra attempts after a retryable failure.
     backoff, max_backoff : float
@@ -119,6 +122,7 @@ class LegacySurveyCutouts(CutoutSource):
         backoff: float = 2.0,
         max_backoff: float = 60.0,
         max_concurrent: int = 4,
+        max_transfer_time: float = 600.0,
         nan_policy: str = "fill",
         max_bad_fraction: float = 0.25,
         check_layer: bool = True,
@@ -152,6 +156,9 @@ class LegacySurveyCutouts(CutoutSource):
         self.backoff = check_scalar(backoff, "backoff", owner, low=0)
         self.max_backoff = check_scalar(max_backoff, "max_backoff", owner, low=0)
         self.max_concurrent = max_concurrent
+        self.max_transfer_time = check_scalar(
+            max_transfer_time, "max_transfer_time", owner, low=0, low_inclusive=False
+        )
         self.nan_policy = nan_policy
         self.max_bad_fraction = max_bad_fraction
         self.cache_dir = None if cache_dir is None else Path(cache_dir).expanduser()
@@ -190,6 +197,19 @@ class LegacySurveyCutouts(CutoutSource):
         key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
         return self.cache_dir / key[:2] / f"{key}.fits"
 
+    def _read_body(self, resp) -> bytes:
+        """The whole body, in chunks, within ``max_transfer_time`` (``timeout`` only bounds
+        each read, so a server trickling bytes could otherwise hold a slot for ever)."""
+        start = time.monotonic()
+        chunks = []
+        while chunk := resp.read1(1 << 16):  # one recv at most: the clock is checked often
+            chunks.append(chunk)
+            if time.monotonic() - start > self.max_transfer_time:
+                raise _RetryableError(
+                    f"transfer took longer than max_transfer_time={self.max_transfer_time:g} s"
+                )
+        return b"".join(chunks)
+
     def _download(self, url: str) -> bytes:
         """One attempt; raises _RetryableError or CutoutError."""
         req = urllib.request.Request(
@@ -200,7 +220,7 @@ class LegacySurveyCutouts(CutoutSource):
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                     ctype = resp.headers.get("Content-Type", "")
                     expected = resp.headers.get("Content-Length")
-                    raw = resp.read()
+                    raw = self._read_body(resp)
             except urllib.error.HTTPError as exc:
                 if exc.code >= 500 or exc.code == 429:
                     raise _RetryableError(
