@@ -286,6 +286,7 @@ class LegacySurveyCutouts(CutoutSource):
                 continue
             except IncompleteFitsError as exc:  # a body cut short without Content-Length
                 errors.append(str(exc))
+                retry_after = None
                 continue
             if cached is not None:
                 atomic_write_bytes(cached, raw)
