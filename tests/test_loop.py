@@ -95,6 +95,12 @@ def test_simulated_search_beats_single_pass(tmp_path, survey):
     assert all(t["cum_A"] + t["cum_B"] + t["cum_C"] == t["cumulative"])
     assert np.all(t["threshold_tp"] >= t["threshold"])
     assert np.all((t["purity"] >= 0) & (t["purity"] <= 1))
+    from clusterlens.metrics import purity_completeness
+
+    for row, it in zip(t, p.iterations(), strict=True):
+        s = finder.score(it["model_path"], test_ids)
+        expect = purity_completeness(survey.labels(test_ids), s, it["threshold"])
+        assert (row["purity"], row["completeness"]) == pytest.approx(expect)
     # found lenses are out of the pool and in training, exactly the true lenses inspected
     found = set(p.ids("positive"))
     assert found.isdisjoint(p.ids("pool"))
@@ -425,3 +431,47 @@ def test_kill_during_iterate_and_apply(tmp_path, survey):
     q.apply()
     _check_consistent(tmp_path / "p.sqlite")
     assert applied >= 1
+
+
+def test_simulate_search_compares_strategies(tmp_path):
+    from clusterlens.loop import simulate_search
+
+    survey = ToySurvey(n_objects=1500, n_lenses=80, seed=3)
+    top = simulate_search(survey, tmp_path, strategy="top_k", k=20, n_iterations=3)
+    neg = simulate_search(survey, tmp_path / "neg", k=20, n_iterations=3, add_negatives=True)
+    bal = simulate_search(survey, tmp_path, strategy="bald", k=20, n_iterations=3)
+    for t in (top, neg, bal):
+        assert list(t["inspected"]) == [20, 40, 60]
+        assert np.all(np.diff(t["true_lenses_found"]) >= 0)
+        # perfect graders: every confirmed lens is a true lens
+        assert list(t["cumulative"]) == list(t["true_lenses_found"])
+    # with rejected objects moved out, no object is inspected twice
+    assert neg["true_lenses_found"][-1] >= top["true_lenses_found"][-1]
+
+
+def test_cli_whole_round(tmp_path, survey, capsys):
+    from clusterlens.cli import main
+
+    objects = tmp_path / "objects.ecsv"
+    survey.objects.write(objects)
+    proj = str(tmp_path / "s.sqlite")
+    assert main(["loop", "create", proj, "--objects", str(objects)]) == 0
+    finder = ToyFinder(survey, tmp_path / "m")
+    ids = [str(i) for i in survey.objects["id"]]
+    Table({"id": ids, "score": finder.score(finder.train([], [], None), ids)}).write(
+        tmp_path / "scores.csv"
+    )
+    assert main(["loop", "select", proj, "--scores", str(tmp_path / "scores.csv"), "--k", "5"]) == 0
+    sel = SearchProject(proj).selected(1)
+    lines = ["object_id,iteration,grader,is_lens,grade"]
+    lines += [f"{o},1,ann,{int(o in survey.truth)},{survey.truth.get(o, '')}" for o in sel]
+    (tmp_path / "dec.csv").write_text("\n".join(lines) + "\n")
+    assert main(["loop", "import", proj, str(tmp_path / "dec.csv")]) == 0
+    assert main(["loop", "status", proj]) == 0
+    assert "open iteration 1: 5 of 5 decided" in capsys.readouterr().out
+    assert main(["loop", "apply", proj]) == 0
+    assert main(["loop", "export", proj, str(tmp_path / "c.csv")]) == 0
+    n_true = sum(o in survey.truth for o in sel)
+    assert len(Table.read(tmp_path / "c.csv", format="ascii.csv")) == n_true
+    assert main(["loop", "apply", proj]) == 2  # nothing open: a clear error, no traceback
+    assert "No iteration is open" in capsys.readouterr().err

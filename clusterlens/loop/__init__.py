@@ -18,7 +18,7 @@ from clusterlens.loop.grading import (
 )
 from clusterlens.loop.project import CATALOG_COLUMNS, Scorer, SearchProject, Trainer
 from clusterlens.loop.selection import bald, select_above, select_bald, select_top_k
-from clusterlens.loop.simulate import SimulatedGrader, ToyFinder, ToySurvey
+from clusterlens.loop.simulate import SimulatedGrader, ToyFinder, ToySurvey, simulate_search
 
 __all__ = [
     "GRADES",
@@ -43,4 +43,5 @@ __all__ = [
     "SimulatedGrader",
     "ToyFinder",
     "ToySurvey",
+    "simulate_search",
 ]

@@ -136,7 +136,8 @@ class SearchProject:
                 conn.execute("COMMIT")
                 return result
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
         raise ClusterlensError(f"The project {str(self.path)!r} stayed locked; try again.")
 

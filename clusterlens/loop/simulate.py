@@ -24,7 +24,7 @@ from clusterlens._validation import check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.loop.grading import GRADES
 
-__all__ = ["ToySurvey", "ToyFinder", "SimulatedGrader"]
+__all__ = ["ToySurvey", "ToyFinder", "SimulatedGrader", "simulate_search"]
 
 
 @dataclass(frozen=True)
@@ -240,3 +240,72 @@ class SimulatedGrader:
             is_lens, grade = self.decide(oid)
             project.record_decision(oid, iteration, self.name, is_lens=is_lens, grade=grade)
         return len(ids)
+
+
+def simulate_search(
+    survey: ToySurvey,
+    workdir,
+    *,
+    strategy: str = "top_k",
+    k: int = 40,
+    n_iterations: int = 5,
+    n_graders: int = 1,
+    error_rate: float = 0.0,
+    add_negatives: bool = False,
+    n_samples: int = 8,
+    seed: int = 0,
+):
+    """Run a whole search on a toy survey with simulated graders; return its Table 2.
+
+    The returned astropy Table is :meth:`SearchProject.table` plus ``inspected``, the
+    cumulative number of objects the graders looked at, and ``true_lenses_found``, so that
+    strategies can be compared by how many inspections they need for a number of lenses.
+
+    Parameters
+    ----------
+    survey : ToySurvey
+        The survey (truth and features).
+    workdir : str or Path
+        Directory for the project file (``search_<strategy>.sqlite``) and model files; an
+        existing project there is replaced.
+    strategy : {"top_k", "bald"}
+        Selection strategy (``"bald"`` scores with ``n_samples`` jittered samples).
+    k, n_iterations : int
+        Objects inspected per iteration, and iterations.
+    n_graders, error_rate : int, float
+        Simulated graders, each wrong with probability ``error_rate``.
+    add_negatives : bool
+        Passed to :meth:`SearchProject.apply`.
+    """
+    from clusterlens.loop.project import SearchProject
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    finder = ToyFinder(
+        survey,
+        workdir / f"models_{strategy}",
+        n_samples=n_samples if strategy == "bald" else 1,
+        seed=seed,
+    )
+    project = SearchProject.create(
+        workdir / f"search_{strategy}.sqlite", survey.objects, overwrite=True
+    )
+    graders = [
+        SimulatedGrader(f"sim{i}", survey.truth, error_rate=error_rate, seed=seed + i)
+        for i in range(n_graders)
+    ]
+    for _ in range(n_iterations):
+        project.iterate(finder, finder, k=k, strategy=strategy)
+        for g in graders:
+            g.grade(project)
+        project.apply(add_negatives=add_negatives)
+    table = project.table()
+    table["inspected"] = np.cumsum(table["n_selected"])
+    found = set()
+    true_found = []
+    for it in table["iteration"]:
+        found |= {o for o in project.selected(int(it)) if o in survey.truth}
+        true_found.append(len(found))
+    table["true_lenses_found"] = true_found
+    project.close()
+    return table
