@@ -152,6 +152,9 @@ def test_decisions_upsert_and_validation(tmp_path, survey):
         p.apply()
     with pytest.raises(ClusterlensError, match="still open"):
         p.iterate(finder, finder, k=10)
+    with pytest.raises(ParameterError, match="'scorer' parameter"):
+        p.iterate(finder, object(), k=10)
+    p.record_decision(p.selected()[1], it, "bob", is_lens=np.int64(0))
     row = p.apply(allow_undecided=True)
     assert row["new"] == 1 and p.ids("positive") == [oid]
     assert len(p.ids("pool")) == 2999  # undecided objects stay in the pool

@@ -321,6 +321,16 @@ class SearchProject:
             A labelled test set (e.g. known lenses and non-lenses); the iteration's purity
             and completeness on it, at the selection threshold, go into Table 2.
         """
+        if not isinstance(trainer, Trainer):
+            raise ParameterError(
+                "The 'trainer' parameter of SearchProject.iterate must have a "
+                f"train(positives, negatives, previous_model) method. Got {trainer!r}."
+            )
+        if not isinstance(scorer, Scorer):
+            raise ParameterError(
+                "The 'scorer' parameter of SearchProject.iterate must have a "
+                f"score(model_path, object_ids) method. Got {scorer!r}."
+            )
         if self.open_iteration() is not None:
             raise ClusterlensError(
                 f"Iteration {self.open_iteration()} is still open; apply() it before iterating."
@@ -527,7 +537,7 @@ class SearchProject:
                     f"The 'is_lens' parameter of {owner} must be a bool. Got {is_lens!r}."
                 )
             is_lens = low in ("1", "true", "yes", "lens")
-        if not isinstance(is_lens, bool | np.bool_ | int) or is_lens not in (0, 1):
+        if not isinstance(is_lens, bool | np.bool_ | int | np.integer) or is_lens not in (0, 1):
             raise ParameterError(
                 f"The 'is_lens' parameter of {owner} must be a bool. Got {is_lens!r}."
             )
