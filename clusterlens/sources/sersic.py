@@ -18,6 +18,7 @@ from scipy.special import gammainc, gammaincinv, gammaln
 
 from clusterlens._validation import as_coordinates, check_array, check_scalar
 from clusterlens.errors import ParameterError
+from clusterlens.observe.photometry import ZERO_POINT
 from clusterlens.sources._kernels import sersic_unit_sb
 
 __all__ = [
@@ -31,8 +32,6 @@ __all__ = [
 
 #: Band order of every image and flux tuple.
 BANDS: tuple[str, ...] = ("g", "r", "z")
-
-ZERO_POINT = 22.5  # AB magnitude of 1 nanomaggy
 
 
 def sersic_b(n: float) -> float:
