@@ -17,13 +17,15 @@ ZERO_POINT = 22.5
 
 def mag_to_nanomaggies(mag):
     """Flux [nanomaggies] of an AB magnitude: ``10^(0.4 (22.5 - m))``."""
-    m = check_array(mag, "mag", "mag_to_nanomaggies")
+    scalar = np.ndim(mag) == 0
+    m = check_array(np.atleast_1d(mag), "mag", "mag_to_nanomaggies")
     out = 10.0 ** (0.4 * (ZERO_POINT - m))
-    return float(out) if out.ndim == 0 else out
+    return float(out[0]) if scalar else out
 
 
 def nanomaggies_to_mag(flux):
     """AB magnitude of a positive flux [nanomaggies]: ``22.5 - 2.5 log10(f)``."""
-    f = check_array(flux, "flux", "nanomaggies_to_mag", low=0.0, low_inclusive=False)
+    scalar = np.ndim(flux) == 0
+    f = check_array(np.atleast_1d(flux), "flux", "nanomaggies_to_mag", low=0.0, low_inclusive=False)
     out = ZERO_POINT - 2.5 * np.log10(f)
-    return float(out) if out.ndim == 0 else out
+    return float(out[0]) if scalar else out
