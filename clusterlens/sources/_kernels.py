@@ -65,3 +65,39 @@ def add_sersic_stamp(image, fluxes, x0, y0, r_e, n, q, phi_rad, b_n, log_i0, hal
             for k in range(nb):
                 image[k, i, j] += fluxes[k] * acc
     return image
+
+
+@njit(cache=True)
+def steep_pixel_flags(value, bx, by, xc, yc, sqrt_q, r_e, b_n, n, atol, out):
+    """Flag pixels whose centre sample may misrepresent the pixel mean (see the caller).
+
+    ``value`` is the unit-flux surface brightness at the pixel centres, ``bx, by`` their
+    ray-traced positions (2-D).  A pixel is flagged when its value departs from the mean of
+    its 4 neighbours by more than ``atol``, when its source-plane footprint (largest distance
+    to a neighbour's position) reaches the source centre, or when the profile's log slope
+    across the footprint, weighted by the value, exceeds ``atol``.
+    """
+    ny, nx = value.shape
+    inv_n = 1.0 / n
+    for i in range(ny):
+        for j in range(nx):
+            acc = 0.0
+            foot = 0.0
+            for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                ii = min(max(i + di, 0), ny - 1)
+                jj = min(max(j + dj, 0), nx - 1)
+                acc += value[ii, jj]
+                d = math.hypot(bx[ii, jj] - bx[i, j], by[ii, jj] - by[i, j])
+                if d > foot:
+                    foot = d
+            v = value[i, j]
+            flag = abs(v - 0.25 * acc) > atol
+            dist = math.hypot(bx[i, j] - xc, by[i, j] - yc)
+            # the elliptical radius is within [sqrt(q), 1/sqrt(q)] of the circular one
+            flag = flag or dist * sqrt_q <= foot + 0.5 * r_e
+            if not flag:
+                r = max(dist, 1e-12)
+                slope = b_n * inv_n * (r / r_e) ** inv_n / r
+                flag = v * min(1.0, (slope * foot) ** 2) > atol
+            out[i, j] = flag
+    return out

@@ -19,7 +19,7 @@ from scipy.special import gammainc, gammaincinv, gammaln
 from clusterlens._validation import as_coordinates, check_array, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.observe.photometry import ZERO_POINT
-from clusterlens.sources._kernels import sersic_unit_sb
+from clusterlens.sources._kernels import sersic_unit_sb, steep_pixel_flags
 
 __all__ = [
     "BANDS",
@@ -221,6 +221,7 @@ def render_sersic_adaptive(
     pixel_scale: float,
     max_supersample: int = 4096,
     rtol: float = 1e-5,
+    beta=None,
 ):
     """Pixel fluxes [nanomaggies] of a (lensed) source, sub-sampled only where it is steep.
 
@@ -251,6 +252,10 @@ def render_sersic_adaptive(
         Smallest cell is ``pixel_scale / max_supersample`` (rounded up to a power of two).
     rtol : float
         Per-pixel tolerance as a fraction of the source's total flux.
+    beta : (array_like, array_like), optional
+        Ray-traced positions ``(beta_x, beta_y)`` [arcsec] of the pixel centres, shape
+        ``shape``, if already known (e.g. one deflection map per cluster, reused for many
+        sources); ``ray_trace`` is then only called for the sub-pixel samples.
 
     Returns
     -------
@@ -271,8 +276,24 @@ def render_sersic_adaptive(
             f"beta_y) or None. Got {type(ray_trace).__name__} instead."
         )
     area = scale**2
-    x, y = pixel_grid((ny, nx), scale)
-    bx, by = _trace(ray_trace, x.ravel(), y.ravel(), owner)
+    if beta is None:
+        x, y = pixel_grid((ny, nx), scale)
+        bx, by = _trace(ray_trace, x.ravel(), y.ravel(), owner)
+    else:
+        try:
+            bx, by = beta
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(
+                f"The 'beta' parameter of {owner} must be a pair (beta_x, beta_y)."
+            ) from exc
+        bx = check_array(bx, "beta", owner, ndim=2)
+        by = check_array(by, "beta", owner, ndim=2)
+        if bx.shape != (ny, nx) or by.shape != (ny, nx):
+            raise ParameterError(
+                f"The 'beta' parameter of {owner} must hold two arrays of shape {(ny, nx)}. "
+                f"Got {bx.shape} and {by.shape}."
+            )
+        bx, by = np.ascontiguousarray(bx).ravel(), np.ascontiguousarray(by).ravel()
     value = source._unit_sb(bx, by).reshape(ny, nx)  # mean surface brightness per pixel
     atol = tol / area  # tolerance on the mean surface brightness of a pixel (unit flux)
     todo = _steep_pixels(source, value, bx.reshape(ny, nx), by.reshape(ny, nx), atol)
@@ -341,28 +362,20 @@ def _refine_cells(source, ray_trace, cells, size, flux, tol, depth, owner):
 
 def _steep_pixels(source, value, bx, by, atol):
     """Flat indices of the pixels whose centre sample may misrepresent the pixel mean."""
-    pad = np.pad(value, 1, mode="edge")
-    neighbours = 0.25 * (pad[:-2, 1:-1] + pad[2:, 1:-1] + pad[1:-1, :-2] + pad[1:-1, 2:])
-    flag = np.abs(value - neighbours) > atol
-    # source-plane footprint: distance to the farthest of the 4 neighbours' positions
-    pbx = np.pad(bx, 1, mode="edge")
-    pby = np.pad(by, 1, mode="edge")
-    foot = np.zeros_like(value)
-    for sl in ((slice(None, -2), slice(1, -1)), (slice(2, None), slice(1, -1))) + (
-        (slice(1, -1), slice(None, -2)),
-        (slice(1, -1), slice(2, None)),
-    ):
-        d = np.hypot(pbx[sl] - bx, pby[sl] - by)
-        np.maximum(foot, d, out=foot)
-    dist = np.hypot(bx - source.x, by - source.y)
-    # elliptical radius is within [sqrt(q), 1/sqrt(q)] of the circular one: be conservative
-    flag |= dist * math.sqrt(source.q) <= foot + 0.5 * source.r_e
-    # (c) log-slope |d ln I / d R| = b_n / n (R/r_e)^(1/n) / R, first-order change across
-    # the footprint, weighted by the value so faint wings are not refined needlessly
-    r = np.maximum(dist, 1e-12)
-    slope = source.b_n / source.n * (r / source.r_e) ** (1.0 / source.n) / r
-    flag |= value * np.minimum(1.0, (slope * foot) ** 2) > atol
-    return np.flatnonzero(flag)
+    flags = steep_pixel_flags(
+        value,
+        bx,
+        by,
+        source.x,
+        source.y,
+        math.sqrt(source.q),
+        source.r_e,
+        source.b_n,
+        source.n,
+        atol,
+        np.empty(value.shape, dtype=np.bool_),
+    )
+    return np.flatnonzero(flags)
 
 
 def _identity(x, y):
