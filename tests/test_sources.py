@@ -301,3 +301,22 @@ def test_catalog_population_reports_missing_columns_and_bad_values():
         CatalogSourcePopulation(cat, columns={"magnitude": "R"})
     with pytest.raises(ParameterError, match="astropy Table"):
         CatalogSourcePopulation({"a": [1]})
+
+
+def test_ellipse_geometry_matches_lenstronomy():
+    # lenstronomy's SERSIC_ELLIPSE (product-average radius, phi CCW from +x) uses the same
+    # elliptical radius; its b_n is an approximation, so compare the radii the two profiles
+    # imply rather than the values.
+    from lenstronomy.LightModel.Profiles.sersic import SersicElliptic_qPhi
+
+    s = Sersic(x=0.2, y=-0.3, r_e=0.8, n=2.0, q=0.45, phi=37.0)
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(-2, 2, 200), rng.uniform(-2, 2, 200)
+    ours = s.surface_brightness(x, y)[0]
+    r_ours = s.r_e * ((s._log_i0 - np.log(ours)) / s.b_n) ** s.n
+    lens = SersicElliptic_qPhi().function(
+        x, y, 1.0, s.r_e, s.n, s.q, math.radians(s.phi), s.x, s.y, max_R_frac=1e6
+    )
+    b_l = 1.9992 * s.n - 0.3271
+    r_lens = s.r_e * (1.0 - np.log(lens) / b_l) ** s.n
+    np.testing.assert_allclose(r_ours, r_lens, rtol=1e-9)

@@ -2,6 +2,7 @@
 populations of sources to draw from (the paper's Table 1, or a user's own catalog)."""
 
 from clusterlens.sources.population import (
+    COLOUR_CLASSES,
     CatalogSourcePopulation,
     DrawnSource,
     SourcePopulation,
@@ -30,6 +31,7 @@ __all__ = [
     "SourcePopulationConfig",
     "CatalogSourcePopulation",
     "DrawnSource",
+    "COLOUR_CLASSES",
     "Uniform",
     "TruncatedNormal",
     "TruncatedLogNormal",
