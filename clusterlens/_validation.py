@@ -107,10 +107,15 @@ def check_array(
     if high is not None:
         bad |= (arr > high) if high_inclusive else (arr >= high)
     if bad.any():
+        if arr.ndim == 0:
+            raise ParameterError(
+                f"The {name!r} parameter of {owner} must be a finite value in {where}. "
+                f"Got {arr.item()!r} instead."
+            )
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ParameterError(
             f"The {name!r} parameter of {owner} must hold finite values in {where}. "
-            f"Got {arr[idx]!r} at index {idx if arr.ndim > 1 else idx[0]} "
+            f"Got {arr[idx].item()!r} at index {idx if arr.ndim > 1 else idx[0]} "
             f"({int(bad.sum())} bad value(s) in all)."
         )
     return arr

@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from clusterlens import ParameterError
+from clusterlens._validation import as_coordinates, check_array, check_scalar
+
+
+def test_check_scalar_message_names_parameter_owner_range_and_value():
+    with pytest.raises(ParameterError, match=r"'q' parameter of SIE .* range \(0, 1\]. Got 1.3"):
+        check_scalar(1.3, "q", "SIE", low=0, high=1, low_inclusive=False)
+    with pytest.raises(ParameterError, match="Got 'a' of type str"):
+        check_scalar("a", "q", "SIE")
+    with pytest.raises(ParameterError, match="Got nan"):
+        check_scalar(float("nan"), "q", "SIE")
+    assert check_scalar(np.float32(0.5), "q", "SIE", low=0, high=1) == 0.5
+
+
+@pytest.mark.parametrize("value", [np.nan, -1.0])
+def test_check_array_zero_dimensional_bad_value(value):
+    with pytest.raises(ParameterError, match="'m' parameter of f must be a finite value"):
+        check_array(value, "m", "f", low=0)
+
+
+def test_check_array_names_first_bad_element():
+    with pytest.raises(ParameterError, match=r"Got -2.0 at index 1 \(2 bad value"):
+        check_array([1.0, -2.0, np.inf], "m", "f", low=0)
+    with pytest.raises(ParameterError, match="2-dimensional"):
+        check_array([1.0], "m", "f", ndim=2)
+
+
+def test_as_coordinates_broadcasts_and_rejects_mismatch():
+    x, y, shape = as_coordinates(np.zeros((2, 3)), 1.0, "P")
+    assert shape == (2, 3) and x.shape == (6,) and np.all(y == 1.0)
+    with pytest.raises(ParameterError, match="same"):
+        as_coordinates(np.zeros(3), np.zeros(4), "P")
