@@ -342,9 +342,7 @@ def _routes(app, state: _AppState, token: str | None) -> None:
                 "grader": r["grader"],
                 "is_lens": r["is_lens"],
                 "grade": r["grade"],
-                "r_ein": einstein_radius_from_points(r["arc_points"])
-                if r["arc_points"]
-                else None,
+                "r_ein": einstein_radius_from_points(r["arc_points"]) if r["arc_points"] else None,
             }
             for r in records
             if r["grader"] != grader

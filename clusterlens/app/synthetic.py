@@ -172,7 +172,9 @@ def make_demo_project(folder, *, n: int = 40, n_lenses: int = 12, size: int = 16
     from clusterlens.loop import SearchProject
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ParameterError(f"The 'n' parameter of make_demo_project must be an int >= 1. Got {n!r}.")
+        raise ParameterError(
+            f"The 'n' parameter of make_demo_project must be an int >= 1. Got {n!r}."
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

@@ -31,9 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("project", type=Path, help="search project (.sqlite)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--cutouts", type=Path, help="folder of <id>.fits cutouts")
-    where.add_argument(
-        "--source", help="'legacy' or 'module:factory' returning a CutoutSource"
-    )
+    where.add_argument("--source", help="'legacy' or 'module:factory' returning a CutoutSource")
     parser.add_argument("--iteration", type=int, default=None, help="default: the open one")
     parser.add_argument("--size", type=int, default=371, help="field side in pixels (371)")
     parser.add_argument("--crop", type=int, default=223, help="network crop in pixels (223)")

@@ -270,16 +270,19 @@
     $("mine").className = d ? (d.is_lens ? "mine lens" : "mine nonlens") : "mine";
     const others = $("others");
     others.textContent = "";
+    others.dataset.oid = "";
     if (d) showOthers(it.id, others);
     else others.appendChild(el("span", "dim", "Other graders' calls appear after yours."));
   }
   async function showOthers(oid, box) {
+    box.dataset.oid = oid; // answers for an object no longer shown are dropped
     const resp = await fetch(
       `/api/others?grader=${encodeURIComponent(G)}&object_id=${encodeURIComponent(oid)}`,
       { credentials: "same-origin" },
     );
-    if (!resp.ok) return;
+    if (!resp.ok || box.dataset.oid !== oid) return;
     const data = await resp.json();
+    if (box.dataset.oid !== oid) return;
     box.textContent = "";
     if (box === $("last")) box.appendChild(el("span", "dim", `Previous, ${oid}: `));
     if (box === $("last")) box.appendChild(el("span", null, `you: ${describe(mine[oid])}; `));
@@ -401,6 +404,7 @@
     if (next !== idx) turnStart = performance.now();
     idx = next;
     $("last").textContent = "";
+    $("last").dataset.oid = "";
     render();
   }
   function undo() {
