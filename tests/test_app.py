@@ -380,22 +380,34 @@ def _browser_or_skip():
     return sync_playwright
 
 
-@pytest.fixture
-def live(project, tmp_path):
+def _start(project_path, folder, port=0):
     from werkzeug.serving import make_server
 
-    app = create_app(project, FitsDirectoryCutouts(tmp_path / "cutouts"), size=SIZE, crop=CROP)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    app = create_app(project_path, FitsDirectoryCutouts(folder / "cutouts"), size=SIZE, crop=CROP)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _stop(server):
     server.shutdown()
     server.server_close()
 
 
-def _open(browser, url, grader):
+@pytest.fixture
+def live(project, tmp_path):
+    server = _start(project, tmp_path)
+    yield f"http://127.0.0.1:{server.server_port}"
+    _stop(server)
+
+
+def _context(browser):
     # bypass_csp lets the test evaluate its probes; the app itself never needs eval
-    page = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True).new_page()
+    return browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+
+
+def _open(browser, url, grader, context=None):
+    page = (context or _context(browser)).new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{url}/grade?grader={grader}")
@@ -495,3 +507,47 @@ def test_browser_end_to_end(project, live, tmp_path):
     assert project.grader_position("alice", 1) == WEIRD
     median = statistics.median(turns)
     print(f"\npage turns: n={len(turns)}, median {median:.1f} ms, max {max(turns):.1f} ms")
+
+
+def test_browser_closed_tab_and_dead_server_lose_nothing(project, tmp_path):
+    """A decision made while the server is down waits in the page's outbox (localStorage);
+    the tab is closed, a new server starts, the reopened page sends it, exactly once."""
+    sync_playwright = _browser_or_skip()
+    server = _start(project.path, tmp_path)
+    port = server.server_port
+    url = f"http://127.0.0.1:{port}"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = _context(browser)
+            page, errors = _open(browser, url, "alice", context)
+            page.keyboard.press("b")  # CL000, saved at once
+            _settle(page)
+            _stop(server)  # the server dies
+            page.keyboard.press("a")  # CL001, cannot be sent now
+            page.wait_for_function("window.__clusterlens.pending() >= 1")
+            page.wait_for_function(
+                "document.getElementById('save').textContent.includes('offline')"
+            )
+            page.close()  # the tab is closed with the decision unsent
+            assert [r["object_id"] for r in project.decision_records(1)] == ["CL000"]
+            server = _start(project.path, tmp_path, port)  # a new server, same address
+            page, errors2 = _open(browser, url, "alice", context)
+            _settle(page)
+            assert page.inner_text("#obj-id") == "CL002"  # where she was
+            assert "2 / 16 decided" in page.inner_text("#progress")
+            assert errors == [] and errors2 == []
+        finally:
+            browser.close()
+            _stop(server)
+    recs = project.decision_records(1)
+    assert [(r["object_id"], r["grade"]) for r in recs] == [("CL000", "B"), ("CL001", "A")]
+
+
+def test_the_loop_picks_up_app_decisions(client, project, tmp_path):
+    assert _decide(client, grade="A", points=[[3.0, 4.0], [0.0, -5.0]]).status_code == 200
+    assert _decide(client, object_id="CL001", is_lens=False).status_code == 200
+    row = project.apply(allow_undecided=True)
+    assert row["new"] == 1 and project.ids("positive") == ["CL000"]
+    table = project.export_catalog(tmp_path / "cat.csv")
+    assert list(table["R_EIN"]) == [pytest.approx(5.0)] and list(table["GRADE"]) == ["A"]
