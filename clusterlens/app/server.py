@@ -30,7 +30,6 @@ import hmac
 import math
 import re
 import secrets
-import threading
 from pathlib import Path
 
 from clusterlens.app.images import VIEWS, ImageCache
@@ -158,7 +157,6 @@ class _AppState:
         self.scale = scale
         self.queue = project.inspection_queue(iteration)
         self.by_id = {item["id"]: item for item in self.queue}
-        self.lock = threading.Lock()
 
     def config(self, grader: str) -> dict:
         return {
@@ -412,8 +410,12 @@ def serve(app, *, host: str = "127.0.0.1", port: int = 8765, quiet: bool = False
 
     ``port=0`` picks a free port. The bound URL is printed unless ``quiet``.
     """
+    import logging
+
     from werkzeug.serving import make_server
 
+    # one log line per image request would bury the messages that matter
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server(host, port, app, threaded=True)
     if not quiet:
         shown = f"[{host}]" if ":" in host else host

@@ -183,7 +183,7 @@
     const gaps = [];
     for (let i = 1; i < times.length; i++) {
       const g = times[i] - times[i - 1];
-      if (g > 0 && g < 300) gaps.push(g); // longer gaps are breaks, not grading
+      if (g >= 0.2 && g < 300) gaps.push(g); // longer gaps are breaks; shorter, imports
     }
     let left = "";
     if (done >= n && n) left = "queue done";
