@@ -18,18 +18,9 @@ from werkzeug.serving import make_server
 from clusterlens.app import create_app, make_demo_project
 from clusterlens.loop import SearchProject
 from clusterlens.survey import FitsDirectoryCutouts
+from tests.test_app import CHROMIUM, CHROMIUM_ARGS
 
 OUT = Path(__file__).resolve().parent
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # where the arc of the seventh candidate lies, as fractions of the image (found by eye)
 ARC_CLICKS = [(0.662, 0.39), (0.683, 0.47), (0.675, 0.55)]
 
@@ -52,7 +43,7 @@ def main():
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1360, "height": 820}, bypass_csp=True)
         page = context.new_page()
         page.goto(f"http://127.0.0.1:{server.server_port}/grade?grader=Zhang")
