@@ -63,6 +63,19 @@ CREATE TABLE decisions (
 CREATE INDEX decisions_iteration ON decisions (iteration);
 """
 
+# Version 2: where each grader stands in each iteration's queue (the inspection app resumes
+# there after a reload or a restart).
+_V2 = """
+CREATE TABLE grader_positions (
+    grader TEXT NOT NULL,
+    iteration INTEGER NOT NULL REFERENCES iterations (number),
+    object_id TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (grader, iteration),
+    FOREIGN KEY (iteration, object_id) REFERENCES selections (iteration, object_id)
+) WITHOUT ROWID;
+"""
+
 #: ``MIGRATIONS[v]`` upgrades version ``v - 1`` to ``v``.
-MIGRATIONS: dict[int, str] = {1: _V1}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -474,6 +474,57 @@ class SearchProject:
             )
         ]
 
+    def inspection_queue(self, iteration: int) -> list[dict]:
+        """The objects selected in ``iteration``, by rank, with the facts graders see.
+
+        Each item is a dict with ``id``, ``rank`` (0 = highest priority), ``ra``, ``dec``
+        [deg], ``z``, ``m500`` [Msun] and ``score`` (``None`` where unknown).
+        """
+        iteration = _check_iteration(iteration, "SearchProject.inspection_queue")
+        rows = self._read(
+            "SELECT s.object_id, s.rank, o.ra, o.dec, o.z, o.m500, sc.score FROM selections s "
+            "JOIN objects o ON o.id = s.object_id LEFT JOIN scores sc "
+            "ON sc.iteration = s.iteration AND sc.object_id = s.object_id "
+            "WHERE s.iteration = ? ORDER BY s.rank",
+            (iteration,),
+        )
+        names = ("id", "rank", "ra", "dec", "z", "m500", "score")
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    def decision_records(
+        self, iteration: int, *, grader: str | None = None, object_id=None
+    ) -> list[dict]:
+        """Decisions of ``iteration`` as plain dicts, oldest first (cheaper than
+        :meth:`decisions` for an app that asks often).
+
+        Keys: ``object_id``, ``grader``, ``is_lens`` (bool), ``grade`` (``None`` if not
+        graded), ``arc_points`` (list of ``[x, y]`` arcsec or ``None``) and ``decided_at``
+        (Unix time). Optionally only one grader's or one object's.
+        """
+        owner = "SearchProject.decision_records"
+        sql = (
+            "SELECT object_id, grader, is_lens, grade, arc_points, decided_at FROM decisions "
+            "WHERE iteration = ?"
+        )
+        params: list = [_check_iteration(iteration, owner)]
+        if grader is not None:
+            sql += " AND grader = ?"
+            params.append(_check_grader(grader, owner))
+        if object_id is not None:
+            sql += " AND object_id = ?"
+            params.append(str(object_id))
+        return [
+            {
+                "object_id": oid,
+                "grader": g,
+                "is_lens": bool(lens),
+                "grade": grade,
+                "arc_points": json.loads(pts) if pts else None,
+                "decided_at": t,
+            }
+            for oid, g, lens, grade, pts, t in self._read(sql + " ORDER BY decided_at, id", params)
+        ]
+
     def scores(self, iteration: int) -> dict[str, float]:
         """The scores of ``iteration`` as ``{object id: score}``."""
         return dict(
@@ -526,10 +577,7 @@ class SearchProject:
     @staticmethod
     def _decision_row(object_id, iteration, grader, is_lens, grade, arc_points, decided_at):
         owner = "SearchProject.record_decision"
-        if not isinstance(grader, str) or not grader.strip():
-            raise ParameterError(
-                f"The 'grader' parameter of {owner} must be a non-empty name. Got {grader!r}."
-            )
+        grader = _check_grader(grader, owner)
         if isinstance(is_lens, str):
             low = is_lens.strip().lower()
             if low not in ("1", "0", "true", "false", "yes", "no", "lens", "non-lens"):
@@ -555,15 +603,12 @@ class SearchProject:
                     f"The 'arc_points' parameter of {owner} must have shape (n, 2). Got {p.shape}."
                 )
             points = json.dumps(p.tolist())
-        if isinstance(iteration, bool) or not isinstance(iteration, int | np.integer):
-            raise ParameterError(
-                f"The 'iteration' parameter of {owner} must be an integer. Got {iteration!r}."
-            )
+        iteration = _check_iteration(iteration, owner)
         t = _now() if decided_at is None else check_scalar(decided_at, "decided_at", owner)
         return (
             str(object_id),
-            int(iteration),
-            grader.strip(),
+            iteration,
+            grader,
             int(bool(is_lens)),
             grade,
             points,
@@ -587,6 +632,62 @@ class SearchProject:
                 "arc_points = excluded.arc_points, decided_at = excluded.decided_at",
                 row,
             )
+
+    def delete_decision(self, object_id, iteration: int, grader: str) -> bool:
+        """Remove one grader's decision on one object (an undo); one transaction.
+
+        Returns ``True`` when a decision was removed, ``False`` when there was none (so
+        repeating an undo is harmless). Objects already moved into training by
+        :meth:`apply` stay there.
+        """
+        owner = "SearchProject.delete_decision"
+        grader = _check_grader(grader, owner)
+        iteration = _check_iteration(iteration, owner)
+
+        def work(conn):
+            cur = conn.execute(
+                "DELETE FROM decisions WHERE object_id = ? AND iteration = ? AND grader = ?",
+                (str(object_id), iteration, grader),
+            )
+            return cur.rowcount > 0
+
+        return self._transaction(work)
+
+    def set_grader_position(self, grader: str, iteration: int, object_id) -> None:
+        """Remember that ``grader`` is looking at ``object_id`` in ``iteration``'s queue.
+
+        The inspection app calls this at every page turn so that a reload, a closed tab or
+        a restarted server puts the grader back where they were.
+        """
+        owner = "SearchProject.set_grader_position"
+        grader = _check_grader(grader, owner)
+        iteration = _check_iteration(iteration, owner)
+
+        def work(conn):
+            if not conn.execute(
+                "SELECT 1 FROM selections WHERE iteration = ? AND object_id = ?",
+                (iteration, str(object_id)),
+            ).fetchone():
+                raise ParameterError(
+                    f"Object {str(object_id)!r} was not selected for inspection in iteration "
+                    f"{iteration}."
+                )
+            conn.execute(
+                "INSERT INTO grader_positions VALUES (?, ?, ?, ?) ON CONFLICT (grader, iteration) "
+                "DO UPDATE SET object_id = excluded.object_id, updated_at = excluded.updated_at",
+                (grader, iteration, str(object_id), _now()),
+            )
+
+        self._transaction(work)
+
+    def grader_position(self, grader: str, iteration: int) -> str | None:
+        """The object ``grader`` last looked at in ``iteration`` (``None`` if never)."""
+        owner = "SearchProject.grader_position"
+        rows = self._read(
+            "SELECT object_id FROM grader_positions WHERE grader = ? AND iteration = ?",
+            (_check_grader(grader, owner), _check_iteration(iteration, owner)),
+        )
+        return rows[0][0] if rows else None
 
     def import_decisions_csv(self, path) -> int:
         """Import decisions from a CSV file, all or nothing; returns the number of rows.
@@ -925,6 +1026,22 @@ class SearchProject:
         table.write(tmp, format="ascii.csv" if fmt == "csv" else "fits", overwrite=True)
         os.replace(tmp, path)
         return table
+
+
+def _check_grader(grader, owner: str) -> str:
+    if not isinstance(grader, str) or not grader.strip():
+        raise ParameterError(
+            f"The 'grader' parameter of {owner} must be a non-empty name. Got {grader!r}."
+        )
+    return grader.strip()
+
+
+def _check_iteration(iteration, owner: str) -> int:
+    if isinstance(iteration, bool) or not isinstance(iteration, int | np.integer):
+        raise ParameterError(
+            f"The 'iteration' parameter of {owner} must be an integer. Got {iteration!r}."
+        )
+    return int(iteration)
 
 
 def _jsonable(v):

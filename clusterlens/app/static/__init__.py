@@ -1,0 +1,1 @@
+"""JavaScript and CSS of the inspection app (a package so that they ship as package data)."""
