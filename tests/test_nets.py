@@ -18,7 +18,9 @@ from clusterlens.nets import (
     transform_from_dict,
 )
 
-torch.set_num_threads(2)
+# One thread: on a shared 2-core machine a 2-thread OpenMP team stalls whenever one of its
+# threads is descheduled (measured: steps 10-100x slower under load).
+torch.set_num_threads(1)
 SMALL = {"widths": [8, 16, 32, 64]}
 
 
