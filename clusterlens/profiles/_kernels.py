@@ -238,3 +238,62 @@ def _enfw_block(x, y, consts, mode, o1, o2, o3):
                 o1[i] += cc * hxx - 2.0 * cs * hxy + ss * hyy
                 o3[i] += ss * hxx + 2.0 * cs * hxy + cc * hyy
                 o2[i] += cs * (hxx - hyy) + (cc - ss) * hxy
+
+
+# --- cored steep ellipsoids (Oguri 2021) ------------------------------------------------------
+# One CSE of the major-axis form, with psi = sqrt(q^2 (s^2 + u^2) + v^2) and
+# Phi = (psi + s)^2 + (1 - q^2) u^2 (Oguri 2021, PASP 133, 074504, eqs. 19-23):
+#   potential  q/(2s) ln Phi - q/s ln((1 + q) s)
+#   deflection (q u (psi + q^2 s), q v (psi + s)) / (s psi Phi)
+#   Hessian    eqs. 21-23 (below).
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _cse_block(u, v, amp, s, q, mode, o1, o2, o3):
+    q2 = q * q
+    one_m_q2 = 1.0 - q2
+    qs2 = q2 * s * s
+    log_norm = math.log((1.0 + q) * s)
+    for i in range(u.size):
+        uu = u[i] * u[i]
+        vv = v[i] * v[i]
+        psi2 = qs2 + q2 * uu + vv
+        psi = math.sqrt(psi2)
+        phi_ = (psi + s) * (psi + s) + one_m_q2 * uu
+        if mode == DEFLECTION:
+            t = amp * q / (s * psi * phi_)
+            o1[i] += t * u[i] * (psi + q2 * s)
+            o2[i] += t * v[i] * (psi + s)
+        elif mode == POTENTIAL:
+            o1[i] += amp * q / s * (0.5 * log_positive(phi_) - log_norm)
+        else:
+            t = amp * q / (s * phi_)
+            psi3 = psi2 * psi
+            pq = psi + q2 * s
+            ps = psi + s
+            inv = 1.0 / (psi2 * phi_)
+            hxx = t * (1.0 + q2 * s * (qs2 + vv) / psi3 - 2.0 * uu * pq * pq * inv)
+            hyy = t * (1.0 + q2 * s * (s * s + uu) / psi3 - 2.0 * vv * ps * ps * inv)
+            hxy = -t * u[i] * v[i] * (q2 * s / psi3 + 2.0 * pq * ps * inv)
+            if mode == CONVERGENCE:
+                o1[i] += 0.5 * (hxx + hyy)
+            else:
+                o1[i] += hxx
+                o2[i] += hxy
+                o3[i] += hyy
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def cse_sum(u, v, amps, scales, q, mode, o1, o2, o3):
+    """Add the sum of CSEs (amplitudes ``amps``, core radii ``scales``, axis ratio ``q``)
+    at major-axis-frame positions (u, v) into the outputs; ``mode`` as in sie_accumulate.
+    The caller scales, rotates and normalises."""
+    n = u.size
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(nblocks):
+        start = blk * BLOCK
+        stop = min(start + BLOCK, n)
+        ub, vb = u[start:stop], v[start:stop]
+        b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
+        for k in range(amps.size):
+            _cse_block(ub, vb, amps[k], scales[k], q, mode, b1, b2, b3)
