@@ -17,6 +17,7 @@ from numba import njit, prange
 from clusterlens.profiles._fastmath import (
     _poly_atan_tail,
     _poly_atanh_tail,
+    atan_atanh_ratio,
     atan_ratio,
     atanh_ratio,
     log_positive,
@@ -75,8 +76,9 @@ def _sie_deflection_block(x, y, row, ax, ay):
     for i in range(x.size):
         xp, yp = _to_major_axis(x[i], y[i], xc, yc, c, sn)
         psi = max(math.sqrt(q2 * xp * xp + yp * yp), _PSI_MIN)
-        fx = scale * atan_ratio(s * xp, psi)
-        fy = scale * atanh_ratio(s * yp, psi)
+        tx, ty = atan_atanh_ratio(s * xp, s * yp, psi)
+        fx = scale * tx
+        fy = scale * ty
         ax[i] += c * fx - sn * fy
         ay[i] += sn * fx + c * fy
 
@@ -92,8 +94,7 @@ def _sie_hessian_block(x, y, row, fxx, fxy, fyy):
         xx = xp * xp
         yy = yp * yp
         r2 = max(xx + yy, _R2_MIN)
-        psi = max(math.sqrt(q2 * xx + yy), _PSI_MIN)
-        t = b / (r2 * psi)
+        t = b / (r2 * max(math.sqrt(q2 * xx + yy), _PSI_MIN))
         hxx = t * yy
         hxy = -t * xp * yp
         hyy = t * xx
