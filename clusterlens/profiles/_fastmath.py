@@ -162,73 +162,75 @@ def _poly_atanh_tail(w):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def atan_ratio(n, d):
-    """arctan(n / d) for d > 0 (any n), with a single division."""
-    a = abs(n)
+def _atan_reduce(a, d):
+    """For a >= 0, d > 0: (num, den, shift) with arctan(a/d) = shift pi/4 + arctan(num/den)
+    (before the a > d reflection), |num/den| <= tan(pi/8)."""
     big = max(a, d)
     small = min(a, d)
     shift = 1.0 if small > _TAN_PI_8 * big else 0.0
-    u = (small - shift * big) / (big + shift * small)
-    r = shift * (0.25 * math.pi) + u * _poly_atan(u * u)
+    return small - shift * big, big + shift * small, shift
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _atan_finish(u, shift, a, d, negative, poly):
+    r = shift * (0.25 * math.pi) + u * poly
     r = 0.5 * math.pi - r if a > d else r
-    return -r if n < 0.0 else r
+    return -r if negative else r
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _atanh_reduce(h, d):
+    """For 0 <= h < d: (num, den, k, direct) with arctanh(h/d) = arctanh(num/den) when
+    ``direct``, else (k ln 2)/2 + arctanh(num/den); |num/den| <= 1/3."""
+    ib = _as_int64(d + h)
+    ism = _as_int64(max(d - h, 1e-300))
+    k = ((ib >> 52) & 0x7FF) - ((ism >> 52) & 0x7FF)
+    mb = _as_float64((ib & _MANTISSA_MASK) | _EXPONENT_ONE)
+    ms = _as_float64((ism & _MANTISSA_MASK) | _EXPONENT_ONE)
+    direct = 3.0 * h <= d
+    return (h if direct else mb - ms), (d if direct else mb + ms), k, direct
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _atanh_finish(p, k, direct, negative):
+    r = p if direct else 0.5 * k * _LN2 + p
+    return -r if negative else r
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def atan_ratio(n, d):
+    """arctan(n / d) for d > 0 (any n), with a single division."""
+    a = abs(n)
+    num, den, shift = _atan_reduce(a, d)
+    u = num / den
+    return _atan_finish(u, shift, a, d, n < 0.0, _poly_atan(u * u))
 
 
 @njit(inline="always", cache=True, error_model="numpy")
 def atanh_ratio(n, d):
     """arctanh(n / d) for |n| < d, with a single division."""
-    a = abs(n)
-    big = d + a
-    small = max(d - a, 1e-300)
-    ib = _as_int64(big)
-    ism = _as_int64(small)
-    k = ((ib >> 52) & 0x7FF) - ((ism >> 52) & 0x7FF)
-    mb = _as_float64((ib & _MANTISSA_MASK) | _EXPONENT_ONE)
-    ms = _as_float64((ism & _MANTISSA_MASK) | _EXPONENT_ONE)
-    direct = 3.0 * a <= d
-    num = a if direct else mb - ms
-    den = d if direct else mb + ms
+    num, den, k, direct = _atanh_reduce(abs(n), d)
     u = num / den
-    p = u * _poly_atanh(u * u)
-    r = p if direct else 0.5 * k * _LN2 + p
-    return -r if n < 0.0 else r
+    return _atanh_finish(u * _poly_atanh(u * u), k, direct, n < 0.0)
 
 
 @njit(inline="always", cache=True, error_model="numpy")
 def atan_atanh_ratio(n1, n2, d):
     """(arctan(n1/d), arctanh(n2/d)) for d > 0, |n2| < d, sharing a single division.
 
-    The reductions are those of :func:`atan_ratio` and :func:`atanh_ratio`, leaving
-    u1 = a1/b1 and u2 = a2/b2; both come from one reciprocal 1/(b1 b2).
+    After the reductions of :func:`atan_ratio` and :func:`atanh_ratio`, u1 = num1/den1 and
+    u2 = num2/den2 both come from one reciprocal 1/(den1 den2); the polynomials are the
+    degree-9 fits.
     """
-    # arctan reduction
     a = abs(n1)
-    big = max(a, d)
-    small = min(a, d)
-    shift = 1.0 if small > _TAN_PI_8 * big else 0.0
-    num1 = small - shift * big
-    den1 = big + shift * small
-    # arctanh reduction
-    h = abs(n2)
-    hb = d + h
-    hs = max(d - h, 1e-300)
-    ib = _as_int64(hb)
-    ism = _as_int64(hs)
-    k = ((ib >> 52) & 0x7FF) - ((ism >> 52) & 0x7FF)
-    mb = _as_float64((ib & _MANTISSA_MASK) | _EXPONENT_ONE)
-    ms = _as_float64((ism & _MANTISSA_MASK) | _EXPONENT_ONE)
-    direct = 3.0 * h <= d
-    num2 = h if direct else mb - ms
-    den2 = d if direct else mb + ms
-    # one division for both
+    num1, den1, shift = _atan_reduce(a, d)
+    num2, den2, k, direct = _atanh_reduce(abs(n2), d)
     inv = 1.0 / (den1 * den2)
     u1 = num1 * den2 * inv
     u2 = num2 * den1 * inv
-    r1 = shift * (0.25 * math.pi) + u1 * _estrin10(_ATAN_POLY10, u1 * u1)
-    r1 = 0.5 * math.pi - r1 if a > d else r1
-    p2 = u2 * _estrin10(_ATANH_THIRD_POLY10, u2 * u2)
-    r2 = p2 if direct else 0.5 * k * _LN2 + p2
-    return (-r1 if n1 < 0.0 else r1), (-r2 if n2 < 0.0 else r2)
+    r1 = _atan_finish(u1, shift, a, d, n1 < 0.0, _estrin10(_ATAN_POLY10, u1 * u1))
+    r2 = _atanh_finish(u2 * _estrin10(_ATANH_THIRD_POLY10, u2 * u2), k, direct, n2 < 0.0)
+    return r1, r2
 
 
 @njit(inline="always", cache=True, error_model="numpy")
