@@ -201,44 +201,61 @@ def enfw_all(x, y, consts, mode, o1, o2, o3):
         )
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def _enfw_point(xi, yi, consts):
+    """Stretched major-axis coordinates, R, X = R/rs and the NFW functions at one pixel."""
+    xc, yc, c, sn, sm, sp, rs, _ = consts
+    dx = xi - xc
+    dy = yi - yc
+    xt = sm * (c * dx + sn * dy)
+    yt = sp * (c * dy - sn * dx)
+    R = max(math.sqrt(xt * xt + yt * yt), _X_MIN * rs)
+    X = R / rs
+    g, F, lnx2, G = _nfw_g_f_h(X)
+    return xt, yt, R, X, g, F, lnx2, G
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _enfw_deflection_block(x, y, consts, ax, ay):
+    # a loop of its own (no mode branch), so that it vectorises
+    _, _, c, sn, sm, sp, _, A = consts
+    for i in range(x.size):
+        xt, yt, R, X, g, _, _, _ = _enfw_point(x[i], y[i], consts)
+        a = A * g / (X * R)
+        fx = sm * a * xt
+        fy = sp * a * yt
+        ax[i] += c * fx - sn * fy
+        ay[i] += sn * fx + c * fy
+
+
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _enfw_block(x, y, consts, mode, o1, o2, o3):
-    xc, yc, c, sn, sm, sp, rs, A = consts
+    if mode == DEFLECTION:
+        _enfw_deflection_block(x, y, consts, o1, o2)
+        return
+    _, _, c, sn, sm, sp, rs, A = consts
+    cc = c * c
+    ss = sn * sn
+    cs = c * sn
     for i in range(x.size):
-        dx = x[i] - xc
-        dy = y[i] - yc
-        xt = sm * (c * dx + sn * dy)
-        yt = sp * (c * dy - sn * dx)
-        R = max(math.sqrt(xt * xt + yt * yt), _X_MIN * rs)
-        X = R / rs
-        g, F, lnx2, G = _nfw_g_f_h(X)
-        if mode == DEFLECTION:
-            a = A * g / (X * R)
-            fx = sm * a * xt
-            fy = sp * a * yt
-            o1[i] += c * fx - sn * fy
-            o2[i] += sn * fx + c * fy
-        elif mode == POTENTIAL:
+        xt, yt, R, X, g, F, lnx2, G = _enfw_point(x[i], y[i], consts)
+        if mode == POTENTIAL:
             t = (1.0 - X) * (1.0 + X)
             o1[i] += 0.5 * A * rs * (lnx2 * lnx2 - t * G * G)
+            continue
+        kappa = 0.5 * A / rs * F
+        gam = A * g / (X * R) - kappa
+        cos2 = (xt * xt - yt * yt) / (R * R)
+        sin2 = 2.0 * xt * yt / (R * R)
+        hxx = (kappa - gam * cos2) * sm * sm
+        hyy = (kappa + gam * cos2) * sp * sp
+        hxy = -gam * sin2 * sm * sp
+        if mode == CONVERGENCE:
+            o1[i] += 0.5 * (hxx + hyy)
         else:
-            kappa = 0.5 * A / rs * F
-            kbar = A * g / (X * R)
-            gam = kbar - kappa
-            cos2 = (xt * xt - yt * yt) / (R * R)
-            sin2 = 2.0 * xt * yt / (R * R)
-            hxx = (kappa - gam * cos2) * sm * sm
-            hyy = (kappa + gam * cos2) * sp * sp
-            hxy = -gam * sin2 * sm * sp
-            if mode == CONVERGENCE:
-                o1[i] += 0.5 * (hxx + hyy)
-            else:
-                cc = c * c
-                ss = sn * sn
-                cs = c * sn
-                o1[i] += cc * hxx - 2.0 * cs * hxy + ss * hyy
-                o3[i] += ss * hxx + 2.0 * cs * hxy + cc * hyy
-                o2[i] += cs * (hxx - hyy) + (cc - ss) * hxy
+            o1[i] += cc * hxx - 2.0 * cs * hxy + ss * hyy
+            o3[i] += ss * hxx + 2.0 * cs * hxy + cc * hyy
+            o2[i] += cs * (hxx - hyy) + (cc - ss) * hxy
 
 
 # --- cored steep ellipsoids (Oguri 2021) ------------------------------------------------------
