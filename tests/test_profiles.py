@@ -60,10 +60,13 @@ def test_sie_q_to_one_is_continuous():
     rng = np.random.default_rng(RNG_SEED)
     x, y = _points(rng)
     ref = SIE(1.3, 1.0, 20.0).deflection(x, y)
+    hess = SIE(1.3, 1.0, 20.0).hessian(x, y)
     for q in (1 - 1e-6, 1 - 1e-10, 1 - 1e-15):
         near = SIE(1.3, q, 20.0).deflection(x, y)
         assert _rel(near[0], ref[0]) < 5 * (1 - q) + 1e-14
         assert _rel(near[1], ref[1]) < 5 * (1 - q) + 1e-14
+        for got, want in zip(SIE(1.3, q, 20.0).hessian(x, y), hess, strict=True):
+            assert _rel(got, want) < 5 * (1 - q) + 1e-13
 
 
 def _numerical_jacobian(profile, x, y, h=1e-5):
@@ -452,3 +455,20 @@ def test_entry_point_profiles_are_loaded_lazily(monkeypatch):
     assert get_profile("PluginSIE")(1.0).theta_e == 1.0
     assert seen == ["clusterlens.profiles"]
     assert "PluginSIE" in available_profiles()
+
+
+def test_population_from_stellar_masses():
+    from clusterlens import cosmology
+
+    mstar = np.array([2e10, 1e11, 4e11])
+    pop = SIEPopulation.from_stellar_masses(
+        mstar, [1.0, -2.0, 3.0], [0.0, 4.0, -1.0], 0.35, 1.8, q=[0.6, 0.8, 1.0], phi=15.0
+    )
+    theta = cosmology.sigma_to_theta_e(cosmology.velocity_dispersion(mstar), 0.35, 1.8)
+    np.testing.assert_allclose(pop.theta_e, theta)
+    assert len(pop) == 3 and np.all(pop.phi == 15.0)
+    assert 0.1 < pop.theta_e[0] < pop.theta_e[1] < pop.theta_e[2] < 3.0
+    with pytest.raises(ParameterError, match="'stellar_mass'"):
+        SIEPopulation.from_stellar_masses([-1.0], [0.0], [0.0], 0.35, 1.8)
+    with pytest.raises(ParameterError, match="'z_source'"):
+        SIEPopulation.from_stellar_masses([1e11], [0.0], [0.0], 0.35, 0.2)
