@@ -125,9 +125,11 @@ class Composite(MassProfile):
         for c in self.components:
             part = getattr(c, method)(x, y)
             if total is None:
-                total = [np.array(p, dtype=np.float64, copy=True) for p in part] if isinstance(
-                    part, tuple
-                ) else np.array(part, dtype=np.float64, copy=True)
+                total = (
+                    [np.array(p, dtype=np.float64, copy=True) for p in part]
+                    if isinstance(part, tuple)
+                    else np.array(part, dtype=np.float64, copy=True)
+                )
             elif isinstance(part, tuple):
                 for t, p in zip(total, part, strict=True):
                     t += p
