@@ -16,16 +16,17 @@ class Axisymmetric(MassProfile):
 
     def _deflection(self, x, y):
         dx, dy = x - self.x0, y - self.y0
-        kb = self._kbar(np.hypot(dx, dy))
+        kb = self._kbar(np.maximum(np.hypot(dx, dy), 1e-12))
         return kb * dx, kb * dy
 
     def _hessian(self, x, y):
         dx, dy = x - self.x0, y - self.y0
         r2 = dx * dx + dy * dy
-        r = np.sqrt(r2)
+        r = np.maximum(np.sqrt(r2), 1e-12)  # finite (if huge) at a singular centre
         kappa, kbar = self._kappa(r), self._kbar(r)
         gamma = kbar - kappa
-        c2, s2 = (dx * dx - dy * dy) / r2, 2 * dx * dy / r2
+        safe = np.where(r2 > 0, r2, 1.0)  # the shear vanishes at the centre anyway
+        c2, s2 = (dx * dx - dy * dy) / safe, 2 * dx * dy / safe
         return kappa + gamma * c2, gamma * s2, kappa - gamma * c2
 
 
@@ -51,7 +52,8 @@ class CoredIsothermal(Axisymmetric):
         return 0.5 * self.theta_e / np.sqrt(r * r + self.rc**2)
 
     def _kbar(self, r):
-        return self.theta_e * (np.sqrt(r * r + self.rc**2) - self.rc) / (r * r)
+        # (sqrt(r^2 + rc^2) - rc) / r^2 without cancellation, finite at r = 0
+        return self.theta_e / (np.sqrt(r * r + self.rc**2) + self.rc)
 
     def tangential_radius(self):
         # 1 - kbar = 0:  sqrt(r^2 + rc^2) - rc = r^2 / theta_E
