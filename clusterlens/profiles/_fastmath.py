@@ -56,6 +56,9 @@ _ATANH_POLY = (
     0.33333333333334775,
     1.0,
 )
+# the same polynomials less their constant term, divided by w (leading zero keeps 12 terms)
+_ATAN_TAIL = (0.0,) + _ATAN_POLY[:-1]
+_ATANH_TAIL = (0.0,) + _ATANH_POLY[:-1]
 _TAN_PI_8 = math.sqrt(2.0) - 1.0
 _LN2 = math.log(2.0)
 _MANTISSA_MASK = 0x000FFFFFFFFFFFFF
@@ -107,6 +110,18 @@ def _poly_atan(w):
 @njit(inline="always", cache=True)
 def _poly_atanh(w):
     return _estrin12(_ATANH_POLY, w)
+
+
+@njit(inline="always", cache=True)
+def _poly_atan_tail(w):
+    """(arctan(u)/u - 1)/w with w = u^2, without the cancellation of subtracting 1."""
+    return _estrin12(_ATAN_TAIL, w)
+
+
+@njit(inline="always", cache=True)
+def _poly_atanh_tail(w):
+    """(arctanh(u)/u - 1)/w with w = u^2, without the cancellation of subtracting 1."""
+    return _estrin12(_ATANH_TAIL, w)
 
 
 @njit(inline="always", cache=True, error_model="numpy")

@@ -15,8 +15,8 @@ import numpy as np
 from numba import njit, prange
 
 from clusterlens.profiles._fastmath import (
-    _poly_atan,
-    _poly_atanh,
+    _poly_atan_tail,
+    _poly_atanh_tail,
     atan_ratio,
     atanh_ratio,
     log_positive,
@@ -161,11 +161,7 @@ def _nfw_g_f_h(X):
     rt = math.sqrt(at)
     lnx = log_positive(X)
     # series branch: |t| small, G = 1 + t G1(t)
-    w = at
-    pa = _poly_atan(w)
-    ph = _poly_atanh(w)
-    g1_series = (ph - 1.0) / w if t > 0.0 else -(pa - 1.0) / w
-    g1_series = g1_series if w > 1e-300 else 1.0 / 3.0
+    g1_series = _poly_atanh_tail(at) if t > 0.0 else -_poly_atan_tail(at)
     # closed forms away from X = 1
     g_inner = (log_positive(1.0 + rt) - lnx) / rt  # X < 1
     g_outer = atan_ratio(rt, 1.0) / rt  # X > 1

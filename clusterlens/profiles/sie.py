@@ -22,33 +22,18 @@ import numpy as np
 from clusterlens._validation import check_array, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.profiles import _kernels
-from clusterlens.profiles.base import MassProfile
+from clusterlens.profiles._kernel_profile import KernelProfile
 
 __all__ = ["SIE", "SIEPopulation"]
 
 
-class _SIEKernels(MassProfile):
+class _SIEKernels(KernelProfile):
     """Shared private methods: both classes hold an SIE constants table in ``_table``."""
 
     _table: np.ndarray
 
-    def _run(self, mode, x, y, nout):
-        outs = [np.zeros_like(x) for _ in range(nout)]
-        o1, o2, o3 = (outs + [outs[0]] * 3)[:3]
+    def _accumulate(self, mode, x, y, o1, o2, o3):
         _kernels.sie_accumulate(x, y, self._table, mode, o1, o2, o3)
-        return outs
-
-    def _deflection(self, x, y):
-        return tuple(self._run(_kernels.DEFLECTION, x, y, 2))
-
-    def _hessian(self, x, y):
-        return tuple(self._run(_kernels.HESSIAN, x, y, 3))
-
-    def _convergence(self, x, y):
-        return self._run(_kernels.CONVERGENCE, x, y, 1)[0]
-
-    def _potential(self, x, y):
-        return self._run(_kernels.POTENTIAL, x, y, 1)[0]
 
 
 @dataclass(frozen=True)
