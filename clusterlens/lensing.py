@@ -48,9 +48,10 @@ __all__ = [
 
 # Root polishing: a contour point is final when its eigenvalue is below this (dimensionless;
 # the eigenvalues are of order one and change by about 1/theta_E per arcsec, so this is a
-# position error far below 1e-6 arcsec) or after _POLISH_MAX_ITER bracketed steps.
+# position error far below 1e-6 arcsec), when its bracket is below 1e-10 pixel, or after
+# _POLISH_MAX_ITER bracketed steps (every fourth a bisection, so 60 steps reach 2^-15 at worst).
 _POLISH_TOL = 1e-11
-_POLISH_MAX_ITER = 12
+_POLISH_MAX_ITER = 60
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,8 +69,7 @@ def _check_lens(lens, owner: str) -> MassProfile:
 def _check_int(value, name: str, owner: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
         raise ParameterError(
-            f"The {name!r} parameter of {owner} must be an integer >= {low}. Got {value!r} "
-            "instead."
+            f"The {name!r} parameter of {owner} must be an integer >= {low}. Got {value!r} instead."
         )
     return int(value)
 
@@ -269,7 +269,8 @@ def _profile_centres(lens: MassProfile) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _neighbour_stats(v: np.ndarray):
-    """Min, max and max |difference| over the 8 neighbours of every node (NaN-padded)."""
+    """Min, max and max |difference| over the 8 neighbours of every node, ignoring NaN, and
+    whether all 8 neighbours are known."""
     p = np.pad(v, 1, constant_values=np.nan)
     ny, nx = v.shape
     shifts = np.stack(
@@ -280,10 +281,12 @@ def _neighbour_stats(v: np.ndarray):
             if di or dj
         ]
     )
+    # fmin/fmax skip NaN (nodes not evaluated) without warning on all-NaN neighbourhoods
     return (
-        np.nanmin(shifts, axis=0),
-        np.nanmax(shifts, axis=0),
-        np.nanmax(np.abs(shifts - v), axis=0),
+        np.fmin.reduce(shifts, axis=0),
+        np.fmax.reduce(shifts, axis=0),
+        np.fmax.reduce(np.abs(shifts - v), axis=0),
+        np.isfinite(shifts).all(axis=0),
     )
 
 
@@ -292,16 +295,14 @@ def _active_cells(lam: np.ndarray) -> np.ndarray:
 
     A node is flagged when it is within reach of a zero, ``|lam| <= max |lam_nbr - lam|``
     over its 8 neighbours (this includes every sign change), or when it is a strict local
-    extremum (a closed contour can hide between nodes only around an extremum); the 3 x 3
-    nodes around an extremum are flagged too. A cell is active when one of its corners is.
+    extremum (a closed contour can hide between nodes only around an extremum, and a narrow
+    spike's extremal node is the corner nearest to it). A cell is active when one of its
+    corners is.
     """
-    nmin, nmax, ndiff = _neighbour_stats(lam)
-    near = np.abs(lam) <= ndiff
-    extremum = (lam < nmin) | (lam > nmax)
-    if extremum.any():
-        _, _, grown = _neighbour_stats(extremum.astype(np.float64))
-        extremum = extremum | (grown > 0)
-    flag = near | extremum
+    nmin, nmax, ndiff, complete = _neighbour_stats(lam)
+    # an extremum is only meaningful among known neighbours all round: on the border of the
+    # region refined so far most nodes would look like one
+    flag = (np.abs(lam) <= ndiff) | (complete & ((lam < nmin) | (lam > nmax)))
     return flag[:-1, :-1] | flag[:-1, 1:] | flag[1:, :-1] | flag[1:, 1:]
 
 
@@ -310,51 +311,63 @@ def _coarse_index(n: int, step: int) -> np.ndarray:
     return idx if idx[-1] == n - 1 else np.append(idx, n - 1)
 
 
+def _nearest_coarse(index: np.ndarray, fine: np.ndarray) -> np.ndarray:
+    """Position in ``index`` (sorted fine indices of coarse nodes) nearest to ``fine``."""
+    k = np.clip(np.searchsorted(index, fine), 1, len(index) - 1)
+    return np.where(fine - index[k - 1] <= index[k] - fine, k - 1, k)
+
+
 def _trace_fields(lens, grid: _Grid, coarse: int):
-    """Tangential and radial eigenvalue fields on the fine grid, NaN where not evaluated."""
-    ir = _coarse_index(grid.ny, coarse)
-    ic = _coarse_index(grid.nx, coarse)
-    cx, cy = grid.xy(ir[:, None], ic[None, :])
-    cx, cy = np.broadcast_arrays(cx, cy)
-    lt_c, lr_c = _eigenvalues(*lens._hessian(cx.ravel().copy(), cy.ravel().copy()))
-    lt_c = lt_c.reshape(cx.shape)
-    lr_c = lr_c.reshape(cx.shape)
-    cells = _active_cells(lt_c) | _active_cells(lr_c)
+    """Tangential and radial eigenvalue fields on the fine grid, NaN where not evaluated.
 
-    # the 3 x 3 cells around every profile centre inside the field
-    px, py = _profile_centres(lens)
-    if px.size:
-        fc = (px - grid.x0) / grid.s
-        fr = (py - grid.y0) / grid.s
-        inside = (fc >= 0) & (fc <= grid.nx - 1) & (fr >= 0) & (fr <= grid.ny - 1)
-        cr = np.clip(np.searchsorted(ir, fr[inside], side="right") - 1, 0, len(ir) - 2)
-        cc = np.clip(np.searchsorted(ic, fc[inside], side="right") - 1, 0, len(ic) - 2)
-        for dr in (-1, 0, 1):
-            for dc in (-1, 0, 1):
-                r = np.clip(cr + dr, 0, len(ir) - 2)
-                c = np.clip(cc + dc, 0, len(ic) - 2)
-                cells[r, c] = True
-
-    # fine nodes of the active cells (a node on a cell border belongs to both cells)
-    row_cell = np.clip(np.searchsorted(ir, np.arange(grid.ny), side="right") - 1, 0, len(ir) - 2)
-    col_cell = np.clip(np.searchsorted(ic, np.arange(grid.nx), side="right") - 1, 0, len(ic) - 2)
-    a = cells[row_cell[:, None], col_cell[None, :]]
-    nodes = a.copy()
-    nodes[1:, :] |= a[:-1, :]
-    nodes[:, 1:] |= a[:, :-1]
-    nodes[1:, 1:] |= a[:-1, :-1]
-
+    Quadtree refinement: the nodes every ``coarse`` pixels are evaluated; then, halving the
+    step each time, the nodes of the finer level that lie in the active cells
+    (:func:`_active_cells`, plus the cells around profile centres) of the current level.
+    """
     lt = np.full((grid.ny, grid.nx), np.nan)
     lr = np.full((grid.ny, grid.nx), np.nan)
-    lt[np.ix_(ir, ic)] = lt_c
-    lr[np.ix_(ir, ic)] = lr_c
-    nodes[np.ix_(ir, ic)] = False
-    rows, cols = np.nonzero(nodes)
-    if rows.size:
-        x, y = grid.xy(rows, cols)
-        t, r = _eigenvalues(*lens._hessian(x, y))
-        lt[rows, cols] = t
-        lr[rows, cols] = r
+
+    def evaluate(rows, cols):
+        todo = np.isnan(lt[rows, cols])
+        rows, cols = rows[todo], cols[todo]
+        if rows.size:
+            x, y = grid.xy(rows, cols)
+            lt[rows, cols], lr[rows, cols] = _eigenvalues(*lens._hessian(x, y))
+
+    step = coarse
+    ir, ic = _coarse_index(grid.ny, step), _coarse_index(grid.nx, step)
+    rows, cols = np.meshgrid(ir, ic, indexing="ij")
+    evaluate(rows.ravel(), cols.ravel())
+
+    px, py = _profile_centres(lens)
+    fc, fr = (px - grid.x0) / grid.s, (py - grid.y0) / grid.s
+    inside = (fc >= 0) & (fc <= grid.nx - 1) & (fr >= 0) & (fr <= grid.ny - 1)
+    fc, fr = fc[inside], fr[inside]
+
+    while step > 1:
+        sub = np.ix_(ir, ic)
+        cells = _active_cells(lt[sub]) | _active_cells(lr[sub])
+        # the 2 x 2 cells around the node nearest to every profile centre: they cover at
+        # least half a cell on every side of the centre, and a member's curve reaching
+        # farther passes within reach of a node and is flagged by _active_cells
+        if fc.size:
+            nr, nc = _nearest_coarse(ir, fr), _nearest_coarse(ic, fc)
+            for dr in (-1, 0):
+                for dc in (-1, 0):
+                    cells[np.clip(nr + dr, 0, len(ir) - 2), np.clip(nc + dc, 0, len(ic) - 2)] = True
+        step //= 2
+        ir2, ic2 = _coarse_index(grid.ny, step), _coarse_index(grid.nx, step)
+        # finer-level nodes of the active cells (a node on a cell border is in both cells)
+        row_cell = np.clip(np.searchsorted(ir, ir2, side="right") - 1, 0, len(ir) - 2)
+        col_cell = np.clip(np.searchsorted(ic, ic2, side="right") - 1, 0, len(ic) - 2)
+        a = cells[row_cell[:, None], col_cell[None, :]]
+        nodes = a.copy()
+        nodes[1:, :] |= a[:-1, :]
+        nodes[:, 1:] |= a[:, :-1]
+        nodes[1:, 1:] |= a[:-1, :-1]
+        rows, cols = np.nonzero(nodes)
+        evaluate(ir2[rows], ic2[cols])
+        ir, ic = ir2, ic2
     return lt, lr
 
 
@@ -392,12 +405,18 @@ def _polish(lens, paths, field: np.ndarray, grid: _Grid, which: int) -> list[np.
     dr = (rb - ra)[idx].astype(np.float64)
     dc = (cb - ca)[idx].astype(np.float64)
     active = np.arange(idx.size)
-    for _ in range(_POLISH_MAX_ITER):
+    for it in range(_POLISH_MAX_ITER):
         if active.size == 0:
             break
         a = active
-        denom = fb[a] - fa[a]
-        t = np.where(denom != 0.0, (ta[a] * fb[a] - tb[a] * fa[a]) / np.where(denom, denom, 1), ta[a])
+        if it % 4 == 3:  # a bisection now and then bounds the work near singular members
+            t = 0.5 * (ta[a] + tb[a])
+            side[a] = 0
+        else:
+            denom = fb[a] - fa[a]
+            t = np.where(
+                denom != 0.0, (ta[a] * fb[a] - tb[a] * fa[a]) / np.where(denom, denom, 1), ta[a]
+            )
         x, y = grid.xy(ra[idx[a]] + t * dr[a], ca[idx[a]] + t * dc[a])
         ft = _eigenvalues(*lens._hessian(np.ascontiguousarray(x), np.ascontiguousarray(y)))[which]
         t_best[a] = t
@@ -410,7 +429,7 @@ def _polish(lens, paths, field: np.ndarray, grid: _Grid, which: int) -> list[np.
         tb[a] = np.where(keep_b, tb[a], t)
         fb[a] = np.where(keep_b, fb_new, ft)
         side[a] = np.where(keep_b, 1, -1)
-        active = a[np.abs(ft) > _POLISH_TOL]
+        active = a[(np.abs(ft) > _POLISH_TOL) & (tb[a] - ta[a] > 1e-10)]
     pts = pts.copy()
     pts[idx, 0] = ra[idx] + t_best * dr
     pts[idx, 1] = ca[idx] + t_best * dc
@@ -443,9 +462,9 @@ def critical_curves(
     2. a coarse cell is refined (all its pixel nodes evaluated) when one of its corners lies
        within reach of a zero (``|lambda|`` not larger than its change to a neighbour node,
        which includes every sign change), sits at or next to a strict local extremum of
-       ``lambda``, or when the cell lies within one cell of the centre of a profile part that
-       exposes ``x0``/``y0`` (member galaxies, whose small critical curves hide between
-       coarse nodes);
+       ``lambda``, or when it touches the coarse node nearest to the centre of a profile
+       part that exposes ``x0``/``y0`` (member galaxies, whose small critical curves can
+       hide between coarse nodes);
     3. the refined nodes are contoured with marching squares
        (:func:`skimage.measure.find_contours`), and every contour point is polished onto the
        exact zero of its eigenvalue along its grid edge by a bracketed root search.
@@ -488,6 +507,11 @@ def critical_curves(
     s = check_scalar(pixel_scale, "pixel_scale", owner, low=0.0, low_inclusive=False)
     cx, cy = _check_center(center, owner)
     coarse = _check_int(coarse, "coarse", owner, 1)
+    if coarse & (coarse - 1):
+        raise ParameterError(
+            f"The 'coarse' parameter of {owner} must be a power of two (1, 2, 4, 8, ...). "
+            f"Got {coarse} instead."
+        )
     grid = _Grid(ny, nx, s, cx - (nx - 1) / 2.0 * s, cy - (ny - 1) / 2.0 * s)
 
     from skimage.measure import find_contours  # imported here: only this function needs it
