@@ -46,12 +46,14 @@ __all__ = [
     "einstein_radius",
 ]
 
-# Root polishing: a contour point is final when its eigenvalue is below this (dimensionless;
-# the eigenvalues are of order one and change by about 1/theta_E per arcsec, so this is a
-# position error far below 1e-6 arcsec), when its bracket is below 1e-10 pixel, or after
-# _POLISH_MAX_ITER bracketed steps (every fourth a bisection, so 60 steps reach 2^-15 at worst).
-_POLISH_TOL = 1e-11
-_POLISH_MAX_ITER = 60
+# Root polishing: a contour point is final when its eigenvalue is below _POLISH_TOL
+# (dimensionless; the eigenvalues change by about 1/theta_E per arcsec, so this is a position
+# error below 1e-8 arcsec), or its bracket or last step on the grid edge is below
+# _POLISH_BRACKET pixel.
+_POLISH_TOL = 1e-10
+_POLISH_BRACKET = 1e-6
+_ILLINOIS_STEPS = 8
+_MULTISECTION = 31
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,8 +271,8 @@ def _profile_centres(lens: MassProfile) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _neighbour_stats(v: np.ndarray):
-    """Min, max and max |difference| over the 8 neighbours of every node, ignoring NaN, and
-    whether all 8 neighbours are known."""
+    """Min and max over the 8 neighbours of every node, ignoring NaN, and whether all 8
+    neighbours are known."""
     p = np.pad(v, 1, constant_values=np.nan)
     ny, nx = v.shape
     shifts = np.stack(
@@ -285,25 +287,30 @@ def _neighbour_stats(v: np.ndarray):
     return (
         np.fmin.reduce(shifts, axis=0),
         np.fmax.reduce(shifts, axis=0),
-        np.fmax.reduce(np.abs(shifts - v), axis=0),
         np.isfinite(shifts).all(axis=0),
     )
 
 
 def _active_cells(lam: np.ndarray) -> np.ndarray:
-    """Coarse cells where a zero contour of ``lam`` (values at coarse nodes) may pass.
+    """Cells where a zero contour of ``lam`` (values at the nodes of one level) may pass.
 
-    A node is flagged when it is within reach of a zero, ``|lam| <= max |lam_nbr - lam|``
-    over its 8 neighbours (this includes every sign change), or when it is a strict local
-    extremum (a closed contour can hide between nodes only around an extremum, and a narrow
-    spike's extremal node is the corner nearest to it). A cell is active when one of its
-    corners is.
+    A cell is active when the smallest ``|lam|`` at its corners is not larger than the
+    spread of ``lam`` over its corners (this includes every sign change: a zero can bend into
+    a cell only near corners that are close to zero compared with how fast ``lam`` changes
+    across the cell), or when one of its corners is a strict local extremum among all 8
+    neighbours (a closed contour can hide between nodes only around an extremum, and a
+    narrow spike's extremal node is a corner of the cell holding it). Unknown (NaN) corners
+    are ignored.
     """
-    nmin, nmax, ndiff, complete = _neighbour_stats(lam)
+    corners = np.stack([lam[:-1, :-1], lam[:-1, 1:], lam[1:, :-1], lam[1:, 1:]])
+    # fmin/fmax skip NaN without warnings
+    spread = np.fmax.reduce(corners, axis=0) - np.fmin.reduce(corners, axis=0)
+    near = np.fmin.reduce(np.abs(corners), axis=0) <= spread
+    nmin, nmax, complete = _neighbour_stats(lam)
     # an extremum is only meaningful among known neighbours all round: on the border of the
     # region refined so far most nodes would look like one
-    flag = (np.abs(lam) <= ndiff) | (complete & ((lam < nmin) | (lam > nmax)))
-    return flag[:-1, :-1] | flag[:-1, 1:] | flag[1:, :-1] | flag[1:, 1:]
+    ext = complete & ((lam < nmin) | (lam > nmax))
+    return near | ext[:-1, :-1] | ext[:-1, 1:] | ext[1:, :-1] | ext[1:, 1:]
 
 
 def _coarse_index(n: int, step: int) -> np.ndarray:
@@ -371,75 +378,102 @@ def _trace_fields(lens, grid: _Grid, coarse: int):
     return lt, lr
 
 
-def _polish(lens, paths, field: np.ndarray, grid: _Grid, which: int) -> list[np.ndarray]:
-    """Move contour points onto the exact zero of eigenvalue ``which`` (0 = t, 1 = r).
+def _edge_brackets(paths, field: np.ndarray, grid: _Grid):
+    """Grid edge of every contour point: start node, step (dr, dc), end values, start t.
 
-    Marching squares puts every point on a grid edge whose end nodes have opposite signs;
-    the zero on that edge is bracketed, so a regula-falsi search with the Illinois
-    modification (Dowell & Jarratt 1971) converges to it without ever leaving the edge,
-    which keeps the contour's topology intact.
+    Marching squares puts every point on a grid edge whose end nodes have opposite signs
+    (or on a node, where the value is zero: ``dr = dc = 0``).
     """
-    if not paths:
-        return []
-    lengths = [len(p) for p in paths]
-    pts = np.concatenate(paths)
+    pts = np.concatenate(paths) if paths else np.empty((0, 2))
     r, c = pts[:, 0], pts[:, 1]
     r0, c0 = np.floor(r), np.floor(c)
     vertical = r > r0  # the point lies between rows r0 and r0 + 1 of column c
     horizontal = ~vertical & (c > c0)
-    on_edge = vertical | horizontal
-    ra = r0.astype(np.intp)
-    ca = c0.astype(np.intp)
-    rb = np.where(vertical, ra + 1, ra)
-    cb = np.where(horizontal, ca + 1, ca)
-    rb = np.minimum(rb, grid.ny - 1)
-    cb = np.minimum(cb, grid.nx - 1)
+    ra, ca = r0.astype(np.intp), c0.astype(np.intp)
+    rb = np.minimum(np.where(vertical, ra + 1, ra), grid.ny - 1)
+    cb = np.minimum(np.where(horizontal, ca + 1, ca), grid.nx - 1)
+    t0 = np.where(vertical, r - r0, c - c0)
+    return ra, ca, rb - ra, cb - ca, field[ra, ca], field[rb, cb], t0
 
-    idx = np.nonzero(on_edge)[0]
-    ta = np.zeros(idx.size)
-    tb = np.ones(idx.size)
-    fa = field[ra[idx], ca[idx]]
-    fb = field[rb[idx], cb[idx]]
-    t_best = np.where(vertical[idx], r[idx] - r0[idx], c[idx] - c0[idx])
-    side = np.zeros(idx.size, dtype=np.int8)
-    dr = (rb - ra)[idx].astype(np.float64)
-    dc = (cb - ca)[idx].astype(np.float64)
-    active = np.arange(idx.size)
-    for it in range(_POLISH_MAX_ITER):
+
+def _polish(lens, paths_t, paths_r, lt, lr, grid: _Grid):
+    """Move contour points onto the exact zeros of their eigenvalues, along their edges.
+
+    The zero on each point's grid edge is bracketed, so the search never leaves the edge and
+    the contours keep their topology: a few regula-falsi steps with the Illinois modification
+    (Dowell & Jarratt 1971) settle almost every point; the few left (next to a member's
+    singular centre) are finished by multisection, 31 points per bracket per step. Both
+    kinds are polished together so that each step is one call of the lens' Hessian.
+    """
+    brackets = [_edge_brackets(p, f, grid) for p, f in ((paths_t, lt), (paths_r, lr))]
+    ra, ca, dr, dc, fa, fb, t = (np.concatenate(parts) for parts in zip(*brackets, strict=True))
+    which = np.repeat([0, 1], [len(brackets[0][0]), len(brackets[1][0])])
+    dr, dc = dr.astype(np.float64), dc.astype(np.float64)
+    ta, tb = np.zeros(t.size), np.ones(t.size)
+    side = np.zeros(t.size, dtype=np.int8)
+
+    def lam(idx, tt):
+        """Eigenvalue of points ``idx`` at edge positions ``tt`` (same shape as ``idx``)."""
+        x, y = grid.xy(ra[idx] + tt * dr[idx], ca[idx] + tt * dc[idx])
+        shape = x.shape
+        t_, r_ = _eigenvalues(*lens._hessian(x.ravel().copy(), y.ravel().copy()))
+        return np.where(which[idx] == 0, t_.reshape(shape), r_.reshape(shape))
+
+    active = np.nonzero((dr != 0) | (dc != 0))[0]
+    for it in range(_ILLINOIS_STEPS):
         if active.size == 0:
             break
         a = active
-        if it % 4 == 3:  # a bisection now and then bounds the work near singular members
-            t = 0.5 * (ta[a] + tb[a])
-            side[a] = 0
-        else:
-            denom = fb[a] - fa[a]
-            t = np.where(
-                denom != 0.0, (ta[a] * fb[a] - tb[a] * fa[a]) / np.where(denom, denom, 1), ta[a]
-            )
-        x, y = grid.xy(ra[idx[a]] + t * dr[a], ca[idx[a]] + t * dc[a])
-        ft = _eigenvalues(*lens._hessian(np.ascontiguousarray(x), np.ascontiguousarray(y)))[which]
-        t_best[a] = t
-        keep_b = np.sign(ft) == np.sign(fa[a])  # the zero lies in [t, tb]
+        denom = fb[a] - fa[a]
+        ts = np.where(
+            denom != 0.0, (ta[a] * fb[a] - tb[a] * fa[a]) / np.where(denom, denom, 1), ta[a]
+        )
+        ft = lam(a, ts)
+        # the first step is marching squares' own interpolation: no progress measure yet
+        step = np.abs(ts - t[a]) if it else np.full(a.size, np.inf)
+        t[a] = ts
+        keep_b = np.sign(ft) == np.sign(fa[a])  # the zero lies in [ts, tb]
         # Illinois: halve the retained end's value when the same end is kept twice running
         fb_new = np.where(keep_b & (side[a] == 1), 0.5 * fb[a], fb[a])
         fa_new = np.where(~keep_b & (side[a] == -1), 0.5 * fa[a], fa[a])
-        ta[a] = np.where(keep_b, t, ta[a])
-        fa[a] = np.where(keep_b, ft, fa_new)
-        tb[a] = np.where(keep_b, tb[a], t)
-        fb[a] = np.where(keep_b, fb_new, ft)
+        ta[a], tb[a] = np.where(keep_b, ts, ta[a]), np.where(keep_b, tb[a], ts)
+        fa[a], fb[a] = np.where(keep_b, ft, fa_new), np.where(keep_b, fb_new, ft)
         side[a] = np.where(keep_b, 1, -1)
-        active = a[(np.abs(ft) > _POLISH_TOL) & (tb[a] - ta[a] > 1e-10)]
-    pts = pts.copy()
-    pts[idx, 0] = ra[idx] + t_best * dr
-    pts[idx, 1] = ca[idx] + t_best * dc
-    out = []
-    start = 0
-    for n in lengths:
-        rr, cc = pts[start : start + n, 0], pts[start : start + n, 1]
-        x, y = grid.xy(rr, cc)
-        out.append(np.column_stack([x, y]))
-        start += n
+        # converged: on the zero, or its bracket or its last step (regula falsi with Illinois
+        # converges superlinearly, so the step bounds the error) below _POLISH_BRACKET
+        active = a[
+            (np.abs(ft) > _POLISH_TOL)
+            & (tb[a] - ta[a] > _POLISH_BRACKET)
+            & (step > _POLISH_BRACKET)
+        ]
+    frac = np.arange(1, _MULTISECTION + 1) / (_MULTISECTION + 1)
+    while active.size:
+        a = active
+        grid_t = ta[a, None] + (tb[a] - ta[a])[:, None] * frac
+        f = lam(np.broadcast_to(a[:, None], grid_t.shape), grid_t)
+        # the first sub-interval whose right end has left fa's sign holds a zero
+        vals = np.column_stack([fa[a], f, fb[a]])
+        ts_all = np.column_stack([ta[a], grid_t, tb[a]])
+        k = np.argmax(np.sign(vals[:, 1:]) != np.sign(fa[a])[:, None], axis=1)
+        rows = np.arange(a.size)
+        ta[a], fa[a] = ts_all[rows, k], vals[rows, k]
+        tb[a], fb[a] = ts_all[rows, k + 1], vals[rows, k + 1]
+        denom = fb[a] - fa[a]
+        t[a] = np.where(
+            denom != 0.0, (ta[a] * fb[a] - tb[a] * fa[a]) / np.where(denom, denom, 1), ta[a]
+        )
+        active = a[tb[a] - ta[a] > _POLISH_BRACKET]
+
+    rows, cols = ra + t * dr, ca + t * dc
+    x, y = grid.xy(rows, cols)
+    points = np.column_stack([x, y])
+    out, start = [], 0
+    for paths in (paths_t, paths_r):
+        curves = []
+        for p in paths:
+            curves.append(points[start : start + len(p)])
+            start += len(p)
+        out.append(curves)
     return out
 
 
@@ -458,13 +492,14 @@ def critical_curves(
     :math:`\\lambda_r = 1 - \\kappa + \\gamma` (radial) on the pixel grid
     ``pixel_grid(n_pix, pixel_scale, center=center)``, traced adaptively:
 
-    1. the eigenvalues are evaluated on every ``coarse``-th node of the grid;
-    2. a coarse cell is refined (all its pixel nodes evaluated) when one of its corners lies
-       within reach of a zero (``|lambda|`` not larger than its change to a neighbour node,
-       which includes every sign change), sits at or next to a strict local extremum of
-       ``lambda``, or when it touches the coarse node nearest to the centre of a profile
-       part that exposes ``x0``/``y0`` (member galaxies, whose small critical curves can
-       hide between coarse nodes);
+    1. the eigenvalues are evaluated on every ``coarse``-th node of the grid (``coarse`` a
+       power of two);
+    2. quadtree refinement, halving the step down to one pixel: a cell is split (the nodes
+       of the next level inside it evaluated) when the smallest ``|lambda|`` at its corners
+       is not larger than the spread of ``lambda`` over them (this includes every sign
+       change), when one of its corners is a strict local extremum of ``lambda``, or when
+       it touches the node nearest to the centre of a profile part that exposes
+       ``x0``/``y0`` (member galaxies, whose small critical curves can hide between nodes);
     3. the refined nodes are contoured with marching squares
        (:func:`skimage.measure.find_contours`), and every contour point is polished onto the
        exact zero of its eigenvalue along its grid edge by a bracketed root search.
@@ -517,8 +552,8 @@ def critical_curves(
     from skimage.measure import find_contours  # imported here: only this function needs it
 
     lt, lr = _trace_fields(lens, grid, coarse)
-    tangential = _drop_degenerate(_polish(lens, find_contours(lt, 0.0), lt, grid, 0), s)
-    radial = _drop_degenerate(_polish(lens, find_contours(lr, 0.0), lr, grid, 1), s)
+    tangential, radial = _polish(lens, find_contours(lt, 0.0), find_contours(lr, 0.0), lt, lr, grid)
+    tangential, radial = _drop_degenerate(tangential, s), _drop_degenerate(radial, s)
     return LensCurves(tuple(tangential), tuple(radial), s)
 
 
@@ -566,14 +601,17 @@ def caustics(
             f"critical_curves. Got {type(critical).__name__} instead."
         )
 
-    def shoot(curves):
-        out = []
-        for c in curves:
-            ax, ay = lens._deflection(np.ascontiguousarray(c[:, 0]), np.ascontiguousarray(c[:, 1]))
-            out.append(np.column_stack([c[:, 0] - ax, c[:, 1] - ay]))
-        return tuple(out)
-
-    return LensCurves(shoot(critical.tangential), shoot(critical.radial), critical.pixel_scale)
+    # one deflection call for all curves: each call of a parallel kernel has a fixed cost
+    curves = critical.all
+    if curves:
+        pts = np.concatenate(curves)
+        ax, ay = lens._deflection(pts[:, 0].copy(), pts[:, 1].copy())
+        beta = np.column_stack([pts[:, 0] - ax, pts[:, 1] - ay])
+        mapped = np.split(beta, np.cumsum([len(c) for c in curves])[:-1])
+    else:
+        mapped = []
+    n_t = len(critical.tangential)
+    return LensCurves(tuple(mapped[:n_t]), tuple(mapped[n_t:]), critical.pixel_scale)
 
 
 # --------------------------------------------------------------------------------------------

@@ -247,11 +247,12 @@ def test_critical_curves_of_a_cluster_match_lenstronomy_within_a_pixel():
     # lenstronomy contours 1/mu = lambda_t lambda_r, both kinds at once
     d_theirs = cKDTree(_densify(ours.all)).query(_densify(theirs))[0] / PIX
     d_ours = cKDTree(_densify(theirs)).query(_densify(ours.all))[0] / PIX
-    # Our points are exact zeros of their eigenvalue; lenstronomy's interpolate 1/mu linearly.
+    # Our points are zeros of their eigenvalue (to 1e-6, i.e. micro-arcsec in position);
+    # lenstronomy's interpolate 1/mu linearly between pixels.
     for curves, which in ((ours.tangential, 0), (ours.radial, 1)):
         pts = np.concatenate(curves)
         lam = _eigenvalues(*lens.hessian(pts[:, 0], pts[:, 1]))[which]
-        assert np.abs(lam).max() < 1e-8
+        assert np.abs(lam).max() < 1e-6
     # The curves agree within a pixel, except at saddles where an eigenvalue stays within
     # ~1e-2 of zero over pixels (two curves about to touch): there lenstronomy's linear
     # interpolation of 1/mu draws loops or joins up to 2 pixels away from the exact zeros.
