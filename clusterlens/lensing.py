@@ -48,11 +48,11 @@ __all__ = [
 
 # Root polishing: a contour point is final when its eigenvalue is below _POLISH_TOL
 # (dimensionless; the eigenvalues change by about 1/theta_E per arcsec, so this is a position
-# error below 1e-8 arcsec), or its bracket or last step on the grid edge is below
+# error of about 1e-8 theta_E), or its bracket or last step on the grid edge is below
 # _POLISH_BRACKET pixel.
-_POLISH_TOL = 1e-10
-_POLISH_BRACKET = 1e-6
-_ILLINOIS_STEPS = 8
+_POLISH_TOL = 1e-8
+_POLISH_BRACKET = 1e-5
+_SECANT_STEPS = 8
 _MULTISECTION = 31
 
 
@@ -400,17 +400,17 @@ def _polish(lens, paths_t, paths_r, lt, lr, grid: _Grid):
     """Move contour points onto the exact zeros of their eigenvalues, along their edges.
 
     The zero on each point's grid edge is bracketed, so the search never leaves the edge and
-    the contours keep their topology: a few regula-falsi steps with the Illinois modification
-    (Dowell & Jarratt 1971) settle almost every point; the few left (next to a member's
-    singular centre) are finished by multisection, 31 points per bracket per step. Both
-    kinds are polished together so that each step is one call of the lens' Hessian.
+    the contours keep their topology: a few safeguarded secant steps (a step leaving the
+    bracket falls back to regula falsi) settle almost every point; the few left (next to a
+    member's singular centre) are finished by multisection, 31 points per bracket per step.
+    Both kinds are polished together so that each step is one call of the lens' Hessian.
     """
     brackets = [_edge_brackets(p, f, grid) for p, f in ((paths_t, lt), (paths_r, lr))]
     ra, ca, dr, dc, fa, fb, t = (np.concatenate(parts) for parts in zip(*brackets, strict=True))
     which = np.repeat([0, 1], [len(brackets[0][0]), len(brackets[1][0])])
     dr, dc = dr.astype(np.float64), dc.astype(np.float64)
     ta, tb = np.zeros(t.size), np.ones(t.size)
-    side = np.zeros(t.size, dtype=np.int8)
+    f_now = np.zeros(t.size)
 
     def lam(idx, tt):
         """Eigenvalue of points ``idx`` at edge positions ``tt`` (same shape as ``idx``)."""
@@ -420,27 +420,35 @@ def _polish(lens, paths_t, paths_r, lt, lr, grid: _Grid):
         return np.where(which[idx] == 0, t_.reshape(shape), r_.reshape(shape))
 
     active = np.nonzero((dr != 0) | (dc != 0))[0]
-    for it in range(_ILLINOIS_STEPS):
+    # the previous iterate of the secant; at first the edge end across the zero from t
+    t_prev, f_prev = np.zeros(t.size), fa.copy()
+    for it in range(_SECANT_STEPS):
         if active.size == 0:
             break
         a = active
-        denom = fb[a] - fa[a]
-        ts = np.where(
-            denom != 0.0, (ta[a] * fb[a] - tb[a] * fa[a]) / np.where(denom, denom, 1), ta[a]
-        )
+        if it == 0:  # marching squares' own interpolation
+            ts = t[a]
+        else:
+            denom = f_now[a] - f_prev[a]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ts = t[a] - f_now[a] * (t[a] - t_prev[a]) / denom
+            # safeguard: a secant step leaving the bracket falls back to regula falsi on it
+            bad = ~np.isfinite(ts) | (ts <= ta[a]) | (ts >= tb[a])
+            rf = (ta[a] * fb[a] - tb[a] * fa[a]) / np.where(fb[a] != fa[a], fb[a] - fa[a], 1.0)
+            ts = np.where(bad, np.clip(rf, ta[a], tb[a]), ts)
         ft = lam(a, ts)
-        # the first step is marching squares' own interpolation: no progress measure yet
+        if it == 0:
+            t_prev[a] = np.where(np.sign(ft) == np.sign(fa[a]), tb[a], ta[a])
+            f_prev[a] = np.where(np.sign(ft) == np.sign(fa[a]), fb[a], fa[a])
+        else:
+            t_prev[a], f_prev[a] = t[a], f_now[a]
         step = np.abs(ts - t[a]) if it else np.full(a.size, np.inf)
-        t[a] = ts
+        t[a], f_now[a] = ts, ft
         keep_b = np.sign(ft) == np.sign(fa[a])  # the zero lies in [ts, tb]
-        # Illinois: halve the retained end's value when the same end is kept twice running
-        fb_new = np.where(keep_b & (side[a] == 1), 0.5 * fb[a], fb[a])
-        fa_new = np.where(~keep_b & (side[a] == -1), 0.5 * fa[a], fa[a])
         ta[a], tb[a] = np.where(keep_b, ts, ta[a]), np.where(keep_b, tb[a], ts)
-        fa[a], fb[a] = np.where(keep_b, ft, fa_new), np.where(keep_b, fb_new, ft)
-        side[a] = np.where(keep_b, 1, -1)
-        # converged: on the zero, or its bracket or its last step (regula falsi with Illinois
-        # converges superlinearly, so the step bounds the error) below _POLISH_BRACKET
+        fa[a], fb[a] = np.where(keep_b, ft, fa[a]), np.where(keep_b, fb[a], ft)
+        # converged: on the zero, or its bracket or its last step (the secant converges
+        # superlinearly, so the step bounds the error) below _POLISH_BRACKET
         active = a[
             (np.abs(ft) > _POLISH_TOL)
             & (tb[a] - ta[a] > _POLISH_BRACKET)
@@ -510,7 +518,7 @@ def critical_curves(
     missed, as on any pixel grid; loops that polishing shrinks below 1e-3 pixel (a node that
     is on the zero to rounding) are dropped. Use ``coarse=1`` to evaluate every pixel (brute
     force): it gives the same curves.
-    The points are accurate to about 1e-9 arcsec; their spacing is about one pixel.
+    The points are exact zeros to about 1e-5 pixel; their spacing is about one pixel.
 
     Parameters
     ----------
