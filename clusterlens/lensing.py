@@ -48,10 +48,10 @@ __all__ = [
 
 # Root polishing: a contour point is final when its eigenvalue is below _POLISH_TOL
 # (dimensionless; the eigenvalues change by about 1/theta_E per arcsec, so this is a position
-# error of about 1e-8 theta_E), or its bracket or last step on the grid edge is below
+# error of about 1e-7 theta_E), or its bracket or last step on the grid edge is below
 # _POLISH_BRACKET pixel.
-_POLISH_TOL = 1e-8
-_POLISH_BRACKET = 1e-5
+_POLISH_TOL = 1e-7
+_POLISH_BRACKET = 1e-4
 _SECANT_STEPS = 8
 _MULTISECTION = 31
 
@@ -294,23 +294,44 @@ def _neighbour_stats(v: np.ndarray):
 def _active_cells(lam: np.ndarray) -> np.ndarray:
     """Cells where a zero contour of ``lam`` (values at the nodes of one level) may pass.
 
-    A cell is active when the smallest ``|lam|`` at its corners is not larger than the
-    spread of ``lam`` over its corners (this includes every sign change: a zero can bend into
-    a cell only near corners that are close to zero compared with how fast ``lam`` changes
-    across the cell), or when one of its corners is a strict local extremum among all 8
+    A cell is active when ``lam`` changes sign over its corners; when the smallest ``|lam|``
+    at its corners is not larger than the largest second difference of ``lam`` at them (a
+    zero can bend into a cell without a sign change at its corners only through the
+    curvature of ``lam``: for a contour of curvature ``k`` the corners it bulges past are
+    within ``k h^2 / 8`` of it, and the second difference across them is about
+    ``|grad lam| k h^2``); or when one of its corners is a strict local extremum among all 8
     neighbours (a closed contour can hide between nodes only around an extremum, and a
-    narrow spike's extremal node is a corner of the cell holding it). Unknown (NaN) corners
+    narrow spike's extremal node is a corner of the cell holding it). Unknown (NaN) values
     are ignored.
     """
-    corners = np.stack([lam[:-1, :-1], lam[:-1, 1:], lam[1:, :-1], lam[1:, 1:]])
     # fmin/fmax skip NaN without warnings
-    spread = np.fmax.reduce(corners, axis=0) - np.fmin.reduce(corners, axis=0)
-    near = np.fmin.reduce(np.abs(corners), axis=0) <= spread
+    corners = np.stack([lam[:-1, :-1], lam[:-1, 1:], lam[1:, :-1], lam[1:, 1:]])
+    sign_change = (np.fmin.reduce(corners, axis=0) <= 0) & (np.fmax.reduce(corners, axis=0) >= 0)
+    # Without a sign change at the corners, a zero can only bend into a cell through the
+    # curvature of lam: |lam| at a corner must then be below lam's second difference there.
+    bend = _second_difference(lam)
+    bends = np.stack([bend[:-1, :-1], bend[:-1, 1:], bend[1:, :-1], bend[1:, 1:]])
+    near = np.fmin.reduce(np.abs(corners), axis=0) <= np.fmax.reduce(bends, axis=0)
     nmin, nmax, complete = _neighbour_stats(lam)
     # an extremum is only meaningful among known neighbours all round: on the border of the
     # region refined so far most nodes would look like one
     ext = complete & ((lam < nmin) | (lam > nmax))
-    return near | ext[:-1, :-1] | ext[:-1, 1:] | ext[1:, :-1] | ext[1:, 1:]
+    return sign_change | near | ext[:-1, :-1] | ext[:-1, 1:] | ext[1:, :-1] | ext[1:, 1:]
+
+
+def _second_difference(v: np.ndarray) -> np.ndarray:
+    """Largest |second difference| of ``v`` at every node along rows, columns and both
+    diagonals (NaN where none is known)."""
+    p = np.pad(v, 1, constant_values=np.nan)
+    ny, nx = v.shape
+
+    def at(di, dj):
+        return p[1 + di : 1 + di + ny, 1 + dj : 1 + dj + nx]
+
+    diffs = np.stack(
+        [np.abs(at(-di, -dj) - 2 * v + at(di, dj)) for di, dj in ((0, 1), (1, 0), (1, 1), (1, -1))]
+    )
+    return np.fmax.reduce(diffs, axis=0)
 
 
 def _coarse_index(n: int, step: int) -> np.ndarray:
@@ -503,9 +524,10 @@ def critical_curves(
     1. the eigenvalues are evaluated on every ``coarse``-th node of the grid (``coarse`` a
        power of two);
     2. quadtree refinement, halving the step down to one pixel: a cell is split (the nodes
-       of the next level inside it evaluated) when the smallest ``|lambda|`` at its corners
-       is not larger than the spread of ``lambda`` over them (this includes every sign
-       change), when one of its corners is a strict local extremum of ``lambda``, or when
+       of the next level inside it evaluated) when ``lambda`` changes sign over its corners,
+       when the smallest ``|lambda|`` at its corners is below the second difference of
+       ``lambda`` there (a curved zero line can bulge into a cell between its corners),
+       when one of its corners is a strict local extremum of ``lambda``, or when
        it touches the node nearest to the centre of a profile part that exposes
        ``x0``/``y0`` (member galaxies, whose small critical curves can hide between nodes);
     3. the refined nodes are contoured with marching squares
@@ -518,7 +540,7 @@ def critical_curves(
     missed, as on any pixel grid; loops that polishing shrinks below 1e-3 pixel (a node that
     is on the zero to rounding) are dropped. Use ``coarse=1`` to evaluate every pixel (brute
     force): it gives the same curves.
-    The points are exact zeros to about 1e-5 pixel; their spacing is about one pixel.
+    The points are exact zeros to about 1e-4 pixel; their spacing is about one pixel.
 
     Parameters
     ----------

@@ -69,12 +69,12 @@ def test_sis_critical_curve_is_circle_of_theta_e_and_caustic_a_point():
     c = curves.tangential[0]
     assert np.all(c[0] == c[-1]) and len(c) > 500  # closed and sampled about every pixel
     r = np.hypot(c[:, 0] - 0.3, c[:, 1] + 0.2)
-    np.testing.assert_allclose(r, 10.0, atol=1e-8)
+    np.testing.assert_allclose(r, 10.0, atol=1e-5)
     assert einstein_radius(lens, lens_center=(0.3, -0.2), center=(0, 0)) == pytest.approx(
         10.0, rel=1e-4
     )
     caustic = caustics(lens, curves).tangential[0]
-    assert np.abs(caustic - [0.3, -0.2]).max() < 1e-7  # the SIS caustic is a point
+    assert np.abs(caustic - [0.3, -0.2]).max() < 1e-5  # the SIS caustic is a point
 
 
 def test_radial_and_tangential_are_told_apart():
@@ -82,14 +82,14 @@ def test_radial_and_tangential_are_told_apart():
     curves = critical_curves(lens, n_pix=400, pixel_scale=0.1)
     assert len(curves.tangential) == 1 and len(curves.radial) == 1
     np.testing.assert_allclose(
-        np.hypot(*curves.tangential[0].T), lens.tangential_radius(), atol=1e-8
+        np.hypot(*curves.tangential[0].T), lens.tangential_radius(), atol=1e-5
     )
-    np.testing.assert_allclose(np.hypot(*curves.radial[0].T), lens.radial_radius(), atol=1e-8)
+    np.testing.assert_allclose(np.hypot(*curves.radial[0].T), lens.radial_radius(), atol=1e-5)
     # the radial caustic of a cored sphere is a circle, the tangential one a point
     cau = caustics(lens, curves)
-    assert np.hypot(*cau.tangential[0].T).max() < 1e-7
+    assert np.hypot(*cau.tangential[0].T).max() < 1e-5
     beta_r = np.hypot(*cau.radial[0].T)
-    assert beta_r.min() > 1.0 and np.ptp(beta_r) < 1e-7
+    assert beta_r.min() > 1.0 and np.ptp(beta_r) < 1e-5
     # the Einstein radius uses the tangential curve only
     assert einstein_radius(lens, critical=curves) == pytest.approx(
         lens.tangential_radius(), rel=1e-4
@@ -103,7 +103,7 @@ def test_sie_effective_einstein_radius_is_theta_e():
     curves = critical_curves(lens, n_pix=300, pixel_scale=0.05, center=(1.0, 2.0))
     assert len(curves.tangential) == 1
     c = curves.tangential[0]
-    np.testing.assert_allclose(lens.convergence(c[:, 0], c[:, 1]), 0.5, atol=1e-8)
+    np.testing.assert_allclose(lens.convergence(c[:, 0], c[:, 1]), 0.5, atol=1e-6)
     assert einstein_radius(lens, lens_center=(1.0, 2.0), critical=curves) == pytest.approx(
         5.0, rel=2e-4
     )
@@ -247,12 +247,13 @@ def test_critical_curves_of_a_cluster_match_lenstronomy_within_a_pixel():
     # lenstronomy contours 1/mu = lambda_t lambda_r, both kinds at once
     d_theirs = cKDTree(_densify(ours.all)).query(_densify(theirs))[0] / PIX
     d_ours = cKDTree(_densify(theirs)).query(_densify(ours.all))[0] / PIX
-    # Our points are zeros of their eigenvalue (to 1e-6, i.e. micro-arcsec in position);
-    # lenstronomy's interpolate 1/mu linearly between pixels.
+    # Our points are zeros of their eigenvalue, polished to 1e-4 pixel along their pixel edge
+    # (|lambda| < 1e-4 even next to members' centres, where it changes by ~10 per arcsec);
+    # lenstronomy's points interpolate 1/mu linearly between pixels.
     for curves, which in ((ours.tangential, 0), (ours.radial, 1)):
         pts = np.concatenate(curves)
         lam = _eigenvalues(*lens.hessian(pts[:, 0], pts[:, 1]))[which]
-        assert np.abs(lam).max() < 1e-6
+        assert np.abs(lam).max() < 1e-4 and np.median(np.abs(lam)) < 1e-8
     # The curves agree within a pixel, except at saddles where an eigenvalue stays within
     # ~1e-2 of zero over pixels (two curves about to touch): there lenstronomy's linear
     # interpolation of 1/mu draws loops or joins up to 2 pixels away from the exact zeros.
