@@ -475,7 +475,7 @@ def _polish(lens, paths_t, paths_r, lt, lr, grid: _Grid):
         if active.size == 0:
             break
         a = active
-        if it == 0:  # marching squares' own interpolation
+        if it == 0:  # the cubic (or marching squares' linear) first guess
             ts = t[a]
         else:
             denom = f_now[a] - f_prev[a]
