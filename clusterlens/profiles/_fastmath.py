@@ -1,0 +1,171 @@
+"""Vectorisable double-precision arctan, arctanh and log for numba kernels.
+
+numba lowers ``math.atan``/``math.log`` to scalar libm calls, which stop LLVM from
+vectorising a pixel loop (numba here has no SVML).  These replacements use only
+arithmetic, one division, ``sqrt``-free argument reduction and integer bit operations, so a
+loop that calls them compiles to SIMD code.  Accuracy: about 2e-16 relative (a few ulp).
+
+Argument reduction
+    arctan(n/d), d > 0:  swap to t = min/max in [0, 1], then
+    t > tan(pi/8) uses arctan(t) = pi/4 + arctan((t - 1)/(t + 1)); both steps fold into a
+    single division u = (a - s b)/(b + s a) with |u| <= tan(pi/8).
+    arctanh(n/d), |n| < d:  |z| <= 1/3 is evaluated directly; otherwise
+    arctanh(z) = log(A/B)/2 with A = d + |n|, B = d - |n|, A = mA 2^eA, B = mB 2^eB
+    (mantissas in [1, 2)), log(A/B) = (eA - eB) ln 2 + 2 arctanh((mA - mB)/(mA + mB)).
+Polynomials
+    arctan(u)/u and arctanh(u)/u as degree-11 polynomials in w = u^2 on
+    [0, (sqrt(2) - 1)^2], Chebyshev fits computed with mpmath at 40 digits (maximum
+    error below 1.3e-18 and 1.1e-17 respectively).
+"""
+
+from __future__ import annotations
+
+import math
+
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+__all__: list[str] = []
+
+_ATAN_POLY = (
+    -0.017805397205419446,
+    0.03796525745386593,
+    -0.05035102456601552,
+    0.05846878297330872,
+    -0.06662951813629191,
+    0.07692045330902225,
+    -0.09090896809064027,
+    0.11111110744919658,
+    -0.14285714279250245,
+    0.19999999999940893,
+    -0.3333333333333312,
+    1.0,
+)
+_ATANH_POLY = (
+    0.11968745558984076,
+    0.006896188610632678,
+    0.06408675434646773,
+    0.056848346605057956,
+    0.06688778607655803,
+    0.07690672955642465,
+    0.09090988126161803,
+    0.1111110870002582,
+    0.14285714328958476,
+    0.19999999999600448,
+    0.33333333333334775,
+    1.0,
+)
+# the same polynomials less their constant term, divided by w (leading zero keeps 12 terms)
+_ATAN_TAIL = (0.0,) + _ATAN_POLY[:-1]
+_ATANH_TAIL = (0.0,) + _ATANH_POLY[:-1]
+_TAN_PI_8 = math.sqrt(2.0) - 1.0
+_LN2 = math.log(2.0)
+_MANTISSA_MASK = 0x000FFFFFFFFFFFFF
+_EXPONENT_ONE = 0x3FF0000000000000
+
+
+@intrinsic
+def _as_int64(typingctx, value):
+    """Reinterpret the bits of a float64 as an int64 (no conversion)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+@intrinsic
+def _as_float64(typingctx, value):
+    """Reinterpret the bits of an int64 as a float64 (no conversion)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+@njit(inline="always", cache=True, fastmath={"contract"})
+def _estrin12(c, w):
+    """Degree-11 polynomial ``c`` (highest power first) at ``w`` by Estrin's scheme.
+
+    Estrin's scheme has a dependency depth of 4 multiply-adds instead of Horner's 11, so a
+    SIMD loop is limited by throughput, not by latency.
+    """
+    w2 = w * w
+    w4 = w2 * w2
+    q0 = (c[11] + c[10] * w) + (c[9] + c[8] * w) * w2
+    q1 = (c[7] + c[6] * w) + (c[5] + c[4] * w) * w2
+    q2 = (c[3] + c[2] * w) + (c[1] + c[0] * w) * w2
+    return q0 + (q1 + q2 * w4) * w4
+
+
+@njit(inline="always", cache=True)
+def _poly_atan(w):
+    return _estrin12(_ATAN_POLY, w)
+
+
+@njit(inline="always", cache=True)
+def _poly_atanh(w):
+    return _estrin12(_ATANH_POLY, w)
+
+
+@njit(inline="always", cache=True)
+def _poly_atan_tail(w):
+    """(arctan(u)/u - 1)/w with w = u^2, without the cancellation of subtracting 1."""
+    return _estrin12(_ATAN_TAIL, w)
+
+
+@njit(inline="always", cache=True)
+def _poly_atanh_tail(w):
+    """(arctanh(u)/u - 1)/w with w = u^2, without the cancellation of subtracting 1."""
+    return _estrin12(_ATANH_TAIL, w)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def atan_ratio(n, d):
+    """arctan(n / d) for d > 0 (any n), with a single division."""
+    a = abs(n)
+    big = max(a, d)
+    small = min(a, d)
+    shift = 1.0 if small > _TAN_PI_8 * big else 0.0
+    u = (small - shift * big) / (big + shift * small)
+    r = shift * (0.25 * math.pi) + u * _poly_atan(u * u)
+    r = 0.5 * math.pi - r if a > d else r
+    return -r if n < 0.0 else r
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def atanh_ratio(n, d):
+    """arctanh(n / d) for |n| < d, with a single division."""
+    a = abs(n)
+    big = d + a
+    small = max(d - a, 1e-300)
+    ib = _as_int64(big)
+    ism = _as_int64(small)
+    k = ((ib >> 52) & 0x7FF) - ((ism >> 52) & 0x7FF)
+    mb = _as_float64((ib & _MANTISSA_MASK) | _EXPONENT_ONE)
+    ms = _as_float64((ism & _MANTISSA_MASK) | _EXPONENT_ONE)
+    direct = 3.0 * a <= d
+    num = a if direct else mb - ms
+    den = d if direct else mb + ms
+    u = num / den
+    p = u * _poly_atanh(u * u)
+    r = p if direct else 0.5 * k * _LN2 + p
+    return -r if n < 0.0 else r
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def log_positive(x):
+    """Natural log of a positive, normal float64."""
+    ix = _as_int64(x)
+    e = ((ix >> 52) & 0x7FF) - 1023
+    m = _as_float64((ix & _MANTISSA_MASK) | _EXPONENT_ONE)
+    # centre the mantissa on 1: m in [sqrt(1/2), sqrt(2))
+    big = m > math.sqrt(2.0)
+    m = 0.5 * m if big else m
+    e = e + 1 if big else e
+    u = (m - 1.0) / (m + 1.0)
+    return e * _LN2 + 2.0 * u * _poly_atanh(u * u)

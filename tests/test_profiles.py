@@ -1,0 +1,326 @@
+"""Mass profiles: analytic limits, lenstronomy as an independent oracle, bad input."""
+
+import numpy as np
+import pytest
+
+from clusterlens.errors import ParameterError
+from clusterlens.profiles import ENFW, NFW, SIE, SIEPopulation, nfw_angles
+
+lenstronomy = pytest.importorskip("lenstronomy")
+from lenstronomy.LensModel.lens_model import LensModel  # noqa: E402
+from lenstronomy.Util import param_util  # noqa: E402
+
+RNG_SEED = 20261124
+
+
+def _points(rng, n=400, half=25.0):
+    return rng.uniform(-half, half, n), rng.uniform(-half, half, n)
+
+
+def _e1e2(phi_deg, q):
+    return param_util.phi_q2_ellipticity(np.deg2rad(phi_deg), q)
+
+
+def _rel(a, b):
+    """Largest |a - b| relative to the largest |b| of the field (componentwise arrays)."""
+    return np.max(np.abs(np.asarray(a) - np.asarray(b))) / np.max(np.abs(b))
+
+
+# --- analytic limits ---------------------------------------------------------------------
+
+
+def test_sis_deflection_magnitude_is_theta_e_everywhere():
+    rng = np.random.default_rng(RNG_SEED)
+    x, y = _points(rng)
+    ax, ay = SIE(1.7, 1.0, 33.0, 0.4, -0.3).deflection(x, y)
+    np.testing.assert_allclose(np.hypot(ax, ay), 1.7, rtol=1e-14)
+
+
+def test_sie_finite_at_centre():
+    s = SIE(1.0, 0.6, 10.0, 0.5, 0.5)
+    ax, ay = s.deflection(0.5, 0.5)
+    assert ax == 0.0 and ay == 0.0
+    assert all(np.isfinite(h) for h in s.hessian(0.5, 0.5))
+
+
+def test_sie_q_to_one_is_continuous():
+    rng = np.random.default_rng(RNG_SEED)
+    x, y = _points(rng)
+    ref = SIE(1.3, 1.0, 20.0).deflection(x, y)
+    for q in (1 - 1e-6, 1 - 1e-10, 1 - 1e-15):
+        near = SIE(1.3, q, 20.0).deflection(x, y)
+        assert _rel(near[0], ref[0]) < 5 * (1 - q) + 1e-14
+        assert _rel(near[1], ref[1]) < 5 * (1 - q) + 1e-14
+
+
+def _numerical_jacobian(profile, x, y, h=1e-5):
+    axp, ayp = profile.deflection(x + h, y)
+    axm, aym = profile.deflection(x - h, y)
+    bxp, byp = profile.deflection(x, y + h)
+    bxm, bym = profile.deflection(x, y - h)
+    return (
+        (axp - axm) / (2 * h),
+        (bxp - bxm) / (2 * h),
+        (ayp - aym) / (2 * h),
+        (byp - bym) / (2 * h),
+    )
+
+
+def _check_derivatives(profile, x, y, rtol):
+    dax_dx, dax_dy, day_dx, day_dy = _numerical_jacobian(profile, x, y)
+    fxx, fxy, fyy = profile.hessian(x, y)
+    scale = np.abs(fxx) + np.abs(fyy)
+    assert np.max(np.abs(fxx - dax_dx) / scale) < rtol
+    assert np.max(np.abs(fyy - day_dy) / scale) < rtol
+    assert np.max(np.abs(fxy - dax_dy) / scale) < rtol
+    assert np.max(np.abs(fxy - day_dx) / scale) < rtol
+    kappa = profile.convergence(x, y)
+    np.testing.assert_allclose(
+        0.5 * (dax_dx + day_dy), kappa, rtol=rtol, atol=rtol * np.max(np.abs(kappa))
+    )
+
+
+def test_sie_hessian_and_convergence_match_finite_differences():
+    rng = np.random.default_rng(RNG_SEED)
+    x, y = _points(rng, 300, 10.0)
+    keep = np.hypot(x - 0.2, y + 0.1) > 0.3
+    _check_derivatives(SIE(1.4, 0.55, 71.0, 0.2, -0.1), x[keep], y[keep], 1e-7)
+
+
+# --- lenstronomy -------------------------------------------------------------------------
+
+
+def test_sie_matches_lenstronomy_over_random_parameters():
+    rng = np.random.default_rng(RNG_SEED)
+    x, y = _points(rng, 300)
+    epl = LensModel(["EPL"])  # gamma = 2: the SIE with analytic Hessian (Tessore & Metcalf 2015)
+    sie = LensModel(["SIE"])  # NIE with a 1e-10" core; its Hessian is a finite difference
+    for _ in range(60):
+        te, q = rng.uniform(0.05, 8.0), rng.uniform(0.08, 0.999)
+        phi, x0, y0 = rng.uniform(-180, 180), rng.uniform(-5, 5), rng.uniform(-5, 5)
+        e1, e2 = _e1e2(phi, q)
+        kw = dict(theta_E=te, e1=e1, e2=e2, center_x=x0, center_y=y0)
+        ours = SIE(te, q, phi, x0, y0)
+        ax, ay = ours.deflection(x, y)
+        for model, extra in ((epl, {"gamma": 2.0}), (sie, {})):
+            lx, ly = model.alpha(x, y, [{**kw, **extra}])
+            assert np.max(np.hypot(ax - lx, ay - ly) / np.hypot(lx, ly)) < 1e-8
+        kwe = [{**kw, "gamma": 2.0}]
+        lxx, lxy, _, lyy = epl.hessian(x, y, kwe)
+        fxx, fxy, fyy = ours.hessian(x, y)
+        scale = np.abs(lxx) + np.abs(lyy)
+        for a, b in ((fxx, lxx), (fxy, lxy), (fyy, lyy)):
+            assert np.max(np.abs(a - b) / scale) < 1e-8
+        np.testing.assert_allclose(ours.potential(x, y), epl.potential(x, y, kwe), rtol=1e-8)
+        np.testing.assert_allclose(ours.convergence(x, y), epl.kappa(x, y, kwe), rtol=1e-8)
+
+
+# --- SIEPopulation -----------------------------------------------------------------------
+
+
+def _random_population(rng, n):
+    return SIEPopulation(
+        rng.uniform(0.05, 1.5, n),
+        rng.uniform(0.3, 1.0, n),
+        rng.uniform(-90, 90, n),
+        rng.uniform(-40, 40, n),
+        rng.uniform(-40, 40, n),
+    )
+
+
+def test_population_equals_sum_of_individual_sies():
+    rng = np.random.default_rng(RNG_SEED)
+    pop = _random_population(rng, 25)
+    x, y = _points(rng, 1500, 45.0)
+    total = sum(pop.members())
+    for method in ("deflection", "hessian", "potential", "convergence"):
+        got, want = getattr(pop, method)(x, y), getattr(total, method)(x, y)
+        for g, w in zip(np.atleast_2d(got), np.atleast_2d(want), strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-13 * np.max(np.abs(w)))
+
+
+def test_population_keeps_input_shape():
+    rng = np.random.default_rng(RNG_SEED)
+    pop = _random_population(rng, 3)
+    yy, xx = np.mgrid[-5:5:7j, -5:5:9j]
+    ax, ay = pop.deflection(xx, yy)
+    assert ax.shape == (7, 9) and ay.shape == (7, 9)
+    assert pop.hessian(xx, yy)[1].shape == (7, 9)
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"theta_e": 1.0, "q": 1.3}, "q"),
+        ({"theta_e": 1.0, "q": 0.0}, "q"),
+        ({"theta_e": -1.0, "q": 0.5}, "theta_e"),
+        ({"theta_e": float("nan"), "q": 0.5}, "theta_e"),
+        ({"theta_e": 1.0, "q": 0.5, "phi": float("nan")}, "phi"),
+    ],
+)
+def test_sie_bad_parameters(kwargs, name):
+    with pytest.raises(ParameterError, match=f"'{name}' parameter of SIE"):
+        SIE(**kwargs)
+
+
+def test_population_bad_parameters():
+    with pytest.raises(ParameterError, match="matching shapes"):
+        SIEPopulation([1.0, 1.0], [0.5, 0.5, 0.5], 0.0, 0.0, 0.0)
+    with pytest.raises(ParameterError, match="'q' parameter of SIEPopulation"):
+        SIEPopulation([1.0, 1.0], [0.5, 1.5], 0.0, 0.0, 0.0)
+    with pytest.raises(ParameterError, match="'theta_e' parameter of SIEPopulation"):
+        SIEPopulation([1.0, -1.0], 0.5, 0.0, 0.0, 0.0)
+
+
+def test_coordinates_bad_input():
+    s = SIE(1.0, 0.5)
+    with pytest.raises(ParameterError, match="'x'"):
+        s.deflection([np.nan], [0.0])
+    with pytest.raises(ParameterError, match="same"):
+        s.deflection(np.zeros(3), np.zeros(4))
+
+
+# --- NFW ---------------------------------------------------------------------------------
+
+
+def _nfw_points(rng, rs, x0, y0, n=500):
+    """Points from 0.02 rs to 8 rs, away from X = 1 where lenstronomy's F(X) loses digits."""
+    r = rs * 10 ** rng.uniform(np.log10(0.02), np.log10(8.0), n)
+    r = r[np.abs(r / rs - 1) > 0.02]
+    t = rng.uniform(0, 2 * np.pi, r.size)
+    return x0 + r * np.cos(t), y0 + r * np.sin(t)
+
+
+def test_nfw_matches_lenstronomy_over_random_parameters():
+    rng = np.random.default_rng(RNG_SEED)
+    model = LensModel(["NFW"])
+    for _ in range(40):
+        rs, a = rng.uniform(2.0, 120.0), rng.uniform(0.5, 40.0)
+        x0, y0 = rng.uniform(-5, 5, 2)
+        x, y = _nfw_points(rng, rs, x0, y0)
+        kw = [dict(Rs=rs, alpha_Rs=a, center_x=x0, center_y=y0)]
+        ours = NFW(rs, a, x0, y0)
+        ax, ay = ours.deflection(x, y)
+        lx, ly = model.alpha(x, y, kw)
+        assert np.max(np.hypot(ax - lx, ay - ly) / np.hypot(lx, ly)) < 1e-8
+        lxx, lxy, _, lyy = model.hessian(x, y, kw)
+        fxx, fxy, fyy = ours.hessian(x, y)
+        scale = np.abs(lxx) + np.abs(lyy)
+        for got, want in ((fxx, lxx), (fxy, lxy), (fyy, lyy)):
+            assert np.max(np.abs(got - want) / scale) < 1e-8
+        np.testing.assert_allclose(ours.convergence(x, y), model.kappa(x, y, kw), rtol=1e-8)
+        np.testing.assert_allclose(ours.potential(x, y), model.potential(x, y, kw), rtol=1e-8)
+
+
+def test_enfw_matches_lenstronomy_over_random_parameters():
+    rng = np.random.default_rng(RNG_SEED)
+    model = LensModel(["NFW_ELLIPSE_POTENTIAL"])
+    for _ in range(40):
+        rs, a = rng.uniform(2.0, 120.0), rng.uniform(0.5, 40.0)
+        q, phi = rng.uniform(0.3, 1.0), rng.uniform(-180, 180)
+        x0, y0 = rng.uniform(-5, 5, 2)
+        x, y = _nfw_points(rng, rs, x0, y0)
+        e1, e2 = _e1e2(phi, q)
+        kw = [dict(Rs=rs, alpha_Rs=a, e1=e1, e2=e2, center_x=x0, center_y=y0)]
+        ours = ENFW(rs, a, q, phi, x0, y0)
+        ax, ay = ours.deflection(x, y)
+        lx, ly = model.alpha(x, y, kw)
+        assert np.max(np.hypot(ax - lx, ay - ly) / np.hypot(lx, ly)) < 1e-8
+        np.testing.assert_allclose(ours.potential(x, y), model.potential(x, y, kw), rtol=1e-8)
+        # lenstronomy's own Hessian of this profile is a forward difference with a 1e-10"
+        # step (errors up to ~1e-2); compare with a central difference of its deflection
+        h = 1e-4 * rs
+        lxp, lyp = model.alpha(x + h, y, kw)
+        lxm, lym = model.alpha(x - h, y, kw)
+        bxp, byp = model.alpha(x, y + h, kw)
+        bxm, bym = model.alpha(x, y - h, kw)
+        lxx, lxy, lyy = (lxp - lxm) / (2 * h), (bxp - bxm) / (2 * h), (byp - bym) / (2 * h)
+        fxx, fxy, fyy = ours.hessian(x, y)
+        scale = np.abs(lxx) + np.abs(lyy)
+        for got, want in ((fxx, lxx), (fxy, lxy), (fyy, lyy)):
+            assert np.max(np.abs(got - want) / scale) < 3e-5
+
+
+def test_nfw_hessian_and_convergence_match_finite_differences():
+    rng = np.random.default_rng(RNG_SEED)
+    for profile in (NFW(20.0, 6.0, 1.0, -2.0), ENFW(20.0, 6.0, 0.6, 35.0, 1.0, -2.0)):
+        x, y = _nfw_points(rng, 20.0, 1.0, -2.0, 300)
+        _check_derivatives(profile, x, y, 1e-7)
+
+
+def test_enfw_q_one_is_nfw():
+    rng = np.random.default_rng(RNG_SEED)
+    x, y = _points(rng)
+    a = ENFW(15.0, 5.0, 1.0, 40.0, 0.3, 0.1).deflection(x, y)
+    b = NFW(15.0, 5.0, 0.3, 0.1).deflection(x, y)
+    np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+
+
+def test_nfw_angles_worked_example_and_lenstronomy():
+    from astropy.cosmology import FlatLambdaCDM
+    from lenstronomy.Cosmo.lens_cosmo import LensCosmo
+
+    rs, alpha_rs = nfw_angles(1e15, 4.0, 0.4, 2.0)
+    assert rs == pytest.approx(83.42, abs=0.01)
+    assert alpha_rs == pytest.approx(23.40, abs=0.02)
+    cosmo = FlatLambdaCDM(H0=70, Om0=0.3)
+    lrs, lalpha = LensCosmo(0.4, 2.0, cosmo=cosmo).nfw_physical2angle(M=1e15, c=4.0)
+    assert rs == pytest.approx(lrs, rel=1e-5)
+    # lenstronomy uses its own G, c and Mpc constants (2.8e-4 apart from astropy's)
+    assert alpha_rs == pytest.approx(lalpha, rel=5e-4)
+
+
+def test_enfw_from_m500():
+    halo = ENFW.from_m500(5e14, 0.4, 2.0, 0.7, 20.0, c500c=2.66)
+    assert isinstance(halo, ENFW) and halo.q == 0.7 and halo.phi == 20.0
+    rs, alpha_rs = nfw_angles(7.2e14, 4.08, 0.4, 2.0)
+    assert halo.rs == pytest.approx(rs, rel=0.02)
+    assert halo.alpha_rs == pytest.approx(alpha_rs, rel=0.02)
+    default = ENFW.from_m500(5e14, 0.4, 2.0)
+    assert 10.0 < default.rs < 200.0 and default.alpha_rs > 0
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "name"),
+    [
+        (NFW, {"rs": -1.0, "alpha_rs": 1.0}, "rs"),
+        (NFW, {"rs": 1.0, "alpha_rs": float("nan")}, "alpha_rs"),
+        (ENFW, {"rs": 1.0, "alpha_rs": 1.0, "q": 1.5}, "q"),
+        (ENFW, {"rs": 1.0, "alpha_rs": -1.0}, "alpha_rs"),
+    ],
+)
+def test_nfw_bad_parameters(cls, kwargs, name):
+    with pytest.raises(ParameterError, match=f"'{name}' parameter of {cls.__name__}"):
+        cls(**kwargs)
+
+
+def test_from_m500_bad_input():
+    with pytest.raises(ParameterError, match="'m500'"):
+        ENFW.from_m500(-1e14, 0.4, 2.0)
+    with pytest.raises(ParameterError, match="'z_source'"):
+        ENFW.from_m500(1e14, 0.4, 0.3)
+
+
+# --- composite: one halo and 100 members --------------------------------------------------
+
+
+def test_composite_halo_plus_100_members_matches_lenstronomy():
+    rng = np.random.default_rng(RNG_SEED)
+    n = 100
+    te, q = rng.uniform(0.05, 1.2, n), rng.uniform(0.3, 0.999, n)
+    phi, x0, y0 = rng.uniform(-90, 90, n), rng.uniform(-40, 40, n), rng.uniform(-40, 40, n)
+    lens = ENFW(30.0, 8.0, 0.65, 25.0, 0.5, -0.5) + SIEPopulation(te, q, phi, x0, y0)
+    kwargs = [dict(Rs=30.0, alpha_Rs=8.0, center_x=0.5, center_y=-0.5)]
+    kwargs[0]["e1"], kwargs[0]["e2"] = _e1e2(25.0, 0.65)
+    for i in range(n):
+        e1, e2 = _e1e2(phi[i], q[i])
+        kwargs.append(dict(theta_E=te[i], e1=e1, e2=e2, center_x=x0[i], center_y=y0[i]))
+    model = LensModel(["NFW_ELLIPSE_POTENTIAL"] + ["SIE"] * n)
+    yy, xx = np.mgrid[-50:50:61j, -50:50:61j]
+    ax, ay = lens.deflection(xx, yy)
+    lx, ly = model.alpha(xx, yy, kwargs)
+    assert np.max(np.hypot(ax - lx, ay - ly) / np.hypot(lx, ly)) < 1e-8
+    np.testing.assert_allclose(lens.potential(xx, yy), model.potential(xx, yy, kwargs), rtol=1e-8)
