@@ -70,9 +70,9 @@ def _to_major_axis(xi, yi, xc, yc, c, sn):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _sie_deflection_block(x, y, row, start, stop, ax, ay):
+def _sie_deflection_block(x, y, row, ax, ay):
     xc, yc, c, sn, q2, s, scale = row[0], row[1], row[2], row[3], row[4], row[5], row[6]
-    for i in range(start, stop):
+    for i in range(x.size):
         xp, yp = _to_major_axis(x[i], y[i], xc, yc, c, sn)
         psi = max(math.sqrt(q2 * xp * xp + yp * yp), _PSI_MIN)
         fx = scale * atan_ratio(s * xp, psi)
@@ -82,12 +82,12 @@ def _sie_deflection_block(x, y, row, start, stop, ax, ay):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _sie_hessian_block(x, y, row, start, stop, fxx, fxy, fyy):
+def _sie_hessian_block(x, y, row, fxx, fxy, fyy):
     # major-axis frame: f_xx = b y^2/(r^2 psi), f_xy = -b x y/(r^2 psi), f_yy = b x^2/(r^2 psi)
     xc, yc, c, sn, q2, b = row[0], row[1], row[2], row[3], row[4], row[7]
     cc, ss, cs = c * c, sn * sn, c * sn
     c2 = cc - ss
-    for i in range(start, stop):
+    for i in range(x.size):
         xp, yp = _to_major_axis(x[i], y[i], xc, yc, c, sn)
         xx = xp * xp
         yy = yp * yp
@@ -103,20 +103,20 @@ def _sie_hessian_block(x, y, row, start, stop, fxx, fxy, fyy):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _sie_potential_block(x, y, row, start, stop, out):
+def _sie_potential_block(x, y, row, out):
     xc, yc, c, sn = row[0], row[1], row[2], row[3]
     q2, s, scale = row[4], row[5], row[6]
-    for i in range(start, stop):
+    for i in range(x.size):
         xp, yp = _to_major_axis(x[i], y[i], xc, yc, c, sn)
         psi = max(math.sqrt(q2 * xp * xp + yp * yp), _PSI_MIN)
         out[i] += scale * (xp * atan_ratio(s * xp, psi) + yp * atanh_ratio(s * yp, psi))
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _sie_convergence_block(x, y, row, start, stop, out):
+def _sie_convergence_block(x, y, row, out):
     xc, yc, c, sn = row[0], row[1], row[2], row[3]
     q2, half_b = row[4], 0.5 * row[7]
-    for i in range(start, stop):
+    for i in range(x.size):
         xp, yp = _to_major_axis(x[i], y[i], xc, yc, c, sn)
         out[i] += half_b / max(math.sqrt(q2 * xp * xp + yp * yp), _PSI_MIN)
 
@@ -133,16 +133,20 @@ def sie_accumulate(x, y, table, mode, o1, o2, o3):
     for blk in prange(nblocks):
         start = blk * BLOCK
         stop = min(start + BLOCK, n)
+        # views, so that the inner loops run from 0: numba then drops the negative-index
+        # wraparound that would otherwise stop LLVM from vectorising them
+        xb, yb = x[start:stop], y[start:stop]
+        b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
         for j in range(table.shape[0]):
             row = table[j]
             if mode == DEFLECTION:
-                _sie_deflection_block(x, y, row, start, stop, o1, o2)
+                _sie_deflection_block(xb, yb, row, b1, b2)
             elif mode == HESSIAN:
-                _sie_hessian_block(x, y, row, start, stop, o1, o2, o3)
+                _sie_hessian_block(xb, yb, row, b1, b2, b3)
             elif mode == POTENTIAL:
-                _sie_potential_block(x, y, row, start, stop, o1)
+                _sie_potential_block(xb, yb, row, b1)
             else:
-                _sie_convergence_block(x, y, row, start, stop, o1)
+                _sie_convergence_block(xb, yb, row, b1)
 
 
 # --- NFW -------------------------------------------------------------------------------------
@@ -177,48 +181,60 @@ def enfw_all(x, y, consts, mode, o1, o2, o3):
     """Pseudo-elliptical NFW (q = 1: spherical) on flat arrays.
 
     consts = (x0, y0, cos phi, sin phi, sqrt(1 - e), sqrt(1 + e), rs, A) with
-    A = alpha_rs / (1 + ln 1/2) = 4 rho0 rs^2 (arcsec).  ``mode``: 0 deflection into
-    (o1, o2), 1 Hessian into (o1, o2, o3) = (fxx, fxy, fyy), 2 potential into o1,
-    3 convergence into o1.  Results are assigned (not added).
+    A = alpha_rs / (1 + ln 1/2) = 4 rho0 rs^2 (arcsec).  ``mode`` as in
+    :func:`sie_accumulate`; results are added into the outputs.
     """
-    xc, yc, c, sn, sm, sp, rs, A = consts
     n = x.size
     nblocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(nblocks):
         start = blk * BLOCK
         stop = min(start + BLOCK, n)
-        for i in range(start, stop):
-            dx = x[i] - xc
-            dy = y[i] - yc
-            xt = sm * (c * dx + sn * dy)
-            yt = sp * (c * dy - sn * dx)
-            R = max(math.sqrt(xt * xt + yt * yt), _X_MIN * rs)
-            X = R / rs
-            g, F, lnx2, G = _nfw_g_f_h(X)
-            if mode == 0:
-                a = A * g / (X * R)
-                fx = sm * a * xt
-                fy = sp * a * yt
-                o1[i] = c * fx - sn * fy
-                o2[i] = sn * fx + c * fy
-            elif mode == 2:
-                t = (1.0 - X) * (1.0 + X)
-                o1[i] = 0.5 * A * rs * (lnx2 * lnx2 - t * G * G)
+        _enfw_block(
+            x[start:stop],
+            y[start:stop],
+            consts,
+            mode,
+            o1[start:stop],
+            o2[start:stop],
+            o3[start:stop],
+        )
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _enfw_block(x, y, consts, mode, o1, o2, o3):
+    xc, yc, c, sn, sm, sp, rs, A = consts
+    for i in range(x.size):
+        dx = x[i] - xc
+        dy = y[i] - yc
+        xt = sm * (c * dx + sn * dy)
+        yt = sp * (c * dy - sn * dx)
+        R = max(math.sqrt(xt * xt + yt * yt), _X_MIN * rs)
+        X = R / rs
+        g, F, lnx2, G = _nfw_g_f_h(X)
+        if mode == DEFLECTION:
+            a = A * g / (X * R)
+            fx = sm * a * xt
+            fy = sp * a * yt
+            o1[i] += c * fx - sn * fy
+            o2[i] += sn * fx + c * fy
+        elif mode == POTENTIAL:
+            t = (1.0 - X) * (1.0 + X)
+            o1[i] += 0.5 * A * rs * (lnx2 * lnx2 - t * G * G)
+        else:
+            kappa = 0.5 * A / rs * F
+            kbar = A * g / (X * R)
+            gam = kbar - kappa
+            cos2 = (xt * xt - yt * yt) / (R * R)
+            sin2 = 2.0 * xt * yt / (R * R)
+            hxx = (kappa - gam * cos2) * sm * sm
+            hyy = (kappa + gam * cos2) * sp * sp
+            hxy = -gam * sin2 * sm * sp
+            if mode == CONVERGENCE:
+                o1[i] += 0.5 * (hxx + hyy)
             else:
-                kappa = 0.5 * A / rs * F
-                kbar = A * g / (X * R)
-                gam = kbar - kappa
-                cos2 = (xt * xt - yt * yt) / (R * R)
-                sin2 = 2.0 * xt * yt / (R * R)
-                hxx = (kappa - gam * cos2) * sm * sm
-                hyy = (kappa + gam * cos2) * sp * sp
-                hxy = -gam * sin2 * sm * sp
-                if mode == 3:
-                    o1[i] = 0.5 * (hxx + hyy)
-                else:
-                    cc = c * c
-                    ss = sn * sn
-                    cs = c * sn
-                    o1[i] = cc * hxx - 2.0 * cs * hxy + ss * hyy
-                    o3[i] = ss * hxx + 2.0 * cs * hxy + cc * hyy
-                    o2[i] = cs * (hxx - hyy) + (cc - ss) * hxy
+                cc = c * c
+                ss = sn * sn
+                cs = c * sn
+                o1[i] += cc * hxx - 2.0 * cs * hxy + ss * hyy
+                o3[i] += ss * hxx + 2.0 * cs * hxy + cc * hyy
+                o2[i] += cs * (hxx - hyy) + (cc - ss) * hxy

@@ -1,0 +1,127 @@
+"""Deflection and magnification of a cluster lens: clusterlens vs lenstronomy, one run.
+
+The lens is one pseudo-elliptical NFW halo plus 100 member SIEs (seeded), evaluated on
+223 x 223 and 371 x 371 grids of 0.262" pixels.  Each timing is the best of ``--repeat``
+calls (after a warm-up call, so numba compilation and caches are excluded).  Magnification
+is mu = 1 / det(I - H) from the Hessian for both codes (lenstronomy's ``magnification``).
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/bench_deflection.py            # print the table
+    PYTHONPATH=. python benchmarks/bench_deflection.py --check    # exit 1 below the floors
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from clusterlens.profiles import ENFW, SIEPopulation
+
+#: Smallest acceptable speed-up (lenstronomy time / clusterlens time) per quantity.
+FLOORS = {"deflection": 5.0, "magnification": 10.0}
+GRIDS = (223, 371)
+PIXEL_SCALE = 0.262  # arcsec, DESI Legacy Surveys
+N_MEMBERS = 100
+
+
+def build_lens(seed: int = 1):
+    """The benchmark lens as (clusterlens profile, lenstronomy LensModel, its kwargs)."""
+    from lenstronomy.LensModel.lens_model import LensModel
+    from lenstronomy.Util import param_util
+
+    rng = np.random.default_rng(seed)
+    halo = dict(rs=40.0, alpha_rs=9.0, q=0.7, phi=30.0, x0=0.3, y0=-0.2)
+    te = rng.uniform(0.1, 1.5, N_MEMBERS)
+    q = rng.uniform(0.4, 0.95, N_MEMBERS)
+    phi = rng.uniform(-90.0, 90.0, N_MEMBERS)
+    x0 = rng.uniform(-30.0, 30.0, N_MEMBERS)
+    y0 = rng.uniform(-30.0, 30.0, N_MEMBERS)
+    ours = ENFW(**halo) + SIEPopulation(te, q, phi, x0, y0)
+
+    e1, e2 = param_util.phi_q2_ellipticity(np.deg2rad(halo["phi"]), halo["q"])
+    kwargs = [
+        dict(
+            Rs=halo["rs"],
+            alpha_Rs=halo["alpha_rs"],
+            e1=e1,
+            e2=e2,
+            center_x=halo["x0"],
+            center_y=halo["y0"],
+        )
+    ]
+    for i in range(N_MEMBERS):
+        e1, e2 = param_util.phi_q2_ellipticity(np.deg2rad(phi[i]), q[i])
+        kwargs.append(dict(theta_E=te[i], e1=e1, e2=e2, center_x=x0[i], center_y=y0[i]))
+    model = LensModel(["NFW_ELLIPSE_POTENTIAL"] + ["SIE"] * N_MEMBERS)
+    return ours, model, kwargs
+
+
+def magnification(profile, x, y):
+    """mu = 1 / ((1 - f_xx)(1 - f_yy) - f_xy^2)."""
+    fxx, fxy, fyy = profile.hessian(x, y)
+    return 1.0 / ((1.0 - fxx) * (1.0 - fyy) - fxy * fxy)
+
+
+def best_time(func, repeat: int) -> float:
+    func()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def run(repeat: int) -> list[tuple[str, int, float, float]]:
+    ours, model, kwargs = build_lens()
+    rows = []
+    for n in GRIDS:
+        half = 0.5 * (n - 1) * PIXEL_SCALE
+        y, x = np.mgrid[-half : half : n * 1j, -half : half : n * 1j]
+        # same numbers from both codes before timing them
+        ax, ay = ours.deflection(x, y)
+        lx, ly = model.alpha(x, y, kwargs)
+        err = np.max(np.hypot(ax - lx, ay - ly) / np.hypot(lx, ly))
+        if err > 1e-8:
+            raise RuntimeError(f"deflections differ by {err:.2e} (relative)")
+        cases = {
+            "deflection": (lambda: ours.deflection(x, y), lambda: model.alpha(x, y, kwargs)),
+            "magnification": (
+                lambda: magnification(ours, x, y),
+                lambda: model.magnification(x, y, kwargs),
+            ),
+        }
+        for name, (f_ours, f_ref) in cases.items():
+            t_ref = best_time(f_ref, repeat)
+            t_ours = best_time(f_ours, repeat)
+            rows.append((name, n, t_ours, t_ref))
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a ratio < its floor")
+    parser.add_argument("--repeat", type=int, default=7, help="timed calls per case (best)")
+    args = parser.parse_args(argv)
+    import numba
+
+    print(f"numba threads: {numba.get_num_threads()}")
+    print(f"{'quantity':<14}{'grid':>9}{'clusterlens':>14}{'lenstronomy':>14}{'ratio':>8}")
+    failed = []
+    for name, n, t_ours, t_ref in run(args.repeat):
+        ratio = t_ref / t_ours
+        print(f"{name:<14}{n:>5}^2{t_ours * 1e3:>11.2f} ms{t_ref * 1e3:>11.2f} ms{ratio:>7.1f}x")
+        if ratio < FLOORS[name]:
+            failed.append(f"{name} {n}^2: {ratio:.1f}x < floor {FLOORS[name]:.0f}x")
+    if failed and args.check:
+        print("below the floor: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
