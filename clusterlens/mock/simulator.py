@@ -17,8 +17,10 @@ Steps for one mock, on the pixels that survive the final crop plus a PSF margin:
    it, so the paper's 5" cut costs no rendering at all;
 4. the source (:class:`~clusterlens.sources.SourcePopulation`) is centred behind a pixel of
    high ``|mu|`` near the tangential critical curve (:class:`PlacementConfig`), ray-traced
-   with the adaptive Sérsic render, convolved with the PSF, given its shot noise
-   (:func:`clusterlens.observe.observe_arc`) and kept if its S/N passes the visibility rule;
+   with the adaptive Sérsic render, convolved with the PSF
+   (:func:`clusterlens.observe.convolve`), given its shot noise
+   (:func:`~clusterlens.observe.add_arc_noise`) and kept if its S/N passes the visibility
+   rule;
 5. the arc is cropped and added to the cluster's cropped cutout.
 """
 
@@ -36,7 +38,7 @@ from clusterlens._validation import check_scalar
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.lensing import pixel_grid
 from clusterlens.mock.config import MockConfig
-from clusterlens.observe import arc_snr, inject, observe_arc
+from clusterlens.observe import PixelPSF, add_arc_noise, arc_snr, convolve, inject
 from clusterlens.observe.photometry import nanomaggies_to_mag
 from clusterlens.profiles import ENFW, SIEPopulation
 from clusterlens.profiles.base import MassProfile
@@ -363,6 +365,11 @@ class MockLensSimulator:
         inner[m : m + self.crop, m : m + self.crop] = True
         self._inner = inner
         self.z_ref = self._max_redshift()
+        # the PSF kernels, computed once (GaussianPSF.image integrates erf per call)
+        scale = self.conditions.pixel_scale
+        self._psfs = tuple(
+            PixelPSF(p.image(scale), pixel_scale=scale) for p in self.conditions.psfs
+        )
 
     def _max_redshift(self) -> float:
         cfg = getattr(self.population, "config", None)
@@ -625,10 +632,11 @@ class MockLensSimulator:
             beta=(self._x - s * ax, self._y - s * ay),
         )
         raw_total = arc.sum(axis=(1, 2))
-        observed = observe_arc(arc, self.conditions, rng)
+        # the PSF sees the whole simulated box; the shot noise only the pixels that are kept
         m, c = self.margin, self.crop
-        noisy = observed.image[:, m : m + c, m : m + c]
-        clean = observed.noiseless[:, m : m + c, m : m + c]
+        smooth = convolve(arc, self._psfs, pixel_scale=self.conditions.pixel_scale)
+        clean = np.ascontiguousarray(smooth[:, m : m + c, m : m + c])
+        noisy = add_arc_noise(clean, self.conditions, rng).astype(np.float32)
         return noisy, clean, raw_total
 
     def _result(self, scene, maps, draw: dict, halo_params: dict) -> MockResult:
