@@ -23,7 +23,9 @@ from clusterlens._validation import check_array, check_scalar
 from clusterlens.errors import ParameterError
 
 __all__ = [
+    "COLOSSUS_DEFAULTS",
     "DEFAULT_COSMOLOGY",
+    "colossus_cosmology",
     "NFWHalo",
     "angular_diameter_distances",
     "critical_density",

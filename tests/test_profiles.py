@@ -1,10 +1,23 @@
 """Mass profiles: analytic limits, lenstronomy as an independent oracle, bad input."""
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
 from clusterlens.errors import ParameterError
-from clusterlens.profiles import ENFW, NFW, SIE, SIEPopulation, nfw_angles
+from clusterlens.profiles import (
+    ENFW,
+    NFW,
+    SIE,
+    ConvergenceProfile,
+    EllipticalNFW,
+    SIEPopulation,
+    available_profiles,
+    get_profile,
+    nfw_angles,
+    register_profile,
+)
 
 lenstronomy = pytest.importorskip("lenstronomy")
 from lenstronomy.LensModel.lens_model import LensModel  # noqa: E402
@@ -47,10 +60,13 @@ def test_sie_q_to_one_is_continuous():
     rng = np.random.default_rng(RNG_SEED)
     x, y = _points(rng)
     ref = SIE(1.3, 1.0, 20.0).deflection(x, y)
+    hess = SIE(1.3, 1.0, 20.0).hessian(x, y)
     for q in (1 - 1e-6, 1 - 1e-10, 1 - 1e-15):
         near = SIE(1.3, q, 20.0).deflection(x, y)
         assert _rel(near[0], ref[0]) < 5 * (1 - q) + 1e-14
         assert _rel(near[1], ref[1]) < 5 * (1 - q) + 1e-14
+        for got, want in zip(SIE(1.3, q, 20.0).hessian(x, y), hess, strict=True):
+            assert _rel(got, want) < 5 * (1 - q) + 1e-13
 
 
 def _numerical_jacobian(profile, x, y, h=1e-5):
@@ -186,6 +202,22 @@ def test_coordinates_bad_input():
 # --- NFW ---------------------------------------------------------------------------------
 
 
+def _assert_matches(ours, model, kw, x, y, *, hessian=True, rtol=1e-8):
+    """Deflection (and Hessian, convergence, potential) agree with lenstronomy to rtol."""
+    ax, ay = ours.deflection(x, y)
+    lx, ly = model.alpha(x, y, kw)
+    assert np.max(np.hypot(ax - lx, ay - ly) / np.hypot(lx, ly)) < rtol
+    np.testing.assert_allclose(ours.potential(x, y), model.potential(x, y, kw), rtol=rtol)
+    if not hessian:
+        return
+    lxx, lxy, _, lyy = model.hessian(x, y, kw)
+    fxx, fxy, fyy = ours.hessian(x, y)
+    scale = np.abs(lxx) + np.abs(lyy)
+    for got, want in ((fxx, lxx), (fxy, lxy), (fyy, lyy)):
+        assert np.max(np.abs(got - want) / scale) < rtol
+    np.testing.assert_allclose(ours.convergence(x, y), model.kappa(x, y, kw), rtol=rtol)
+
+
 def _nfw_points(rng, rs, x0, y0, n=500):
     """Points from 0.02 rs to 8 rs, away from X = 1 where lenstronomy's F(X) loses digits."""
     r = rs * 10 ** rng.uniform(np.log10(0.02), np.log10(8.0), n)
@@ -202,17 +234,7 @@ def test_nfw_matches_lenstronomy_over_random_parameters():
         x0, y0 = rng.uniform(-5, 5, 2)
         x, y = _nfw_points(rng, rs, x0, y0)
         kw = [dict(Rs=rs, alpha_Rs=a, center_x=x0, center_y=y0)]
-        ours = NFW(rs, a, x0, y0)
-        ax, ay = ours.deflection(x, y)
-        lx, ly = model.alpha(x, y, kw)
-        assert np.max(np.hypot(ax - lx, ay - ly) / np.hypot(lx, ly)) < 1e-8
-        lxx, lxy, _, lyy = model.hessian(x, y, kw)
-        fxx, fxy, fyy = ours.hessian(x, y)
-        scale = np.abs(lxx) + np.abs(lyy)
-        for got, want in ((fxx, lxx), (fxy, lxy), (fyy, lyy)):
-            assert np.max(np.abs(got - want) / scale) < 1e-8
-        np.testing.assert_allclose(ours.convergence(x, y), model.kappa(x, y, kw), rtol=1e-8)
-        np.testing.assert_allclose(ours.potential(x, y), model.potential(x, y, kw), rtol=1e-8)
+        _assert_matches(NFW(rs, a, x0, y0), model, kw, x, y)
 
 
 def test_enfw_matches_lenstronomy_over_random_parameters():
@@ -226,10 +248,7 @@ def test_enfw_matches_lenstronomy_over_random_parameters():
         e1, e2 = _e1e2(phi, q)
         kw = [dict(Rs=rs, alpha_Rs=a, e1=e1, e2=e2, center_x=x0, center_y=y0)]
         ours = ENFW(rs, a, q, phi, x0, y0)
-        ax, ay = ours.deflection(x, y)
-        lx, ly = model.alpha(x, y, kw)
-        assert np.max(np.hypot(ax - lx, ay - ly) / np.hypot(lx, ly)) < 1e-8
-        np.testing.assert_allclose(ours.potential(x, y), model.potential(x, y, kw), rtol=1e-8)
+        _assert_matches(ours, model, kw, x, y, hessian=False)
         # lenstronomy's own Hessian of this profile is a forward difference with a 1e-10"
         # step (errors up to ~1e-2); compare with a central difference of its deflection
         h = 1e-4 * rs
@@ -324,3 +343,132 @@ def test_composite_halo_plus_100_members_matches_lenstronomy():
     lx, ly = model.alpha(xx, yy, kwargs)
     assert np.max(np.hypot(ax - lx, ay - ly) / np.hypot(lx, ly)) < 1e-8
     np.testing.assert_allclose(lens.potential(xx, yy), model.potential(xx, yy, kwargs), rtol=1e-8)
+
+
+# --- elliptical-convergence NFW (CSE) -----------------------------------------------------
+
+
+def test_elliptical_nfw_matches_lenstronomy_cse():
+    rng = np.random.default_rng(RNG_SEED)
+    model = LensModel(["NFW_ELLIPSE_CSE"])
+    for _ in range(25):
+        rs, a = rng.uniform(2.0, 120.0), rng.uniform(0.5, 40.0)
+        q, phi = rng.uniform(0.2, 1.0), rng.uniform(-180, 180)
+        x0, y0 = rng.uniform(-5, 5, 2)
+        x, y = _nfw_points(rng, rs, x0, y0, 300)
+        e1, e2 = _e1e2(phi, q)
+        kw = [dict(Rs=rs, alpha_Rs=a, e1=e1, e2=e2, center_x=x0, center_y=y0)]
+        _assert_matches(EllipticalNFW(rs, a, q, phi, x0, y0), model, kw, x, y)
+
+
+def test_elliptical_nfw_is_nfw_when_round_and_has_elliptical_convergence():
+    r = np.logspace(-2, 1.5, 60) * 20.0
+    cse = EllipticalNFW(20.0, 5.0).convergence(r, 0 * r)
+    np.testing.assert_allclose(cse, NFW(20.0, 5.0).convergence(r, 0 * r), rtol=1e-4)
+    # iso-kappa contours are ellipses with axis ratio q: kappa(x' = a) = kappa(y' = q a)
+    halo = EllipticalNFW(20.0, 5.0, 0.5, 0.0)
+    np.testing.assert_allclose(halo.convergence(r, 0 * r), halo.convergence(0 * r, 0.5 * r))
+    _check_derivatives(
+        EllipticalNFW(20.0, 5.0, 0.6, 35.0, 1.0, -2.0),
+        *_nfw_points(np.random.default_rng(RNG_SEED), 20.0, 1.0, -2.0, 200),
+        1e-7,
+    )
+
+
+def test_elliptical_nfw_from_m500():
+    a = EllipticalNFW.from_m500(5e14, 0.4, 2.0, 0.6, 10.0, c500c=3.0)
+    b = ENFW.from_m500(5e14, 0.4, 2.0, 0.6, 10.0, c500c=3.0)
+    assert isinstance(a, EllipticalNFW)
+    assert (a.rs, a.alpha_rs) == (b.rs, b.alpha_rs)
+
+
+# --- registry and user profiles -----------------------------------------------------------
+
+
+def test_registry_has_the_builtin_profiles():
+    names = available_profiles()
+    for cls in (SIE, SIEPopulation, NFW, ENFW, EllipticalNFW):
+        assert cls.__name__ in names
+        assert get_profile(cls.__name__) is cls
+    with pytest.raises(ParameterError, match="'name' parameter of get_profile"):
+        get_profile("NoSuchProfile")
+
+
+@dataclass(frozen=True)
+class GaussianDisk(ConvergenceProfile):
+    """kappa = kappa0 exp(-r^2 / (2 sigma^2)); deflection 2 kappa0 sigma^2 (1 - e^{-r^2/2s^2})/r."""
+
+    kappa0: float = 0.8
+    sigma: float = 3.0
+    x0: float = 0.5
+    y0: float = -0.3
+    grid_half_width = 30.0
+    grid_size = 301
+
+    def _convergence(self, x, y):
+        r2 = (x - self.x0) ** 2 + (y - self.y0) ** 2
+        return self.kappa0 * np.exp(-r2 / (2 * self.sigma**2))
+
+
+def test_convergence_only_profile_gets_numerical_deflection_and_hessian():
+    rng = np.random.default_rng(RNG_SEED)
+    disk = GaussianDisk()
+    x, y = _points(rng, 400, 15.0)
+    dx, dy = x - 0.5, y + 0.3
+    r2 = dx * dx + dy * dy
+    a = 2 * 0.8 * 9.0 * (1 - np.exp(-r2 / 18.0)) / r2
+    ax, ay = disk.deflection(x, y)
+    assert np.max(np.hypot(ax - a * dx, ay - a * dy)) < 2e-3 * np.max(a * np.sqrt(r2))
+    fxx, fxy, fyy = disk.hessian(x, y)
+    assert np.max(np.abs(0.5 * (fxx + fyy) - disk.convergence(x, y))) < 5e-3
+    # it plugs into composites and the registry like any profile
+    lens = disk + SIE(1.0, 0.7, 10.0)
+    np.testing.assert_allclose(
+        lens.deflection(x, y)[0], ax + SIE(1.0, 0.7, 10.0).deflection(x, y)[0]
+    )
+    register_profile(GaussianDisk)
+    assert get_profile("GaussianDisk") is GaussianDisk
+    with pytest.raises(ParameterError, match="already"):
+        register_profile(type("GaussianDisk", (ConvergenceProfile,), {}))
+
+
+def test_entry_point_profiles_are_loaded_lazily(monkeypatch):
+    import importlib.metadata
+
+    from clusterlens.profiles import base
+
+    class FakeEntryPoint:
+        name = "PluginSIE"
+
+        def load(self):
+            return type("PluginSIE", (SIE,), {"__module__": "plugin"})
+
+    seen = []
+
+    def fake_entry_points(group):
+        seen.append(group)
+        return [FakeEntryPoint()]
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake_entry_points)
+    monkeypatch.setattr(base, "_ENTRY_POINTS_LOADED", False)
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    assert get_profile("PluginSIE")(1.0).theta_e == 1.0
+    assert seen == ["clusterlens.profiles"]
+    assert "PluginSIE" in available_profiles()
+
+
+def test_population_from_stellar_masses():
+    from clusterlens import cosmology
+
+    mstar = np.array([2e10, 1e11, 4e11])
+    pop = SIEPopulation.from_stellar_masses(
+        mstar, [1.0, -2.0, 3.0], [0.0, 4.0, -1.0], 0.35, 1.8, q=[0.6, 0.8, 1.0], phi=15.0
+    )
+    theta = cosmology.sigma_to_theta_e(cosmology.velocity_dispersion(mstar), 0.35, 1.8)
+    np.testing.assert_allclose(pop.theta_e, theta)
+    assert len(pop) == 3 and np.all(pop.phi == 15.0)
+    assert 0.1 < pop.theta_e[0] < pop.theta_e[1] < pop.theta_e[2] < 3.0
+    with pytest.raises(ParameterError, match="'stellar_mass'"):
+        SIEPopulation.from_stellar_masses([-1.0], [0.0], [0.0], 0.35, 1.8)
+    with pytest.raises(ParameterError, match="'z_source'"):
+        SIEPopulation.from_stellar_masses([1e11], [0.0], [0.0], 0.35, 0.2)

@@ -17,10 +17,13 @@ from clusterlens.nets import (
     load_checkpoint,
 )
 
-torch.set_num_threads(2)
+# One thread: on a shared 2-core machine a 2-thread OpenMP team stalls whenever one of its
+# threads is descheduled (measured: steps 10-100x slower under load).
+torch.set_num_threads(1)
 # A narrow ResNet-18 (same layout, 1/8 of the channels) on 32 x 32 toy cutouts keeps the
 # tests fast; the full network is checked in test_nets.py.
 NARROW = {"widths": [16, 32, 64, 128]}
+TINY = {"widths": [8, 16, 32, 64]}
 
 
 def _config(**overrides):
@@ -43,6 +46,13 @@ def _config(**overrides):
 def toy(tmp_path_factory):
     """320 toy cutouts 32 x 32: arcs at 8 sigma peak (even indices) or none."""
     ds = write_toy_dataset(tmp_path_factory.mktemp("toy") / "ds", 320, size=32, arc_snr=8.0)
+    return ds.split(0.25, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """64 toy cutouts (48 training, 16 validation) for the mechanics tests."""
+    ds = write_toy_dataset(tmp_path_factory.mktemp("tiny") / "ds", 64, size=32, arc_snr=8.0)
     return ds.split(0.25, seed=0)
 
 
@@ -93,10 +103,10 @@ def test_short_training_run_learns_the_toy_arcs(toy, tmp_path):
         Trainer(_config(), out=tmp_path / "run").fit(train, val)
 
 
-def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(toy, tmp_path, monkeypatch):
-    train, val = toy
+def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(tiny, tmp_path, monkeypatch):
+    train, val = tiny
     # cosine schedule and augmentation on, so that scheduler and RNG state matter
-    config = _config(epochs=3, lr_final=1e-4)
+    config = _config(epochs=3, lr_final=1e-4, batch_size=8, network_options=TINY)
     whole = Trainer(config, out=tmp_path / "whole").fit(train, val)
 
     calls = {"n": 0}
@@ -104,7 +114,7 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(toy, tmp_path,
 
     def killed_mid_epoch_two(self, *args):
         calls["n"] += 1
-        if calls["n"] == 20:  # 15 steps per epoch: this is in the middle of epoch 2
+        if calls["n"] == 9:  # 6 steps per epoch: this is in the middle of epoch 2
             raise KeyboardInterrupt
         return original(self, *args)
 
@@ -121,14 +131,17 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(toy, tmp_path,
     # a different configuration cannot resume the run
     with pytest.raises(CheckpointError, match="differs in \\['lr'\\]"):
         Trainer(
-            _config(epochs=3, lr=1e-3, lr_final=1e-4), out=tmp_path / "killed", resume=True
+            _config(epochs=3, lr=1e-3, lr_final=1e-4, batch_size=8, network_options=TINY),
+            out=tmp_path / "killed",
+            resume=True,
         ).fit(train, val)
 
 
-def test_early_stopping_and_bad_inputs(toy, tmp_path):
-    train, val = toy
+def test_early_stopping_and_bad_inputs(tiny, tmp_path):
+    train, val = tiny
     trainer = Trainer(
-        _config(epochs=10, lr=1e-7, early_stopping_patience=1, min_delta=0.5), out=tmp_path / "stop"
+        _config(epochs=10, lr=1e-7, network_options=TINY, early_stopping_patience=1, min_delta=0.5),
+        out=tmp_path / "stop",
     ).fit(train, val)
     assert trainer.stopped_early_ and len(trainer.history_) == 2
     with pytest.raises(ParameterError, match="'train' parameter of Trainer.fit"):
@@ -140,8 +153,8 @@ def test_early_stopping_and_bad_inputs(toy, tmp_path):
         Trainer(_config(crop=64), out=tmp_path / "x").fit(train, val)
 
 
-def test_command_line_trains_and_resumes(toy, tmp_path, capsys):
-    data = str(toy[0].path)
+def test_command_line_trains_and_resumes(tiny, tmp_path, capsys):
+    data = str(tiny[0].path)
     args = [
         "train",
         "--data",
@@ -154,13 +167,17 @@ def test_command_line_trains_and_resumes(toy, tmp_path, capsys):
         str(tmp_path / "cli"),
         "--network",
         "convnext-nano",
+        "--network-options",
+        '{"widths": [8, 16, 32, 64], "depths": [1, 1, 1, 1]}',
+        "--val-fraction",
+        "0.25",
         "--crop",
         "0",
         "--quiet",
         "--batch-size",
         "64",
         "--threads",
-        "2",
+        "1",
     ]
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

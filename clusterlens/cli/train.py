@@ -41,6 +41,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue OUT/last.pt")
     parser.add_argument("--network", default="resnet18", help="registered network name")
+    parser.add_argument(
+        "--network-options",
+        type=json.loads,
+        default={},
+        help="network keyword arguments as JSON, e.g. '{\"widths\": [32, 64, 128, 256]}'",
+    )
     parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
     parser.add_argument("--lr", type=float, help="override the preset's learning rate")
     parser.add_argument(
@@ -64,6 +70,7 @@ def run(args) -> int:
 
     overrides = {
         "network": args.network,
+        "network_options": args.network_options,
         "epochs": args.epochs,
         "crop": args.crop or None,
         "augment": not args.no_augment,

@@ -17,6 +17,7 @@ from numba import njit, prange
 from clusterlens.profiles._fastmath import (
     _poly_atan_tail,
     _poly_atanh_tail,
+    atan_atanh_ratio,
     atan_ratio,
     atanh_ratio,
     log_positive,
@@ -75,8 +76,9 @@ def _sie_deflection_block(x, y, row, ax, ay):
     for i in range(x.size):
         xp, yp = _to_major_axis(x[i], y[i], xc, yc, c, sn)
         psi = max(math.sqrt(q2 * xp * xp + yp * yp), _PSI_MIN)
-        fx = scale * atan_ratio(s * xp, psi)
-        fy = scale * atanh_ratio(s * yp, psi)
+        tx, ty = atan_atanh_ratio(s * xp, s * yp, psi)
+        fx = scale * tx
+        fy = scale * ty
         ax[i] += c * fx - sn * fy
         ay[i] += sn * fx + c * fy
 
@@ -92,8 +94,7 @@ def _sie_hessian_block(x, y, row, fxx, fxy, fyy):
         xx = xp * xp
         yy = yp * yp
         r2 = max(xx + yy, _R2_MIN)
-        psi = max(math.sqrt(q2 * xx + yy), _PSI_MIN)
-        t = b / (r2 * psi)
+        t = b / (r2 * max(math.sqrt(q2 * xx + yy), _PSI_MIN))
         hxx = t * yy
         hxy = -t * xp * yp
         hyy = t * xx
@@ -200,41 +201,117 @@ def enfw_all(x, y, consts, mode, o1, o2, o3):
         )
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def _enfw_point(xi, yi, consts):
+    """Stretched major-axis coordinates, R, X = R/rs and the NFW functions at one pixel."""
+    xc, yc, c, sn, sm, sp, rs, _ = consts
+    dx = xi - xc
+    dy = yi - yc
+    xt = sm * (c * dx + sn * dy)
+    yt = sp * (c * dy - sn * dx)
+    R = max(math.sqrt(xt * xt + yt * yt), _X_MIN * rs)
+    X = R / rs
+    g, F, lnx2, G = _nfw_g_f_h(X)
+    return xt, yt, R, X, g, F, lnx2, G
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _enfw_deflection_block(x, y, consts, ax, ay):
+    # a loop of its own (no mode branch), so that it vectorises
+    _, _, c, sn, sm, sp, _, A = consts
+    for i in range(x.size):
+        xt, yt, R, X, g, _, _, _ = _enfw_point(x[i], y[i], consts)
+        a = A * g / (X * R)
+        fx = sm * a * xt
+        fy = sp * a * yt
+        ax[i] += c * fx - sn * fy
+        ay[i] += sn * fx + c * fy
+
+
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _enfw_block(x, y, consts, mode, o1, o2, o3):
-    xc, yc, c, sn, sm, sp, rs, A = consts
+    if mode == DEFLECTION:
+        _enfw_deflection_block(x, y, consts, o1, o2)
+        return
+    _, _, c, sn, sm, sp, rs, A = consts
+    cc = c * c
+    ss = sn * sn
+    cs = c * sn
     for i in range(x.size):
-        dx = x[i] - xc
-        dy = y[i] - yc
-        xt = sm * (c * dx + sn * dy)
-        yt = sp * (c * dy - sn * dx)
-        R = max(math.sqrt(xt * xt + yt * yt), _X_MIN * rs)
-        X = R / rs
-        g, F, lnx2, G = _nfw_g_f_h(X)
-        if mode == DEFLECTION:
-            a = A * g / (X * R)
-            fx = sm * a * xt
-            fy = sp * a * yt
-            o1[i] += c * fx - sn * fy
-            o2[i] += sn * fx + c * fy
-        elif mode == POTENTIAL:
+        xt, yt, R, X, g, F, lnx2, G = _enfw_point(x[i], y[i], consts)
+        if mode == POTENTIAL:
             t = (1.0 - X) * (1.0 + X)
             o1[i] += 0.5 * A * rs * (lnx2 * lnx2 - t * G * G)
+            continue
+        kappa = 0.5 * A / rs * F
+        gam = A * g / (X * R) - kappa
+        cos2 = (xt * xt - yt * yt) / (R * R)
+        sin2 = 2.0 * xt * yt / (R * R)
+        hxx = (kappa - gam * cos2) * sm * sm
+        hyy = (kappa + gam * cos2) * sp * sp
+        hxy = -gam * sin2 * sm * sp
+        if mode == CONVERGENCE:
+            o1[i] += 0.5 * (hxx + hyy)
         else:
-            kappa = 0.5 * A / rs * F
-            kbar = A * g / (X * R)
-            gam = kbar - kappa
-            cos2 = (xt * xt - yt * yt) / (R * R)
-            sin2 = 2.0 * xt * yt / (R * R)
-            hxx = (kappa - gam * cos2) * sm * sm
-            hyy = (kappa + gam * cos2) * sp * sp
-            hxy = -gam * sin2 * sm * sp
+            o1[i] += cc * hxx - 2.0 * cs * hxy + ss * hyy
+            o3[i] += ss * hxx + 2.0 * cs * hxy + cc * hyy
+            o2[i] += cs * (hxx - hyy) + (cc - ss) * hxy
+
+
+# --- cored steep ellipsoids (Oguri 2021) ------------------------------------------------------
+# One CSE of the major-axis form, with psi = sqrt(q^2 (s^2 + u^2) + v^2) and
+# Phi = (psi + s)^2 + (1 - q^2) u^2 (Oguri 2021, PASP 133, 074504, eqs. 19-23):
+#   potential  q/(2s) ln Phi - q/s ln((1 + q) s)
+#   deflection (q u (psi + q^2 s), q v (psi + s)) / (s psi Phi)
+#   Hessian    eqs. 21-23 (below).
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _cse_block(u, v, amp, s, q, mode, o1, o2, o3):
+    q2 = q * q
+    one_m_q2 = 1.0 - q2
+    qs2 = q2 * s * s
+    log_norm = math.log((1.0 + q) * s)
+    for i in range(u.size):
+        uu = u[i] * u[i]
+        vv = v[i] * v[i]
+        psi2 = qs2 + q2 * uu + vv
+        psi = math.sqrt(psi2)
+        phi_ = (psi + s) * (psi + s) + one_m_q2 * uu
+        if mode == DEFLECTION:
+            t = amp * q / (s * psi * phi_)
+            o1[i] += t * u[i] * (psi + q2 * s)
+            o2[i] += t * v[i] * (psi + s)
+        elif mode == POTENTIAL:
+            o1[i] += amp * q / s * (0.5 * log_positive(phi_) - log_norm)
+        else:
+            t = amp * q / (s * phi_)
+            psi3 = psi2 * psi
+            pq = psi + q2 * s
+            ps = psi + s
+            inv = 1.0 / (psi2 * phi_)
+            hxx = t * (1.0 + q2 * s * (qs2 + vv) / psi3 - 2.0 * uu * pq * pq * inv)
+            hyy = t * (1.0 + q2 * s * (s * s + uu) / psi3 - 2.0 * vv * ps * ps * inv)
+            hxy = -t * u[i] * v[i] * (q2 * s / psi3 + 2.0 * pq * ps * inv)
             if mode == CONVERGENCE:
                 o1[i] += 0.5 * (hxx + hyy)
             else:
-                cc = c * c
-                ss = sn * sn
-                cs = c * sn
-                o1[i] += cc * hxx - 2.0 * cs * hxy + ss * hyy
-                o3[i] += ss * hxx + 2.0 * cs * hxy + cc * hyy
-                o2[i] += cs * (hxx - hyy) + (cc - ss) * hxy
+                o1[i] += hxx
+                o2[i] += hxy
+                o3[i] += hyy
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def cse_sum(u, v, amps, scales, q, mode, o1, o2, o3):
+    """Add the sum of CSEs (amplitudes ``amps``, core radii ``scales``, axis ratio ``q``)
+    at major-axis-frame positions (u, v) into the outputs; ``mode`` as in sie_accumulate.
+    The caller scales, rotates and normalises."""
+    n = u.size
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(nblocks):
+        start = blk * BLOCK
+        stop = min(start + BLOCK, n)
+        ub, vb = u[start:stop], v[start:stop]
+        b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
+        for k in range(amps.size):
+            _cse_block(ub, vb, amps[k], scales[k], q, mode, b1, b2, b3)

@@ -19,7 +19,14 @@ import numpy as np
 
 from clusterlens._validation import as_coordinates
 
-__all__ = ["MassProfile", "Composite"]
+__all__ = [
+    "MassProfile",
+    "Composite",
+    "ENTRY_POINT_GROUP",
+    "register_profile",
+    "get_profile",
+    "available_profiles",
+]
 
 
 class MassProfile(abc.ABC):
@@ -148,3 +155,76 @@ class Composite(MassProfile):
 
     def _potential(self, x, y):
         return self._sum("_potential", x, y)
+
+
+# --- registry ---------------------------------------------------------------------------------
+
+#: Entry-point group through which other packages add profiles.
+ENTRY_POINT_GROUP = "clusterlens.profiles"
+
+_REGISTRY: dict[str, type[MassProfile]] = {}
+_ENTRY_POINTS_LOADED = False
+
+
+def register_profile(cls=None, *, name: str | None = None):
+    """Register a :class:`MassProfile` subclass under ``name`` (default: its class name).
+
+    Usable as a decorator (``@register_profile`` or ``@register_profile(name="x")``) or a
+    call (``register_profile(MyProfile)``).  Registering another class under a taken name
+    raises :class:`~clusterlens.errors.ParameterError`.
+    """
+    from clusterlens.errors import ParameterError
+
+    def _register(klass):
+        if not (isinstance(klass, type) and issubclass(klass, MassProfile)):
+            raise ParameterError(
+                "The 'cls' parameter of register_profile must be a MassProfile subclass. "
+                f"Got {klass!r} instead."
+            )
+        key = name or klass.__name__
+        if _REGISTRY.get(key, klass) is not klass:
+            raise ParameterError(
+                f"The 'name' parameter of register_profile must be unused. {key!r} is "
+                f"already {_REGISTRY[key].__module__}.{_REGISTRY[key].__qualname__}."
+            )
+        _REGISTRY[key] = klass
+        return klass
+
+    return _register if cls is None else _register(cls)
+
+
+def _load_entry_points() -> None:
+    """Import the profiles other packages declare in the ``clusterlens.profiles`` group."""
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return
+    _ENTRY_POINTS_LOADED = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _REGISTRY:
+            continue
+        register_profile(ep.load(), name=ep.name)
+
+
+def get_profile(name: str) -> type[MassProfile]:
+    """The profile class registered as ``name`` (built-in or from an entry point)."""
+    import clusterlens.profiles  # noqa: F401  (registers the built-in profiles)
+    from clusterlens.errors import ParameterError
+
+    if name not in _REGISTRY:
+        _load_entry_points()
+    if name not in _REGISTRY:
+        raise ParameterError(
+            f"The 'name' parameter of get_profile must be one of {available_profiles()}. "
+            f"Got {name!r} instead."
+        )
+    return _REGISTRY[name]
+
+
+def available_profiles() -> list[str]:
+    """Names of every registered profile, entry points included, sorted."""
+    import clusterlens.profiles  # noqa: F401
+
+    _load_entry_points()
+    return sorted(_REGISTRY)

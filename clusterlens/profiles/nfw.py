@@ -72,6 +72,60 @@ def _rs_alpha(rs_mpc, rho0, z_lens, z_source, cosmology):
     return rs_angle, 4.0 * kappa_s * rs_angle * _ONE_PLUS_LN_HALF
 
 
+def validate_halo(profile, *, elliptical: bool) -> None:
+    """Check and normalise rs, alpha_rs, x0, y0 (and q, phi) of a frozen halo dataclass."""
+    name = type(profile).__name__
+    checks = {
+        "rs": {"low": 0.0, "low_inclusive": False},
+        "alpha_rs": {"low": 0.0},
+        "x0": {},
+        "y0": {},
+    }
+    if elliptical:
+        checks["q"] = {"low": 0.0, "high": 1.0, "low_inclusive": False}
+        checks["phi"] = {}
+    for key, bounds in checks.items():
+        object.__setattr__(profile, key, check_scalar(getattr(profile, key), key, name, **bounds))
+
+
+class _HaloFromMass:
+    """``from_m500`` for the halo classes whose constructor is (rs, alpha_rs, q, phi, x0, y0)."""
+
+    @classmethod
+    def from_m500(
+        cls,
+        m500,
+        z_lens,
+        z_source,
+        q=1.0,
+        phi=0.0,
+        x0=0.0,
+        y0=0.0,
+        *,
+        cosmology=None,
+        concentration_model: str = "ishiyama21",
+        c500c: float | None = None,
+    ):
+        """The cluster halo from its catalog mass M_500c (Msun, no h), at ``z_lens``, lensing
+        a source at ``z_source``, with axis ratio ``q`` and position angle ``phi`` (degrees).
+
+        The concentration comes from colossus (``concentration_model``, or a given
+        ``c500c``), the halo is converted to 200c (:func:`clusterlens.cosmology.nfw_halo`)
+        and then to ``(rs, alpha_rs)`` by :func:`nfw_angles`.
+        """
+        from clusterlens import cosmology as cosmo
+
+        halo = cosmo.nfw_halo(
+            m500,
+            z_lens,
+            cosmology=cosmology,
+            concentration_model=concentration_model,
+            c500c=c500c,
+        )
+        rs, alpha_rs = nfw_angles(halo.m200c, halo.c200c, z_lens, z_source, cosmology=cosmology)
+        return cls(rs, alpha_rs, q, phi, x0, y0)
+
+
 class _NFWKernels(KernelProfile):
     """Private methods shared by NFW and ENFW: one kernel, constants in ``_consts``."""
 
@@ -95,14 +149,6 @@ class _NFWKernels(KernelProfile):
         )
         object.__setattr__(self, "_consts", consts)
 
-    def _check_common(self):
-        name = type(self).__name__
-        set_ = object.__setattr__
-        set_(self, "rs", check_scalar(self.rs, "rs", name, low=0.0, low_inclusive=False))
-        set_(self, "alpha_rs", check_scalar(self.alpha_rs, "alpha_rs", name, low=0.0))
-        set_(self, "x0", check_scalar(self.x0, "x0", name))
-        set_(self, "y0", check_scalar(self.y0, "y0", name))
-
 
 @dataclass(frozen=True)
 class NFW(_NFWKernels):
@@ -125,12 +171,12 @@ class NFW(_NFWKernels):
     _consts: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        self._check_common()
+        validate_halo(self, elliptical=False)
         self._set_consts(1.0, 0.0)
 
 
 @dataclass(frozen=True)
-class ENFW(_NFWKernels):
+class ENFW(_HaloFromMass, _NFWKernels):
     """Pseudo-elliptical NFW lens (Golse & Kneib 2002; lenstronomy ``NFW_ELLIPSE_POTENTIAL``).
 
     Parameters
@@ -156,43 +202,5 @@ class ENFW(_NFWKernels):
     _consts: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        self._check_common()
-        name = type(self).__name__
-        object.__setattr__(
-            self, "q", check_scalar(self.q, "q", name, low=0.0, high=1.0, low_inclusive=False)
-        )
-        object.__setattr__(self, "phi", check_scalar(self.phi, "phi", name))
+        validate_halo(self, elliptical=True)
         self._set_consts(self.q, self.phi)
-
-    @classmethod
-    def from_m500(
-        cls,
-        m500,
-        z_lens,
-        z_source,
-        q=1.0,
-        phi=0.0,
-        x0=0.0,
-        y0=0.0,
-        *,
-        cosmology=None,
-        concentration_model: str = "ishiyama21",
-        c500c: float | None = None,
-    ) -> ENFW:
-        """The cluster halo from its catalog mass M_500c (Msun, no h).
-
-        The concentration comes from colossus (``concentration_model``, or a given
-        ``c500c``), the halo is converted to 200c (:func:`clusterlens.cosmology.nfw_halo`)
-        and then to ``(rs, alpha_rs)`` by :func:`nfw_angles`.
-        """
-        from clusterlens import cosmology as cosmo
-
-        halo = cosmo.nfw_halo(
-            m500,
-            z_lens,
-            cosmology=cosmology,
-            concentration_model=concentration_model,
-            c500c=c500c,
-        )
-        rs, alpha_rs = nfw_angles(halo.m200c, halo.c200c, z_lens, z_source, cosmology=cosmology)
-        return cls(rs, alpha_rs, q, phi, x0, y0)
