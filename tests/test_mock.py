@@ -311,3 +311,53 @@ def test_cli_and_plots(tmp_path):
 def test_selection_config_validates():
     with pytest.raises(ParameterError, match="max_halo_draws"):
         SelectionConfig(max_halo_draws=0)
+
+
+class _FieldCutouts:
+    """A cutout source serving synthetic fields by cluster id (FITS order, like a survey)."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def get(self, ra, dec, size, bands="grz", *, cluster_id=None):
+        return self.images[int(cluster_id)], None
+
+
+def test_catalog_sky_end_to_end(tmp_path):
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table, vstack
+
+    from clusterlens.fields import SyntheticClusterField
+    from clusterlens.survey.members import phi_to_pa
+
+    images, member_tables, rows = {}, [], []
+    for cid, (ra0, dec0) in ((1, (150.0, 2.0)), (2, (151.0, -3.0))):
+        fld = SyntheticClusterField(redshift=0.3, m500=6e14, size=131).draw(cid)
+        images[cid] = fld.image
+        m = fld.members
+        centre = SkyCoord(ra0 * u.deg, dec0 * u.deg)
+        # x grows to the west (east-left images), y to the north
+        pos = centre.spherical_offsets_by(
+            -np.asarray(m["x"]) * u.arcsec, np.asarray(m["y"]) * u.arcsec
+        )
+        member_tables.append(Table({
+            "cluster_id": np.full(len(m), cid), "ra": pos.ra.deg, "dec": pos.dec.deg,
+            "z": np.full(len(m), 0.3), "stellar_mass": np.asarray(m["stellar_mass"]),
+            "q": np.asarray(m["q"]), "pa": phi_to_pa(np.asarray(m["phi"])),
+        }))  # fmt: skip
+        rows.append((cid, ra0, dec0, 0.3, 6e14))
+        if cid == 1:
+            field1 = fld
+    clusters = Table(rows=rows, names=("cluster_id", "ra", "dec", "z", "m500"))
+    sky = CatalogSky(_FieldCutouts(images), clusters, vstack(member_tables), SMALL)
+    scene = sky.scene(0)
+    order = np.argsort(scene.stellar_mass)
+    ref = np.argsort(np.asarray(field1.members["stellar_mass"]))
+    assert np.allclose(scene.x[order], np.asarray(field1.members["x"])[ref], atol=1e-3)
+    assert np.allclose(scene.y[order], np.asarray(field1.members["y"])[ref], atol=1e-3)
+    assert np.allclose(scene.phi[order], np.asarray(field1.members["phi"])[ref] % 180, atol=1e-6)
+    ds = simulate_dataset(tmp_path / "cat", 2, SMALL, sky=sky, seed=4, workers=0, progress=False)
+    assert list(ds.labels) == [1, 0]
+    assert list(ds.params["cluster_id"]) == ["1", "2"]  # the negative is another cluster
+    assert np.array_equal(ds[1][0], images[2][:, 15:116, 15:116])  # untouched, cropped

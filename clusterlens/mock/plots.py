@@ -141,14 +141,18 @@ def plot_parameter_distributions(params, *, columns=None, fig=None, bins: int = 
         values = np.asarray(params[key], dtype=float)
         if keep is not None:
             values = values[keep]
-        values = values[np.isfinite(values)]
-        if key.startswith("source_mag") and colours is not None and colours.size == values.size:
+        finite = np.isfinite(values)
+        values = values[finite]
+        edges = np.histogram_bin_edges(values, bins=bins) if values.size else bins
+        if key.startswith("source_mag") and colours is not None and colours.size == finite.size:
+            colours_here = colours[finite]
             for cls, c in (("red", "tab:red"), ("green", "tab:green"), ("blue", "tab:blue")):
-                sel = colours == cls
-                ax.hist(values[sel], bins=bins, histtype="step", color=c, label=cls)
+                sel = colours_here == cls
+                if sel.any():
+                    ax.hist(values[sel], bins=edges, histtype="step", color=c, label=cls)
             ax.legend(fontsize=7)
         else:
-            ax.hist(values, bins=bins, histtype="stepfilled", color="0.6", edgecolor="k")
+            ax.hist(values, bins=edges, histtype="stepfilled", color="0.6", edgecolor="k")
         ax.set_xlabel(label)
     for ax in axes[len(columns) :]:
         ax.set_visible(False)
