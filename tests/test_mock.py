@@ -361,3 +361,10 @@ def test_catalog_sky_end_to_end(tmp_path):
     assert list(ds.labels) == [1, 0]
     assert list(ds.params["cluster_id"]) == ["1", "2"]  # the negative is another cluster
     assert np.array_equal(ds[1][0], images[2][:, 15:116, 15:116])  # untouched, cropped
+
+
+def test_cluster_without_members(sim, scene):
+    bare = ClusterScene(scene.image, 0.3, 2e15, [], [], [], [], [])
+    res = sim.simulate(bare, seed=1)
+    assert res.params["n_members"] == 0
+    assert res.params["einstein_radius"] >= 5.0

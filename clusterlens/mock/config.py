@@ -158,9 +158,11 @@ class PlacementConfig:
     Image-plane pixels of the final crop with ``|mu| >= min_magnification`` on the
     tangential side (``|lambda_t| < |lambda_r|``) within ``max_radius`` Einstein radii of
     the lens centre are mapped to the source plane; the source centre is one of them, chosen
-    uniformly over pixels (so source positions concentrate where many high-magnification
-    pixels map: along the tangential caustic), plus a jitter of half the pixel's
-    source-plane footprint.
+    with probability proportional to ``min(|mu|, magnification_weight_cap)`` (uniformly if
+    the cap is 1), plus a jitter of half the pixel's source-plane footprint.  Pixels next to
+    the critical curves thus dominate and sources concentrate along the tangential caustic,
+    where giant arcs and multiple images form, rather than in the large, moderately
+    magnified region outside it.
 
     Parameters
     ----------
@@ -168,10 +170,14 @@ class PlacementConfig:
         Threshold on ``|mu|`` (> 1).
     max_radius : float
         Largest distance from the lens centre in units of the Einstein radius.
+    magnification_weight_cap : float
+        Weights ``|mu|`` are capped here (a pixel on a critical curve has ``|mu|`` -> inf);
+        1 selects uniformly.
     """
 
     min_magnification: float = 5.0
     max_radius: float = 2.0
+    magnification_weight_cap: float = 100.0
 
     def __post_init__(self):
         o, s = "PlacementConfig", object.__setattr__
@@ -186,6 +192,11 @@ class PlacementConfig:
             self,
             "max_radius",
             check_scalar(self.max_radius, "max_radius", o, low=0.0, low_inclusive=False),
+        )
+        s(
+            self,
+            "magnification_weight_cap",
+            check_scalar(self.magnification_weight_cap, "magnification_weight_cap", o, low=1.0),
         )
 
 

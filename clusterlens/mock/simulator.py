@@ -387,14 +387,14 @@ class MockLensSimulator:
         """The member SIEs of ``scene`` for a source at ``z_source``."""
         mcfg = self.config.members
         keep = scene.stellar_mass >= mcfg.min_stellar_mass
+        if not keep.any():  # an SIE population needs one member: a massless one
+            return SIEPopulation(0.0, 1.0, 0.0, 0.0, 0.0)
         sigma = np.atleast_1d(
             cosmo.velocity_dispersion(scene.stellar_mass[keep], relation=mcfg.velocity_relation)
         )
         theta = np.atleast_1d(
             cosmo.sigma_to_theta_e(sigma, scene.z_lens, z_source, cosmology=self.cosmology)
         )
-        if not keep.any():  # an SIE population needs one member: a massless one
-            return SIEPopulation(0.0, 1.0, 0.0, 0.0, 0.0)
         return SIEPopulation(theta, scene.q[keep], scene.phi[keep], scene.x[keep], scene.y[keep])
 
     def draw_halo(
@@ -606,7 +606,12 @@ class MockLensSimulator:
         idx = np.flatnonzero(ok)
         if not idx.size:
             return None
-        k = int(idx[rng.integers(idx.size)])
+        cap = pcfg.magnification_weight_cap
+        if cap > 1.0:  # favour the pixels next to the critical curves
+            w = np.minimum(1.0 / np.abs(det.ravel()[idx]), cap)
+            k = int(idx[np.searchsorted(np.cumsum(w), rng.uniform(0.0, w.sum()), side="right")])
+        else:
+            k = int(idx[rng.integers(idx.size)])
         ax, ay = maps.deflection
         bx = self._x.flat[k] - s * ax.flat[k]
         by = self._y.flat[k] - s * ay.flat[k]
