@@ -183,6 +183,8 @@ class MockResult:
         Halo + members scaled to the source redshift.
     source : Sersic
         The source (source-plane position in arcsec).
+    member_xy : ndarray, ``(n_members, 2)``
+        Member positions [arcsec] (for Figure 1's crosses).
     params : dict
         Every parameter as a flat dict of scalars (see ``docs/mock.md``).
     """
