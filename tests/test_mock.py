@@ -368,3 +368,12 @@ def test_cluster_without_members(sim, scene):
     res = sim.simulate(bare, seed=1)
     assert res.params["n_members"] == 0
     assert res.params["einstein_radius"] >= 5.0
+
+
+def test_scale_for_radius_is_the_smallest(sim, scene):
+    maps, _ = next(sim.lens_maps(scene, np.random.default_rng(0)))
+    for theta in (3.0, 5.0, 7.0):
+        s = maps.scale_for_radius(theta)
+        assert s is not None
+        assert maps.einstein_radius(s) >= theta > maps.einstein_radius(s * (1 - 2e-4))
+    assert maps.scale_for_radius(200.0) is None
