@@ -271,7 +271,7 @@ def test_resume_does_not_rewrite(tmp_path, monkeypatch):
     assert meta["seed"] == 2 and meta["n_positive"] == 3
 
 
-def test_cli_and_plots(tmp_path):
+def test_cli_and_plots(tmp_path, capsys):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -296,6 +296,7 @@ def test_cli_and_plots(tmp_path):
         "--no-progress",
     ]
     assert main(argv) == 0
+    assert "pass the Einstein-radius cut" in capsys.readouterr().out
     ds = LensDataset(out)
     assert len(ds) == 4 and list(ds.labels) == [1, 1, 0, 0]
     fig = plot_parameter_distributions(ds.params)

@@ -22,7 +22,7 @@ from clusterlens.mock.config import MockConfig, config_to_dict
 from clusterlens.mock.simulator import LensRejected, MockLensSimulator
 from clusterlens.mock.sky import SyntheticSky
 
-__all__ = ["simulate_dataset", "make_image", "image_rng"]
+__all__ = ["simulate_dataset", "make_image", "image_rng", "acceptance_summary"]
 
 _CREATOR = "clusterlens.mock"
 
@@ -64,6 +64,43 @@ def make_image(index: int, *, seed: int, n_positive: int, simulator: MockLensSim
     if scene.cluster_id is not None:
         params["cluster_id"] = str(scene.cluster_id)
     return simulator.crop_cutout(scene.image), 0, params
+
+
+def acceptance_summary(params) -> dict:
+    """How much drawing the accepted lenses of a dataset cost, from its parameter table.
+
+    Parameters
+    ----------
+    params : astropy.table.Table
+        ``LensDataset.params`` of a dataset made by :func:`simulate_dataset`.
+
+    Returns
+    -------
+    dict
+        ``n_lenses``; per lens on average ``clusters``, ``halo_draws``, ``sources``
+        (rendered sources); ``einstein_radius_acceptance`` (fraction of halo draws that
+        could reach the minimum Einstein radius: the others were rejected before any
+        rendering) and ``snr_acceptance`` (fraction of rendered sources kept by the
+        visibility rule).
+    """
+    lens = np.asarray(params["label"]) == 1
+    if not lens.any():
+        return {"n_lenses": 0}
+
+    def total(name):
+        return float(np.sum(np.asarray(params[name], dtype=float)[lens]))
+
+    n = int(lens.sum())
+    halos, rejected = total("tries_halo_draws"), total("tries_halo_rejected")
+    sources, faint = total("tries_source_draws"), total("tries_snr_rejected")
+    return {
+        "n_lenses": n,
+        "clusters": total("tries_clusters") / n,
+        "halo_draws": halos / n,
+        "sources": sources / n,
+        "einstein_radius_acceptance": 1.0 - rejected / halos if halos else float("nan"),
+        "snr_acceptance": 1.0 - faint / sources if sources else float("nan"),
+    }
 
 
 def _write_batch(indices, writer, seed, n_positive, simulator, sky):
