@@ -9,7 +9,7 @@ pixel, contour of 1/mu, ray shooting), clusterlens with :func:`critical_curves` 
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/bench_critical_curves.py [--repeat 3] [--check]
+    PYTHONPATH=. python benchmarks/bench_critical_curves.py [--repeat 5] [--check]
 
 With ``--check`` the script exits with status 1 when the speed-up is below the floor (10x).
 """
@@ -62,7 +62,7 @@ def build_lens(n_members: int = 100, seed: int = 2):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each code (best kept)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each code (best kept)")
     parser.add_argument("--check", action="store_true", help=f"fail below {FLOOR:g}x")
     args = parser.parse_args(argv)
 

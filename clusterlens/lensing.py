@@ -414,7 +414,35 @@ def _edge_brackets(paths, field: np.ndarray, grid: _Grid):
     rb = np.minimum(np.where(vertical, ra + 1, ra), grid.ny - 1)
     cb = np.minimum(np.where(horizontal, ca + 1, ca), grid.nx - 1)
     t0 = np.where(vertical, r - r0, c - c0)
-    return ra, ca, rb - ra, cb - ca, field[ra, ca], field[rb, cb], t0
+    fa, fb = field[ra, ca], field[rb, cb]
+    t0 = _cubic_start(field, ra, ca, rb - ra, cb - ca, fa, fb, t0)
+    return ra, ca, rb - ra, cb - ca, fa, fb, t0
+
+
+def _cubic_start(field, ra, ca, dr, dc, fa, fb, t_linear):
+    """A better first guess than marching squares' linear one: the zero in (0, 1) of the
+    cubic through the four nodes at t = -1, 0, 1, 2 along the edge's grid line, where those
+    are known; the linear guess elsewhere (and wherever the cubic misbehaves)."""
+    ny, nx = field.shape
+    rm, cm = ra - dr, ca - dc  # the node before the edge
+    rp, cp = ra + 2 * dr, ca + 2 * dc  # the node after it
+    ok = (rm >= 0) & (cm >= 0) & (rp < ny) & (cp < nx) & ((dr != 0) | (dc != 0))
+    fm = np.full(fa.shape, np.nan)
+    fp = np.full(fa.shape, np.nan)
+    fm[ok] = field[rm[ok], cm[ok]]
+    fp[ok] = field[rp[ok], cp[ok]]
+    # Lagrange cubic through (-1, fm), (0, fa), (1, fb), (2, fp) as a + b t + c t^2 + d t^3
+    b = -fm / 3 - fa / 2 + fb - fp / 6
+    c = fm / 2 - fa + fb / 2
+    d = -fm / 6 + fa / 2 - fb / 2 + fp / 6
+    t = t_linear.copy()
+    for _ in range(3):  # Newton from the linear guess
+        slope = b + t * (2 * c + 3 * d * t)
+        value = fa + t * (b + t * (c + d * t))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = t - value / slope
+    good = np.isfinite(t) & (t > 0) & (t < 1) & (np.abs(t - t_linear) < 0.5)
+    return np.where(good, t, t_linear)
 
 
 def _polish(lens, paths_t, paths_r, lt, lr, grid: _Grid):
@@ -447,7 +475,7 @@ def _polish(lens, paths_t, paths_r, lt, lr, grid: _Grid):
         if active.size == 0:
             break
         a = active
-        if it == 0:  # marching squares' own interpolation
+        if it == 0:  # the cubic (or marching squares' linear) first guess
             ts = t[a]
         else:
             denom = f_now[a] - f_prev[a]
