@@ -378,3 +378,24 @@ def test_scale_for_radius_is_the_smallest(sim, scene):
         assert s is not None
         assert maps.einstein_radius(s) >= theta > maps.einstein_radius(s * (1 - 2e-4))
     assert maps.scale_for_radius(200.0) is None
+
+
+def test_rescaled_map_equals_lens_built_at_the_source_redshift(results, scene):
+    """One map at z_ref times D_ls/D_s ratios == the lens made directly for z_s."""
+    from clusterlens.profiles import ENFW, SIEPopulation
+
+    r = results[1]
+    p = r.params
+    halo = ENFW.from_m500(
+        scene.m500, scene.z_lens, p["source_redshift"], p["halo_q"], p["halo_phi"],
+        c500c=p["halo_c500c"],
+    )  # fmt: skip
+    members = SIEPopulation.from_stellar_masses(
+        scene.stellar_mass, scene.x, scene.y, scene.z_lens, p["source_redshift"],
+        q=scene.q, phi=scene.phi,
+    )  # fmt: skip
+    x = np.array([-7.3, 0.4, 3.1, 12.0])
+    y = np.array([2.2, -5.5, 0.1, -8.0])
+    direct = np.array((halo + members).deflection(x, y))
+    scaled = np.array(r.lens.deflection(x, y))
+    assert np.allclose(scaled, direct, rtol=1e-9, atol=1e-12)
