@@ -1,0 +1,632 @@
+"""Training a lens finder: the paper's two configurations, checkpoints, resuming, Figure 4.
+
+Zhang et al. (section 3) train a ResNet-18 with Adam at batch size 32 under a cross-entropy
+loss, in two configurations (their Figure 4):
+
+* ``"case1"``: learning rate 3e-6, weight decay 0.1 (the model they kept, AUC 0.94);
+* ``"case2"``: learning rate 1e-4 cosine-annealed to 1e-5, weight decay 0.01 (AUC 0.97, less
+  stable).
+
+:class:`Trainer` runs either (or any :class:`TrainingConfig`) on the same code on CPU and GPU:
+lensing-preserving augmentations (90-degree rotations, flips, shifts of a few pixels),
+validation AUC after every epoch, the best-AUC model kept as ``best.pt``, early stopping, mixed
+precision and ``channels_last`` on GPU, and a checkpoint (``last.pt``) after every epoch from
+which a killed run resumes and ends exactly where an uninterrupted one would (bit-identical on
+CPU: the shuffling and augmentation draws of epoch ``e`` depend only on ``(seed, e)``, and the
+generator states are saved).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from clusterlens.datasets import Augmentation, LensDataset
+from clusterlens.errors import ParameterError
+from clusterlens.metrics import roc_auc
+from clusterlens.nets.checkpoint import (
+    CheckpointError,
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
+from clusterlens.nets.registry import get_network
+from clusterlens.nets.transforms import AsinhStretch, transform_from_dict
+
+__all__ = ["PRESETS", "Trainer", "TrainingConfig", "plot_training_history"]
+
+#: The paper's configurations (Zhang et al., section 3 and Figure 4).
+PRESETS: dict[str, dict] = {
+    "case1": {
+        "optimizer": "adam",
+        "batch_size": 32,
+        "lr": 3e-6,
+        "lr_final": None,
+        "weight_decay": 0.1,
+    },
+    "case2": {
+        "optimizer": "adam",
+        "batch_size": 32,
+        "lr": 1e-4,
+        "lr_final": 1e-5,
+        "weight_decay": 0.01,
+    },
+}
+
+# Options that may change when a run is resumed (they do not change the result on CPU).
+_RESUMABLE_CHANGES = {
+    "epochs",
+    "device",
+    "num_workers",
+    "threads",
+    "progress",
+    "early_stopping_patience",
+}
+
+
+def _positive_int(value, name, *, allow_none=False, allow_zero=False):
+    if value is None and allow_none:
+        return
+    ok = (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and (value > 0 or (allow_zero and value == 0))
+    )
+    if not ok:
+        what = "a non-negative" if allow_zero else "a positive"
+        none = " or None" if allow_none else ""
+        raise ParameterError(
+            f"The {name!r} parameter of TrainingConfig must be {what} integer{none}. "
+            f"Got {value!r} instead."
+        )
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything that defines a training run.
+
+    Parameters
+    ----------
+    network : str
+        Registry name of the network (see :func:`~clusterlens.nets.get_network`).
+    network_options : dict
+        Extra keyword arguments of the network.
+    epochs : int
+        Number of epochs (the paper ran 200 and picked the best-AUC epoch).
+    batch_size : int
+        Images per optimiser step (32 in the paper).
+    optimizer : {"adam", "adamw"}
+        ``"adam"``: PyTorch Adam, whose weight decay is an L2 penalty (the paper's);
+        ``"adamw"``: decoupled weight decay (Loshchilov & Hutter 2019).
+    lr : float
+        (Initial) learning rate.
+    lr_final : float or None
+        If set, the learning rate is cosine-annealed from ``lr`` to ``lr_final`` over
+        ``epochs`` (case 2); otherwise it stays constant (case 1).
+    weight_decay : float
+        Weight decay.
+    crop : int or None
+        Side in pixels of the centre crop fed to the network (223 in the paper); None feeds
+        whole images.
+    augment : bool
+        Random 90-degree rotations, flips and shifts of the training images.
+    max_shift : int
+        Largest random shift in pixels.
+    early_stopping_patience : int or None
+        Stop when the validation AUC has not improved by more than ``min_delta`` for this many
+        epochs; None trains all epochs.
+    min_delta : float
+        Smallest AUC gain that counts as an improvement.
+    seed : int
+        Seed of the initial weights, the shuffling and the augmentations.
+    device : str
+        ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    amp : bool or None
+        Mixed precision (bfloat16, or float16 with loss scaling where bf16 is unsupported);
+        None: on for CUDA, off for CPU.
+    channels_last : bool
+        Use the channels-last memory layout (faster convolutions on GPU and on this CPU).
+    num_workers : int or None
+        Data-loader processes; None: 0 on CPU (the cores train the network) and
+        ``min(8, cpu_count)`` on GPU.
+    threads : int or None
+        ``torch.set_num_threads`` for CPU training; None leaves torch's setting.
+    transform : dict
+        The input transform, as :meth:`~clusterlens.nets.transforms.InputTransform.to_dict`
+        (default: the Legacy Surveys asinh stretch).
+    progress : bool
+        Show a tqdm progress bar.
+    """
+
+    network: str = "resnet18"
+    network_options: dict = field(default_factory=dict)
+    epochs: int = 200
+    batch_size: int = 32
+    optimizer: str = "adam"
+    lr: float = 3e-6
+    lr_final: float | None = None
+    weight_decay: float = 0.1
+    crop: int | None = 223
+    augment: bool = True
+    max_shift: int = 4
+    early_stopping_patience: int | None = None
+    min_delta: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    amp: bool | None = None
+    channels_last: bool = True
+    num_workers: int | None = None
+    threads: int | None = None
+    transform: dict = field(default_factory=lambda: AsinhStretch().to_dict())
+    progress: bool = True
+
+    def __post_init__(self):
+        _positive_int(self.epochs, "epochs")
+        _positive_int(self.batch_size, "batch_size")
+        _positive_int(self.crop, "crop", allow_none=True)
+        _positive_int(self.max_shift, "max_shift", allow_zero=True)
+        _positive_int(self.early_stopping_patience, "early_stopping_patience", allow_none=True)
+        _positive_int(self.seed, "seed", allow_zero=True)
+        _positive_int(self.num_workers, "num_workers", allow_none=True, allow_zero=True)
+        _positive_int(self.threads, "threads", allow_none=True)
+        for name in ("lr", "lr_final"):
+            value = getattr(self, name)
+            if value is None and name == "lr_final":
+                continue
+            if not isinstance(value, int | float) or not 0 < value < 1:
+                raise ParameterError(
+                    f"The {name!r} parameter of TrainingConfig must be a float in the range "
+                    f"(0, 1). Got {value!r} instead."
+                )
+        if not isinstance(self.weight_decay, int | float) or self.weight_decay < 0:
+            raise ParameterError(
+                "The 'weight_decay' parameter of TrainingConfig must be a float >= 0. "
+                f"Got {self.weight_decay!r} instead."
+            )
+        if self.optimizer not in ("adam", "adamw"):
+            raise ParameterError(
+                "The 'optimizer' parameter of TrainingConfig must be 'adam' or 'adamw'. "
+                f"Got {self.optimizer!r} instead."
+            )
+        transform_from_dict(self.transform)  # fails early on an unknown transform
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> TrainingConfig:
+        """The paper's configuration ``"case1"`` or ``"case2"``, with any field overridden."""
+        if name not in PRESETS:
+            raise ParameterError(
+                f"The 'preset' must be one of {sorted(PRESETS)}. Got {name!r} instead."
+            )
+        return cls(**{**PRESETS[name], **overrides})
+
+    def to_dict(self) -> dict:
+        """The configuration as plain data (saved in checkpoints and ``config.json``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainingConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class _EpochSampler:
+    """Yields (epoch, position) pairs in a permutation that depends only on (seed, epoch).
+
+    Passing the epoch with every item lets persistent loader workers apply the right
+    augmentation draws without being told about epochs.
+    """
+
+    def __init__(self, n: int, seed: int, shuffle: bool):
+        self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
+
+    def __iter__(self):
+        order = (
+            np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+            if self.shuffle
+            else np.arange(self.n)
+        )
+        return iter([(self.epoch, int(k)) for k in order])
+
+    def __len__(self):
+        return self.n
+
+
+class _EpochDataset:
+    def __init__(self, dataset, crop, augmentation):
+        self.view = dataset.torch(crop=crop, augmentation=augmentation)
+
+    def __len__(self):
+        return len(self.view)
+
+    def __getitem__(self, item):
+        epoch, k = item
+        self.view.epoch = epoch
+        return self.view[k]
+
+
+class Trainer:
+    """Train a network on a :class:`~clusterlens.datasets.LensDataset`.
+
+    Parameters
+    ----------
+    config : TrainingConfig or str, optional
+        The run's configuration, or a preset name (``"case1"``, ``"case2"``).  Default case 1.
+    out : str or Path
+        Run directory: ``last.pt`` (after every epoch), ``best.pt`` (best validation AUC),
+        ``metrics.csv``/``metrics.json`` (per epoch), ``config.json`` and
+        ``training.png`` (Figure 4).
+    resume : bool
+        Continue from ``out/last.pt`` if it exists.  Without it an existing run in ``out``
+        is an error, so that nothing is overwritten by accident.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The network after :meth:`fit` (the last epoch's weights; ``best.pt`` has the best).
+    history_ : list of dict
+        Per-epoch ``epoch``, ``train_loss``, ``val_loss``, ``val_auc``, ``lr``, ``seconds``,
+        ``images_per_second``.
+    best_epoch_, best_auc_ : int, float
+        Epoch (1-based) and validation AUC of ``best.pt``.
+    stopped_early_ : bool
+        Whether early stopping ended the run.
+    """
+
+    def __init__(self, config: TrainingConfig | str | None = None, *, out, resume: bool = False):
+        self.config = config
+        self.out = out
+        self.resume = resume
+
+    # -- setup --------------------------------------------------------------------------
+    def _resolved_config(self) -> TrainingConfig:
+        config = self.config
+        if config is None:
+            return TrainingConfig.preset("case1")
+        if isinstance(config, str):
+            return TrainingConfig.preset(config)
+        if not isinstance(config, TrainingConfig):
+            raise ParameterError(
+                "The 'config' parameter of Trainer must be a TrainingConfig or a preset name. "
+                f"Got {type(config).__name__} instead."
+            )
+        return config
+
+    @staticmethod
+    def _device(name: str) -> torch.device:
+        if name == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            device = torch.device(name)
+        except RuntimeError as exc:
+            raise ParameterError(f"Unknown device {name!r}.") from exc
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ParameterError(f"Device {name!r} was asked for but CUDA is not available.")
+        return device
+
+    @staticmethod
+    def _as_dataset(data, name: str) -> LensDataset:
+        if isinstance(data, str | os.PathLike):
+            data = LensDataset(data)
+        if not isinstance(data, LensDataset):
+            raise ParameterError(
+                f"The {name!r} parameter of Trainer.fit must be a LensDataset or a dataset "
+                f"path. Got {type(data).__name__} instead."
+            )
+        if len(data) == 0:
+            raise ParameterError(f"The {name!r} dataset of Trainer.fit is empty.")
+        return data
+
+    def _loader(self, dataset, *, train: bool, cfg: TrainingConfig, device: torch.device):
+        augmentation = (
+            Augmentation(max_shift=cfg.max_shift, seed=cfg.seed) if train and cfg.augment else None
+        )
+        workers = cfg.num_workers
+        if workers is None:
+            workers = 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
+        sampler = _EpochSampler(len(dataset), cfg.seed, shuffle=train)
+        loader = torch.utils.data.DataLoader(
+            _EpochDataset(dataset, cfg.crop, augmentation),
+            batch_size=cfg.batch_size,
+            sampler=sampler,
+            # BatchNorm cannot train on a batch of one; dropping the ragged end is harmless.
+            drop_last=train and len(dataset) > cfg.batch_size,
+            num_workers=workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=workers > 0,
+            prefetch_factor=4 if workers > 0 else None,
+        )
+        return loader, sampler
+
+    def _build(self, cfg, device):
+        torch.manual_seed(cfg.seed)
+        model = get_network(cfg.network, **cfg.network_options).to(device)
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        opt_class = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+        optimizer = opt_class(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.lr_final is not None:
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=cfg.epochs, eta_min=cfg.lr_final
+            )
+        else:
+            scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+        amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
+        amp_dtype = None
+        if amp:
+            amp_dtype = (
+                torch.bfloat16
+                if device.type == "cpu" or torch.cuda.is_bf16_supported()
+                else torch.float16
+            )
+        scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+        return model, optimizer, scheduler, scaler, amp_dtype
+
+    # -- one epoch ----------------------------------------------------------------------
+    def _prepare(self, images, device, transform, channels_last):
+        x = transform(images.to(device, non_blocking=True))
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+    def _step(self, model, optimizer, scaler, x, y, amp_dtype) -> float:
+        with torch.autocast(
+            x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
+        ):
+            loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        return float(loss.detach())
+
+    def _train_epoch(
+        self, model, optimizer, scaler, loader, device, transform, cfg, amp_dtype, bar
+    ) -> tuple[float, int]:
+        model.train()
+        total, count = 0.0, 0
+        for images, labels in loader:
+            x = self._prepare(images, device, transform, cfg.channels_last)
+            y = labels.to(device, non_blocking=True).long()
+            loss = self._step(model, optimizer, scaler, x, y, amp_dtype)
+            total += loss * len(y)
+            count += len(y)
+            bar.update(len(y))
+            bar.set_postfix(loss=f"{loss:.4f}")
+        return total / max(count, 1), count
+
+    def _evaluate(self, model, loader, device, transform, cfg, amp_dtype):
+        model.eval()
+        losses, probs, truth = [], [], []
+        with torch.inference_mode():
+            for images, labels in loader:
+                x = self._prepare(images, device, transform, cfg.channels_last)
+                with torch.autocast(
+                    device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
+                ):
+                    logits = model(x).float()
+                y = labels.to(device).long()
+                losses.append(nn.functional.cross_entropy(logits, y, reduction="sum").item())
+                probs.append(torch.softmax(logits, 1)[:, 1].cpu().numpy())
+                truth.append(labels.numpy())
+        probs, truth = np.concatenate(probs), np.concatenate(truth)
+        return sum(losses) / len(truth), roc_auc(truth, probs)
+
+    # -- the run ------------------------------------------------------------------------
+    def fit(self, train, val) -> Trainer:
+        """Train on ``train``, validating on ``val`` after every epoch; returns ``self``.
+
+        Parameters
+        ----------
+        train, val : LensDataset or path
+            Training and validation datasets (see :meth:`LensDataset.split`); ``val``
+            must hold lenses and non-lenses.
+        """
+        cfg = self._resolved_config()
+        out = Path(self.out)
+        train = self._as_dataset(train, "train")
+        val = self._as_dataset(val, "val")
+        if len(np.unique(val.view_labels)) < 2:
+            raise ParameterError("The 'val' dataset must hold both lenses and non-lenses.")
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
+        device = self._device(cfg.device)
+        transform = transform_from_dict(cfg.transform)
+
+        last = out / "last.pt"
+        state = None
+        if last.exists():
+            if not self.resume:
+                raise ParameterError(
+                    f"{out} already holds a training run (last.pt). Pass resume=True "
+                    "(--resume) to continue it, or choose another output directory."
+                )
+            state = load_checkpoint(last, map_location="cpu").state
+            saved = TrainingConfig.from_dict(state["config"])
+            changed = {
+                f.name
+                for f in fields(TrainingConfig)
+                if getattr(saved, f.name) != getattr(cfg, f.name)
+            } - _RESUMABLE_CHANGES
+            if changed:
+                raise CheckpointError(
+                    f"Cannot resume {last}: the configuration differs in {sorted(changed)}. "
+                    "Resume with the configuration of the run (see config.json)."
+                )
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_write(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
+
+        train_loader, train_sampler = self._loader(train, train=True, cfg=cfg, device=device)
+        val_loader, _ = self._loader(val, train=False, cfg=cfg, device=device)
+        model, optimizer, scheduler, scaler, amp_dtype = self._build(cfg, device)
+        history: list[dict] = []
+        start = 0
+        if state is not None:
+            target = getattr(model, "_orig_mod", model)
+            target.load_state_dict(state["state_dict"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            if state["scaler"]:
+                scaler.load_state_dict(state["scaler"])
+            history = list(state["history"])
+            start = int(state["epoch"])
+            restore_rng_state(state["rng"])
+
+        best = max(history, key=lambda h: h["val_auc"], default=None)
+        self.best_auc_ = best["val_auc"] if best else -math.inf
+        self.best_epoch_ = best["epoch"] if best else 0
+        self.stopped_early_ = self._should_stop(history, cfg)
+
+        from tqdm.auto import tqdm
+
+        n_train = len(train_loader) * cfg.batch_size if train_loader.drop_last else len(train)
+        epoch = start
+        while epoch < cfg.epochs and not self.stopped_early_:
+            train_sampler.epoch = epoch
+            t0 = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            with tqdm(
+                total=n_train,
+                desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                unit="img",
+                disable=not cfg.progress,
+                leave=False,
+            ) as bar:
+                train_loss, seen = self._train_epoch(
+                    model,
+                    optimizer,
+                    scaler,
+                    train_loader,
+                    device,
+                    transform,
+                    cfg,
+                    amp_dtype,
+                    bar,
+                )
+            train_seconds = time.perf_counter() - t0
+            scheduler.step()
+            val_loss, val_auc = self._evaluate(model, val_loader, device, transform, cfg, amp_dtype)
+            epoch += 1
+            history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": float(train_loss),
+                    "val_loss": float(val_loss),
+                    "val_auc": float(val_auc),
+                    "lr": float(lr),
+                    "seconds": float(time.perf_counter() - t0),
+                    "images_per_second": float(seen / train_seconds),
+                }
+            )
+            save = dict(
+                transform=transform,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                scaler=scaler,
+                epoch=epoch,
+                history=history,
+                config=cfg.to_dict(),
+            )
+            if val_auc > self.best_auc_ + cfg.min_delta:
+                self.best_auc_, self.best_epoch_ = float(val_auc), epoch
+                save_checkpoint(out / "best.pt", model, **save)
+            save_checkpoint(last, model, **save, rng=capture_rng_state())
+            self._write_metrics(out, history)
+            if cfg.progress:
+                tqdm.write(
+                    f"epoch {epoch}: train loss {train_loss:.4f}, val loss {val_loss:.4f}, "
+                    f"val AUC {val_auc:.4f} (best {self.best_auc_:.4f} at {self.best_epoch_})"
+                )
+            self.stopped_early_ = self._should_stop(history, cfg)
+
+        self.model_ = getattr(model, "_orig_mod", model)
+        self.history_ = history
+        self.transform_ = transform
+        self.config_ = cfg
+        if history:
+            fig = plot_training_history(history, best_epoch=self.best_epoch_)
+            fig.savefig(out / "training.png", dpi=120)
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+        return self
+
+    @staticmethod
+    def _should_stop(history, cfg) -> bool:
+        patience = cfg.early_stopping_patience
+        if patience is None or len(history) <= patience:
+            return False
+        aucs = [h["val_auc"] for h in history]
+        best_before = max(aucs[:-patience])
+        return max(aucs[-patience:]) <= best_before + cfg.min_delta
+
+    @staticmethod
+    def _write_metrics(out: Path, history: list[dict]) -> None:
+        _atomic_write(out / "metrics.json", json.dumps(history, indent=1))
+        tmp = out / f".metrics.{uuid.uuid4().hex}.csv"
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(history[0]))
+            writer.writeheader()
+            writer.writerows(history)
+        os.replace(tmp, out / "metrics.csv")
+
+
+def plot_training_history(history, *, best_epoch: int | None = None, path=None):
+    """Figure 4 of the paper: loss, validation AUC and its derivative against epoch.
+
+    Parameters
+    ----------
+    history : list of dict, or a path to ``metrics.json``
+        Per-epoch records with ``epoch``, ``train_loss``, ``val_loss``, ``val_auc``.
+    best_epoch : int, optional
+        Marked with a dashed vertical line (the early-stopping point).
+    path : str or Path, optional
+        Save the figure there.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if isinstance(history, str | os.PathLike):
+        history = json.loads(Path(history).read_text())
+    epochs = np.array([h["epoch"] for h in history], dtype=float)
+    auc = np.array([h["val_auc"] for h in history])
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
+    axes[0].plot(epochs, [h["train_loss"] for h in history], label="training")
+    axes[0].plot(epochs, [h["val_loss"] for h in history], label="validation")
+    axes[0].set_ylabel("cross-entropy loss")
+    axes[0].legend()
+    axes[1].plot(epochs, auc, color="C2")
+    axes[1].set_ylabel("validation AUC")
+    derivative = np.gradient(auc, epochs) if len(auc) > 1 else np.zeros_like(auc)
+    axes[2].plot(epochs, derivative, color="C3")
+    axes[2].axhline(0, color="0.6", lw=0.8)
+    axes[2].set_ylabel("d AUC / d epoch")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        if best_epoch:
+            ax.axvline(best_epoch, ls="--", color="0.3", lw=1)
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
