@@ -487,9 +487,11 @@ class Trainer:
             start = int(state["epoch"])
             restore_rng_state(state["rng"])
 
-        best = max(history, key=lambda h: h["val_auc"], default=None)
-        self.best_auc_ = best["val_auc"] if best else -math.inf
-        self.best_epoch_ = best["epoch"] if best else 0
+        # Replay the run's rule for "best" (an AUC gain of more than min_delta).
+        self.best_auc_, self.best_epoch_ = -math.inf, 0
+        for record in history:
+            if record["val_auc"] > self.best_auc_ + cfg.min_delta:
+                self.best_auc_, self.best_epoch_ = record["val_auc"], record["epoch"]
         self.stopped_early_ = self._should_stop(history, cfg)
 
         from tqdm.auto import tqdm
