@@ -14,10 +14,10 @@ import torch
 from astropy.table import Table
 
 from clusterlens.cli import main
-from clusterlens.datasets import write_toy_dataset
+from clusterlens.datasets import LensDataset, write_toy_dataset
 from clusterlens.errors import ParameterError
 from clusterlens.nets import AsinhStretch, CheckpointError, get_network, save_checkpoint
-from clusterlens.nets.scoring import Scorer, ScoringError
+from clusterlens.nets.scoring import Scorer, ScoringConfig, ScoringError
 from clusterlens.survey.cutouts import CutoutSource, FitsDirectoryCutouts, write_cutout_fits
 
 torch.set_num_threads(1)  # see test_training.py: 2-thread teams stall on the shared machine
@@ -283,3 +283,135 @@ def test_fits_directory_nan_policy_raise_names_the_file(model_path, tmp_path):
     source = FitsDirectoryCutouts(tmp_path, nan_policy="raise")
     with pytest.raises(ScoringError, match=r"100\.fits.*NaN"):
         _scorer(model_path).score(source, _catalog(1))
+
+
+# -- the search loop with the real network ----------------------------------------------------
+
+
+def _survey_folder(folder, catalog, size=40):
+    from astropy.io import fits
+
+    for row in catalog:
+        header = fits.Header({"CRVAL1": row["ra"], "CRVAL2": row["dec"], "BANDS": "grz"})
+        write_cutout_fits(folder / f"{row['id']}.fits", _image(row["id"], size), header)
+
+
+def test_loop_iterate_trains_scores_and_resumes(tmp_path, capsys):
+    from clusterlens.loop import SearchProject
+    from clusterlens.nets.search import NetworkScorer, project_positions
+
+    write_toy_dataset(tmp_path / "mocks", 16, size=40, arc_snr=8.0)
+    catalog = _catalog(8)
+    _survey_folder(tmp_path / "cutouts", catalog)
+    catalog.write(tmp_path / "objects.ecsv")
+    project = tmp_path / "search.sqlite"
+    assert main(["loop", "create", str(project), "--objects", str(tmp_path / "objects.ecsv")]) == 0
+    argv = ["loop", "iterate", str(project), "--cutouts", str(tmp_path / "cutouts")]
+    argv += ["--train-data", str(tmp_path / "mocks"), "--epochs", "1", "--crop", "32"]
+    argv += ["--network-options", '{"widths": [8, 16, 32, 64]}', "--k", "3", "--quiet"]
+    assert main(argv) == 0
+    assert "iteration 1: 3 objects open" in capsys.readouterr().out
+    p = SearchProject(project)
+    scores = p.scores(1)
+    assert sorted(scores) == sorted(str(i) for i in catalog["id"])
+    top = sorted(scores, key=scores.get, reverse=True)[:3]
+    assert sorted(p.selected(1)) == sorted(top)
+    # Confirm one lens: the next iteration trains on the mocks plus that object's cutout.
+    p.record_decision(top[0], 1, "ann", is_lens=True, grade="A")
+    p.record_decision(top[1], 1, "ann", is_lens=False)
+    p.record_decision(top[2], 1, "ann", is_lens=False)
+    p.apply()
+    assert main(argv) == 0
+    work = tmp_path / "search.sqlite.work"
+    runs = sorted(work.glob("train-*"))
+    assert len(runs) == 2
+    additions = LensDataset(next(r for r in runs if (r / "additions").exists()) / "additions")
+    assert len(additions) == 1 and additions.labels[0] == 1
+    assert additions.params["object_id"][0] == top[0]
+    assert sorted(p.scores(2)) == sorted(str(i) for i in catalog["id"] if str(i) != top[0])
+    # A finished scoring is read back, not redone.
+    model = next(work.glob("train-*/run/best.pt"))
+    scorer = NetworkScorer(
+        None, project_positions(p), work, config=ScoringConfig(batch_size=4, progress=False)
+    )
+    ids = [str(i) for i in catalog["id"]]
+    first = NetworkScorer(
+        FitsDirectoryCutouts(tmp_path / "cutouts"),
+        project_positions(p),
+        work,
+        config=ScoringConfig(batch_size=4, progress=False),
+    ).score(str(model), ids)
+    np.testing.assert_array_equal(scorer.score(str(model), ids), first)  # source None: read back
+    # A pretrained model instead of training.
+    assert (
+        main(
+            [
+                "loop",
+                "iterate",
+                str(project),
+                "--cutouts",
+                str(tmp_path / "cutouts"),
+                "--model",
+                str(model),
+                "--quiet",
+                "--k",
+                "2",
+            ]
+        )
+        == 2
+    )  # iteration 2 still open
+    assert "still open" in capsys.readouterr().err
+
+
+# -- diagnostics (Figure 3) -----------------------------------------------------------------
+
+
+def test_embeddings_are_the_features_before_the_head(model_path, dataset):
+    from clusterlens.nets import load_checkpoint
+    from clusterlens.nets.diagnostics import embed
+
+    features = embed(model_path, dataset, batch_size=5)
+    assert features.shape == (22, 64) and features.dtype == np.float32
+    loaded = load_checkpoint(model_path)
+    x = torch.from_numpy(np.stack([dataset.crop(k, SIZE) for k in range(22)]))
+    with torch.no_grad():
+        expected = loaded.model.features(loaded.transform(x)).numpy()
+        logits = loaded.model.head(torch.from_numpy(features)).numpy()
+    np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-6)
+    scores = _scorer(model_path).predict(x.numpy())
+    np.testing.assert_allclose(scores, torch.softmax(torch.from_numpy(logits), 1)[:, 1], rtol=1e-5)
+    with pytest.raises(ParameterError, match="NaN"):
+        embed(loaded, np.full((2, 3, SIZE, SIZE), np.nan))
+
+
+def test_projections_separate_clusters_and_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from clusterlens.nets.diagnostics import plot_embedding, project_2d
+
+    rng = np.random.default_rng(1)
+    features = np.concatenate([rng.normal(0, 1, (30, 16)), rng.normal(6, 1, (30, 16))])
+    groups = ["mock lens"] * 30 + ["known lens"] * 30
+    for method in ("pca", "tsne"):
+        coords = project_2d(features, method=method, seed=0)
+        assert coords.shape == (60, 2)
+        a, b = coords[:30].mean(0), coords[30:].mean(0)
+        spread = max(coords[:30].std(0).max(), coords[30:].std(0).max())
+        assert np.linalg.norm(a - b) > 3 * spread
+    np.testing.assert_allclose(
+        project_2d(features, method="pca"), coords_pca := project_2d(features, method="pca")
+    )
+    assert np.all(np.isfinite(coords_pca))
+    fig = plot_embedding(coords, groups)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "mock lens",
+        "known lens",
+    ]
+    with pytest.raises(ParameterError, match="method"):
+        project_2d(features, method="isomap")
+    try:
+        import umap  # noqa: F401
+    except ImportError:
+        with pytest.raises(ParameterError, match="umap-learn"):
+            project_2d(features, method="umap")

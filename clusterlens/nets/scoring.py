@@ -101,7 +101,8 @@ class ScoringConfig:
         bf16), fp32 on CPU.  bf16 on CPU is an option (faster on CPUs with bf16 units;
         scores agree with fp32 to about 1e-2, see ``docs/scoring.md``).
     channels_last : bool or None
-        Channels-last memory layout; None: on (it is faster on GPU and on the CPUs measured).
+        Channels-last memory layout; None: on for GPU and for bf16 on CPU, off for fp32 on
+        CPU (what measured fastest, see ``docs/scoring.md``).
     threads : int or None
         ``torch.set_num_threads`` per worker on CPU; None: torch's setting when scoring in
         this process, the CPU count divided by the number of workers on a local cluster.
@@ -205,7 +206,11 @@ class _Engine:
             # Several worker processes on one machine share its cores.
             torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // n_workers))
         self.amp_dtype = _autocast_dtype(config.precision, self.device)
-        self.channels_last = True if config.channels_last is None else config.channels_last
+        self.channels_last = config.channels_last
+        if self.channels_last is None:
+            # Measured (benchmarks/bench_scoring.py): faster on GPU and for bf16 on a Zen 5
+            # CPU, slower for fp32 on that CPU (oneDNN's blocked NCHW path wins there).
+            self.channels_last = self.device.type == "cuda" or self.amp_dtype is not None
         model = checkpoint.model.to(self.device).eval()
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
