@@ -32,11 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import matmul_peak  # noqa: E402  (the same peak as the training benchmark)
-
-from clusterlens.nets import AsinhStretch, get_network, save_checkpoint  # noqa: E402
-from clusterlens.nets.scoring import Scorer, ScoringConfig, _Engine  # noqa: E402
+from clusterlens.nets import AsinhStretch, get_network, save_checkpoint
+from clusterlens.nets.scoring import Scorer, ScoringConfig, _Engine
 
 
 def _sync(device):
@@ -67,48 +64,35 @@ def count_macs(model, size: int) -> int:
     return int(sum(macs))
 
 
-def matmul_peak_bf16(device, n=2048, repeats=10) -> float:
-    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    a @ b
-    _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    _sync(device)
-    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e9
-
-
-def _rates(fns: dict, x, device, rounds) -> dict:
-    """Best images/s of each function, timed in interleaved rounds so that the load of a
-    shared machine drifting during the run affects all of them alike."""
-    best = dict.fromkeys(fns, 0.0)
+def _best_seconds(fns: dict, device, rounds) -> dict:
+    """Best time of each no-argument function, timed in interleaved rounds so that the load
+    of a shared machine, drifting during the run, affects all of them alike."""
+    best = dict.fromkeys(fns, float("inf"))
     with torch.inference_mode():
         for fn in fns.values():
-            fn(x)  # warm-up: allocator, kernel selection
+            fn()  # warm-up: allocator, kernel selection
         _sync(device)
         for _ in range(rounds):
             for name, fn in fns.items():
                 t0 = time.perf_counter()
-                fn(x)
+                fn()
                 _sync(device)
-                best[name] = max(best[name], x.shape[0] / (time.perf_counter() - t0))
+                best[name] = min(best[name], time.perf_counter() - t0)
     return best
 
 
-def variant(model, device, *, bf16: bool, channels_last: bool):
+def variant(model, device, x, *, bf16: bool, channels_last: bool):
     model = model.to(
         memory_format=torch.channels_last if channels_last else torch.contiguous_format
     )
 
-    def run(x):
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+    def run():  # the layout change is part of the cost: batches arrive as NCHW
+        inputs = x.contiguous(memory_format=torch.channels_last) if channels_last else x
         ctx = (
             torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
         )
         with ctx:
-            return model(x)
+            return model(inputs)
 
     return run
 
@@ -130,7 +114,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", type=int, default=None, help="32 on CPU, 256 on GPU")
     parser.add_argument("--size", type=int, default=223)
-    parser.add_argument("--steps", type=int, default=4, help="timed batches per variant")
+    parser.add_argument("--rounds", type=int, default=6, help="timed batches per variant")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--images", type=int, default=None, help="end-to-end images")
     parser.add_argument("--check", action="store_true", help="fail below --floor")
@@ -148,8 +132,6 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     model = get_network("resnet18").eval()
     macs = count_macs(model, args.size)
-    peak = matmul_peak(device)
-    peak_bf16 = matmul_peak_bf16(device)
     x = torch.randn(batch, 3, args.size, args.size, device=device)
     model = model.to(device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,22 +142,41 @@ def main(argv=None) -> int:
         scorer = Scorer(path, config)
         default = _Engine(scorer.checkpoint, scorer.config)
         images = x.cpu().numpy().astype(np.float32) * 0.02
-        fns = {"baseline": variant(model.to(device), device, bf16=False, channels_last=False)}
+        n = 2048  # matmul rates, timed in the same rounds as the network
+        a32, b32 = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+        a16, b16 = a32.bfloat16(), b32.bfloat16()
+        fns = {
+            "matmul fp32": lambda: a32 @ b32,
+            "matmul bf16": lambda: a16 @ b16,
+            "baseline": variant(model.to(device), device, x, bf16=False, channels_last=False),
+        }
         for bf16 in (False, True):
             for cl in (False, True):
                 name = f"  variant {'bf16' if bf16 else 'fp32'} {'channels_last' if cl else 'NCHW'}"
                 fns[name] = variant(
-                    get_network("resnet18").to(device).eval(), device, bf16=bf16, channels_last=cl
+                    get_network("resnet18").to(device).eval(),
+                    device,
+                    x,
+                    bf16=bf16,
+                    channels_last=cl,
                 )
         label = f"ours (Scorer, {'bf16' if device.type == 'cuda' else 'fp32'} default)"
-        fns[label] = lambda _: default.logits(images)
+        fns[label] = lambda: default.logits(images)
         if device.type == "cpu":
             bf16_engine = _Engine(scorer.checkpoint, replace(scorer.config, precision="bf16"))
-            fns["ours (Scorer, precision='bf16')"] = lambda _: bf16_engine.logits(images)
-        rates = _rates(fns, x, device, args.steps)
+            fns["ours (Scorer, precision='bf16')"] = lambda: bf16_engine.logits(images)
+            with torch.inference_mode():
+                lf, lb = default.logits(images), bf16_engine.logits(images)
+            agreement = (
+                float(np.abs(lb - lf).max()),
+                float(np.abs(1 / (1 + np.exp(-lb)) - 1 / (1 + np.exp(-lf))).max()),
+            )
+        seconds = _best_seconds(fns, device, args.rounds)
+        peak = 2 * n**3 / seconds.pop("matmul fp32") / 1e9
+        peak_bf16 = 2 * n**3 / seconds.pop("matmul bf16") / 1e9
+        rates = {name: batch / t for name, t in seconds.items()}
         n_images = args.images or (4 * batch if device.type == "cpu" else 8 * batch)
         e2e = end_to_end(path, device, batch=batch, size=args.size, n_images=n_images)
-    peak = max(peak, matmul_peak(device))
     base, ours = rates.pop("baseline"), rates[label]
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
@@ -197,6 +198,11 @@ def main(argv=None) -> int:
     for name, rate in rates.items():
         line(name, rate)
     line("ours end to end (Scorer.score, disk)", e2e)
+    if device.type == "cpu":
+        print(
+            f"bf16 vs fp32 on these images: max |d logit| = {agreement[0]:.4f}, "
+            f"max |d score| = {agreement[1]:.4f}"
+        )
     ratio = ours / base
     print(f"ratio ours / baseline: {ratio:.2f} (floor {args.floor})")
     if device.type == "cpu":

@@ -106,6 +106,9 @@ class ScoringConfig:
     threads : int or None
         ``torch.set_num_threads`` per worker on CPU; None: torch's setting when scoring in
         this process, the CPU count divided by the number of workers on a local cluster.
+    fold_batch_norm : bool
+        Fold each batch norm into the convolution before it (exact in eval mode; fewer
+        passes over memory), for networks with ``features``/``head`` that torch.fx traces.
     read_workers : int
         Threads reading cutouts ahead of the network (4).
     read_ahead : int
@@ -125,6 +128,7 @@ class ScoringConfig:
     precision: str = "auto"
     channels_last: bool | None = None
     threads: int | None = None
+    fold_batch_norm: bool = True
     read_workers: int = 4
     read_ahead: int = 3
     on_error: str = "raise"
@@ -197,6 +201,41 @@ def forward_parts(model: torch.nn.Module, x: torch.Tensor, *, amp_dtype=None):
         return None, model(x).float()
 
 
+class _FoldedNetwork(torch.nn.Module):
+    """``features`` with each batch norm folded into the convolution before it, and the
+    original ``head``: the same function in eval mode, with fewer passes over memory."""
+
+    def __init__(self, features: torch.nn.Module, head: torch.nn.Module):
+        super().__init__()
+        self.features, self.head = features, head
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class _FeaturesOf(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.features(x)
+
+
+def _fold_batch_norm(model: torch.nn.Module) -> torch.nn.Module:
+    """Fold eval-mode batch norms into their convolutions (torch.fx); the model unchanged
+    when it cannot be traced or has no ``features``/``head``."""
+    if not (hasattr(model, "features") and hasattr(model, "head")):
+        return model
+    from torch.fx.experimental.optimization import fuse
+
+    try:
+        features = fuse(_FeaturesOf(model), inplace=False)
+    except Exception:  # networks that torch.fx cannot trace run unfolded
+        return model
+    return _FoldedNetwork(features, model.head)
+
+
 class _Engine:
     """A model on a device, ready to turn (batch, band, y, x) fluxes into logits."""
 
@@ -212,6 +251,8 @@ class _Engine:
             # CPU, slower for fp32 on that CPU (oneDNN's blocked NCHW path wins there).
             self.channels_last = self.device.type == "cuda" or self.amp_dtype is not None
         model = checkpoint.model.to(self.device).eval()
+        if config.fold_batch_norm:
+            model = _fold_batch_norm(model)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
