@@ -41,6 +41,7 @@ import json
 import logging
 import os
 import shutil
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from numbers import Integral
@@ -228,7 +229,9 @@ def _fold_batch_norm(model: torch.nn.Module) -> torch.nn.Module:
     when it cannot be traced or has no ``features``/``head``."""
     if not (hasattr(model, "features") and hasattr(model, "head")):
         return model
-    from torch.fx.experimental.optimization import fuse
+    with warnings.catch_warnings():  # the module imports torch.utils.mkldnn (jit deprecations)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torch.fx.experimental.optimization import fuse
 
     try:
         features = fuse(_FeaturesOf(model), inplace=False)
