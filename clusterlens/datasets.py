@@ -147,6 +147,11 @@ class DatasetWriter:
         Who or what wrote the dataset (for example ``"clusterlens.mock 0.1"``).
     attrs : dict, optional
         Further JSON-serialisable metadata (for example the simulator's configuration).
+    compressed : bool
+        Compress image chunks with Zstandard (Zarr's default).  Noise-dominated cutouts
+        shrink only ~7% while reading takes ~2x longer (measured: 2.6-3.8 ms against
+        1.3-2.2 ms per 3 x 371 x 371 image), so pass False for datasets read at GPU
+        training rates.
     overwrite : bool
         Delete an existing dataset at ``path`` first.  Never use this from many workers.
     """
@@ -162,6 +167,7 @@ class DatasetWriter:
         units: str = "nanomaggy",
         creator: str = "",
         attrs: dict | None = None,
+        compressed: bool = True,
         overwrite: bool = False,
     ):
         owner = "DatasetWriter"
@@ -194,6 +200,7 @@ class DatasetWriter:
         self.units = str(units)
         self.creator = str(creator)
         self.attrs = dict(attrs or {})
+        self.compressed = bool(compressed)
         self._images = None
         if overwrite and self.path.exists():
             shutil.rmtree(self.path)
@@ -229,6 +236,7 @@ class DatasetWriter:
                 chunks=(1, *self.image_shape),
                 dtype="float32",
                 fill_value=np.nan,
+                compressors="auto" if self.compressed else None,
                 dimension_names=("index", "band", "y", "x"),
             )
             group.create_array(

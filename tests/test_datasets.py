@@ -51,6 +51,12 @@ def test_write_finalize_read_roundtrip(tmp_path):
     DatasetWriter(tmp_path / "ds", 7, SHAPE)
 
 
+def test_uncompressed_images_read_back_the_same(tmp_path):
+    writer = DatasetWriter(tmp_path / "raw", 2, SHAPE, compressed=False)
+    _write(writer, range(2))
+    np.testing.assert_array_equal(writer.finalize()[1][0], _image(1))
+
+
 def test_incomplete_dataset_is_refused_then_readable_on_request(tmp_path):
     writer = DatasetWriter(tmp_path / "ds", 5, SHAPE)
     _write(writer, [0, 2, 3])

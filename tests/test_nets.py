@@ -171,3 +171,17 @@ def test_checkpoint_round_trip_and_clear_errors(tmp_path):
     with pytest.raises(CheckpointError, match="No checkpoint file"):
         load_checkpoint(tmp_path / "missing.pt")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_networks_from_an_entry_point(monkeypatch):
+    from importlib import metadata
+
+    from clusterlens.nets import registry
+
+    point = metadata.EntryPoint(
+        name="plugged-resnet", value="clusterlens.nets.resnet:ResNet18", group="clusterlens.nets"
+    )
+    monkeypatch.setattr(registry, "_entry_points", lambda: {point.name: point})
+    assert "plugged-resnet" in available_networks()
+    model = get_network("plugged-resnet", widths=[8, 16, 32, 64])
+    assert isinstance(model, ResNet18) and model.clusterlens_network["name"] == "plugged-resnet"

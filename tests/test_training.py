@@ -187,3 +187,15 @@ def test_command_line_trains_and_resumes(tiny, tmp_path, capsys):
     args[args.index("1")] = "2"
     assert main([*args, "--resume"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["epochs"] == 2
+
+
+def test_loader_workers_do_not_change_the_result(tiny, tmp_path):
+    train, val = tiny
+    runs = [
+        Trainer(_config(epochs=1, network_options=TINY, num_workers=n), out=tmp_path / str(n))
+        .fit(train, val)
+        .model_.state_dict()
+        for n in (0, 2)
+    ]
+    for key, value in runs[0].items():
+        assert torch.equal(runs[1][key], value), key
