@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clusterlens._dask import dask_client
 from clusterlens.datasets import DatasetError, DatasetWriter, LensDataset
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.mock.config import MockConfig, config_to_dict
@@ -271,48 +272,13 @@ def simulate_dataset(
     return writer.finalize()
 
 
-#: glibc malloc settings for the local Dask workers.  Dask's nanny sets
-#: MALLOC_TRIM_THRESHOLD_=65536, which also switches off glibc's adaptive mmap threshold: every
-#: temporary above 128 KiB (a 253 x 253 float64 map is 512 KiB) is then mmap-ed and page-faulted
-#: afresh, and the workers ran 2-3x slower than one plain process (system time 30% of user
-#: time).  Large thresholds keep such temporaries on the heap; memory is still returned above
-#: 64 MiB of free heap.
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": 16 * 2**20, "MALLOC_TRIM_THRESHOLD_": 64 * 2**20}
-
-
-def _worker_environ() -> dict:
-    import dask
-
-    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
-    env.update(MALLOC_ENV)
-    return env
-
-
 def _run_dask(batches, args, *, workers, scheduler, bar):
-    import dask
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
 
-    cluster = None
-    if scheduler is not None:
-        client = Client(scheduler)
-    else:
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environ()}):
-            cluster = LocalCluster(
-                n_workers=workers or 2,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",
-                silence_logs=40,
-            )
-        client = Client(cluster)
-    try:
+    with dask_client(workers, scheduler) as client:
         shared = client.scatter(list(args), broadcast=True)
         futures = [client.submit(_write_batch, b, *shared, pure=False) for b in batches]
         for fut in as_completed(futures):
             done = fut.result()  # re-raises a worker's error here
             if bar is not None:
                 bar.update(done)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()

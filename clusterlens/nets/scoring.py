@@ -38,7 +38,6 @@ import collections
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import shutil
 import warnings
@@ -50,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from clusterlens._dask import dask_client
 from clusterlens.datasets import LensDataset, center_crop
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.nets.checkpoint import LoadedCheckpoint, load_checkpoint
@@ -781,19 +781,9 @@ class Scorer:
 
 
 def _run_dask(job, objects, todo, workers, scheduler, bar):
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,  # one chunk at a time per worker; torch uses the cores
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
-    client = Client(cluster if cluster is not None else scheduler)
-    try:
+    with dask_client(workers, scheduler) as client:
         [remote_objects] = client.scatter([objects], broadcast=True)
         futures = [
             client.submit(
@@ -809,10 +799,6 @@ def _run_dask(job, objects, todo, workers, scheduler, bar):
         for future in as_completed(futures):
             future.result()  # re-raises a worker's ScoringError here
             bar.update()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _assemble(objects, parts: Path, n_chunks: int, chunk_size: int):
