@@ -24,8 +24,9 @@ import numpy as np
 from scipy.signal import fftconvolve
 from scipy.special import gammaincinv, gammaln
 
+from clusterlens.lensing import pixel_grid
 from clusterlens.observe import SurveyConditions, convolve
-from clusterlens.sources import Sersic, pixel_grid, render_sersic, render_sersic_adaptive
+from clusterlens.sources import Sersic, render_sersic, render_sersic_adaptive
 
 SHAPE = (223, 223)
 PIX = 0.262

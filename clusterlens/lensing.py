@@ -103,8 +103,10 @@ def _check_shape(n_pix, owner: str) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------
 # grids, ray shooting, magnification
 # --------------------------------------------------------------------------------------------
-def pixel_grid(n_pix, pixel_scale: float, *, center=(0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
-    """Image-plane coordinates (arcsec) of the pixel centres of a cutout.
+def pixel_grid(
+    n_pix, pixel_scale: float, *, center=(0.0, 0.0), supersample: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image-plane coordinates (arcsec) of the (sub-)pixel centres of a cutout.
 
     Parameters
     ----------
@@ -114,21 +116,27 @@ def pixel_grid(n_pix, pixel_scale: float, *, center=(0.0, 0.0)) -> tuple[np.ndar
         Pixel size in arcsec.
     center : (float, float), optional
         Image-plane position (arcsec) of the grid's centre.
+    supersample : int, optional
+        Split each pixel into ``supersample x supersample`` sub-pixels; the arrays then have
+        shape ``(n_y s, n_x s)`` and their block means over ``s x s`` give back the pixel
+        centres below.
 
     Returns
     -------
     x, y : numpy.ndarray
-        Arrays of shape ``(n_y, n_x)``: ``x[i, j] = (j - (n_x - 1)/2) * pixel_scale + center[0]``
-        grows with the column index ``j`` and ``y[i, j] = (i - (n_y - 1)/2) * pixel_scale +
-        center[1]`` with the row index ``i``; the origin is the centre of the cutout (between
+        Arrays of shape ``(n_y, n_x)`` (without supersampling):
+        ``x[i, j] = (j - (n_x - 1)/2) * pixel_scale + center[0]`` grows with the column index
+        ``j`` and ``y[i, j] = (i - (n_y - 1)/2) * pixel_scale + center[1]`` with the row index
+        ``i``; the origin is the centre of the cutout (between
         the two middle pixels when a side is even). Shown with ``origin="lower"``, +x is to
         the right and +y up.
     """
     ny, nx = _check_shape(n_pix, "pixel_grid")
     s = check_scalar(pixel_scale, "pixel_scale", "pixel_grid", low=0.0, low_inclusive=False)
     cx, cy = _check_center(center, "pixel_grid")
-    xs = (np.arange(nx) - (nx - 1) / 2.0) * s + cx
-    ys = (np.arange(ny) - (ny - 1) / 2.0) * s + cy
+    k = _check_int(supersample, "supersample", "pixel_grid", 1)
+    xs = ((np.arange(nx * k) + 0.5) / k - 0.5 - (nx - 1) / 2.0) * s + cx
+    ys = ((np.arange(ny * k) + 0.5) / k - 0.5 - (ny - 1) / 2.0) * s + cy
     x, y = np.meshgrid(xs, ys)
     return x, y
 

@@ -7,6 +7,7 @@ from scipy import integrate
 from scipy.special import gammainc
 
 from clusterlens.errors import ParameterError
+from clusterlens.lensing import pixel_grid
 from clusterlens.sources import (
     CatalogSourcePopulation,
     Sersic,
@@ -15,7 +16,6 @@ from clusterlens.sources import (
     TruncatedLogNormal,
     TruncatedNormal,
     Uniform,
-    pixel_grid,
     render_sersic,
     render_sersic_adaptive,
     sersic_b,

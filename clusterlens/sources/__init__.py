@@ -14,7 +14,6 @@ from clusterlens.sources.population import (
 from clusterlens.sources.sersic import (
     BANDS,
     Sersic,
-    pixel_grid,
     render_sersic,
     render_sersic_adaptive,
     sersic_b,
@@ -24,7 +23,6 @@ __all__ = [
     "BANDS",
     "Sersic",
     "sersic_b",
-    "pixel_grid",
     "render_sersic",
     "render_sersic_adaptive",
     "SourcePopulation",

@@ -18,6 +18,7 @@ from scipy.special import gammainc, gammaincinv, gammaln
 
 from clusterlens._validation import as_coordinates, check_array, check_scalar
 from clusterlens.errors import ParameterError
+from clusterlens.lensing import pixel_grid
 from clusterlens.observe.photometry import ZERO_POINT
 from clusterlens.sources._kernels import sersic_unit_sb, steep_pixel_flags
 
@@ -25,7 +26,6 @@ __all__ = [
     "BANDS",
     "Sersic",
     "sersic_b",
-    "pixel_grid",
     "render_sersic",
     "render_sersic_adaptive",
 ]
@@ -154,27 +154,6 @@ class Sersic:
         )
 
 
-def pixel_grid(shape, pixel_scale: float, *, supersample: int = 1):
-    """Image-plane coordinates [arcsec] of the (sub-)pixel centres of a cutout.
-
-    ``x`` grows with the column index and ``y`` with the row index; the origin is the cutout
-    centre (the centre of the middle pixel for odd sizes).  With ``supersample = s`` each
-    pixel is split into ``s x s`` sub-pixels and the arrays have shape ``(ny s, nx s)``; their
-    block means over ``s x s`` give back the pixel centres.
-
-    Returns
-    -------
-    x, y : ndarray, float64, shape ``(ny * s, nx * s)``
-    """
-    ny, nx = _check_shape(shape, "pixel_grid")
-    scale = check_scalar(pixel_scale, "pixel_scale", "pixel_grid", low=0.0, low_inclusive=False)
-    s = _check_supersample(supersample, "pixel_grid")
-    xs = ((np.arange(nx * s) + 0.5) / s - 0.5 - (nx - 1) / 2.0) * scale
-    ys = ((np.arange(ny * s) + 0.5) / s - 0.5 - (ny - 1) / 2.0) * scale
-    x, y = np.meshgrid(xs, ys)
-    return x, y
-
-
 def render_sersic(source: Sersic, beta_x, beta_y, *, pixel_scale: float, supersample: int = 1):
     """Pixel fluxes [nanomaggies] of ``source`` from ray-traced sub-pixel positions.
 
@@ -182,8 +161,9 @@ def render_sersic(source: Sersic, beta_x, beta_y, *, pixel_scale: float, supersa
     ----------
     source : Sersic
     beta_x, beta_y : array_like, shape ``(ny * s, nx * s)``
-        Source-plane positions [arcsec] of the sub-pixel centres of :func:`pixel_grid` with
-        ``supersample = s``, after ray tracing ``beta = theta - alpha(theta)``.
+        Source-plane positions [arcsec] of the sub-pixel centres of
+        :func:`clusterlens.lensing.pixel_grid` with ``supersample = s``, after ray tracing
+        ``beta = theta - alpha(theta)``.
     pixel_scale : float
         Pixel size [arcsec].
     supersample : int
@@ -225,17 +205,17 @@ def render_sersic_adaptive(
 ):
     """Pixel fluxes [nanomaggies] of a (lensed) source, sub-sampled only where it is steep.
 
-    The image-plane grid is :func:`pixel_grid` (origin at the cutout centre).  Every pixel is
-    first sampled at its centre.  A pixel is refined when (a) its value differs from the mean
-    of its four neighbours by more than the tolerance, (b) its source-plane footprint (the
-    distance to its neighbours' ray-traced positions) reaches the source centre, or (c) the
-    profile's log slope across that footprint is large.  Refined pixels are integrated by an
-    adaptive quadtree: a cell is split into 2 x 2 until the two estimates of its flux agree
-    within the tolerance (``rtol`` times the source's total unlensed flux) and it does not
-    contain the source centre (the accepted value is Richardson-extrapolated from the two),
-    down to cells ``pixel_scale / max_supersample`` wide.  The
-    cusp of an n > 1 profile is thereby followed to a tiny fraction of a pixel at the cost of a
-    few cells per level; each level is one vectorised call of ``ray_trace``.
+    The image-plane grid is :func:`clusterlens.lensing.pixel_grid` (origin at the cutout
+    centre).  Every pixel is first sampled at its centre.  A pixel is refined when (a) its value
+    differs from the mean of its four neighbours by more than the tolerance, (b) its
+    source-plane footprint (the distance to its neighbours' ray-traced positions) reaches the
+    source centre, or (c) the profile's log slope across that footprint is large.  Refined
+    pixels are integrated by an adaptive quadtree: a cell is split into 2 x 2 until the two
+    estimates of its flux agree within the tolerance (``rtol`` times the source's total unlensed
+    flux) and it does not contain the source centre (the accepted value is
+    Richardson-extrapolated from the two), down to cells ``pixel_scale / max_supersample`` wide.
+    The cusp of an n > 1 profile is thereby followed to a tiny fraction of a pixel at the cost
+    of a few cells per level; each level is one vectorised call of ``ray_trace``.
 
     Parameters
     ----------
