@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -42,3 +44,20 @@ def convolve_separable(image, profile, out):
             if 0 <= src < ny:
                 _add_shifted(out[i], rows[src], profile[t], 0)
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def add_sky_and_shot_noise(smooth, normal, sky_sigma, gain, noisy32, smooth32):
+    """``noisy32 = smooth + normal sqrt(sky_sigma^2 + max(smooth, 0) / gain)`` per band, and
+    ``smooth32`` = ``smooth``, both as float32, in one pass (same float64 arithmetic and order
+    as the numpy expression, so the same pixels)."""
+    nb, ny, nx = smooth.shape
+    for b in range(nb):
+        var_sky = sky_sigma[b] ** 2
+        g = gain[b]
+        for i in range(ny):
+            for j in range(nx):
+                f = smooth[b, i, j]
+                shot = max(f, 0.0) / g
+                noisy32[b, i, j] = f + normal[b, i, j] * math.sqrt(var_sky + shot)
+                smooth32[b, i, j] = f

@@ -9,7 +9,7 @@ from numba import njit
 
 from clusterlens.profiles._fastmath import exp_finite, log_positive
 
-__all__ = ["sersic_unit_sb", "add_sersic_stamp"]
+__all__ = ["sersic_unit_sb", "add_sersic_stamp", "add_sersic_stamps"]
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -88,6 +88,28 @@ def add_sersic_stamp(image, fluxes, x0, y0, r_e, n, q, phi_rad, b_n, log_i0, hal
             f = fluxes[k]
             for jj in range(j1 - j0):
                 out[jj] += f * row[jj]
+    return image
+
+
+@njit(cache=True)
+def add_sersic_stamps(image, fluxes, x0, y0, r_e, n, q, phi_rad, b_n, log_i0, half, sub):
+    """:func:`add_sersic_stamp` for every galaxy ``k`` of the arrays (``fluxes[:, k]``), in
+    one call."""
+    for k in range(x0.size):
+        add_sersic_stamp(
+            image,
+            fluxes[:, k],
+            x0[k],
+            y0[k],
+            r_e[k],
+            n[k],
+            q[k],
+            phi_rad[k],
+            b_n[k],
+            log_i0[k],
+            half[k],
+            sub,
+        )
     return image
 
 
