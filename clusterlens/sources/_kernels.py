@@ -113,7 +113,7 @@ def add_sersic_stamps(image, fluxes, x0, y0, r_e, n, q, phi_rad, b_n, log_i0, ha
     return image
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def steep_pixel_flags(value, bx, by, xc, yc, sqrt_q, r_e, b_n, n, atol, out):
     """Flag pixels whose centre sample may misrepresent the pixel mean (see the caller).
 
@@ -125,25 +125,37 @@ def steep_pixel_flags(value, bx, by, xc, yc, sqrt_q, r_e, b_n, n, atol, out):
     """
     ny, nx = value.shape
     inv_n = 1.0 / n
+    log_inv_re = -math.log(r_e)
     for i in range(ny):
+        up = max(i - 1, 0)
+        down = min(i + 1, ny - 1)
         for j in range(nx):
-            acc = 0.0
-            foot = 0.0
-            for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-                ii = min(max(i + di, 0), ny - 1)
-                jj = min(max(j + dj, 0), nx - 1)
-                acc += value[ii, jj]
-                d = math.hypot(bx[ii, jj] - bx[i, j], by[ii, jj] - by[i, j])
-                if d > foot:
-                    foot = d
+            left = max(j - 1, 0)
+            right = min(j + 1, nx - 1)
+            x0 = bx[i, j]
+            y0 = by[i, j]
+            acc = value[up, j] + value[down, j] + value[i, left] + value[i, right]
+            foot2 = max(
+                max(_dist2(bx[up, j], by[up, j], x0, y0), _dist2(bx[down, j], by[down, j], x0, y0)),
+                max(
+                    _dist2(bx[i, left], by[i, left], x0, y0),
+                    _dist2(bx[i, right], by[i, right], x0, y0),
+                ),
+            )
+            foot = math.sqrt(foot2)
             v = value[i, j]
-            flag = abs(v - 0.25 * acc) > atol
-            dist = math.hypot(bx[i, j] - xc, by[i, j] - yc)
+            dist = math.sqrt(_dist2(x0, y0, xc, yc))
             # the elliptical radius is within [sqrt(q), 1/sqrt(q)] of the circular one
-            flag = flag or dist * sqrt_q <= foot + 0.5 * r_e
-            if not flag:
-                r = max(dist, 1e-12)
-                slope = b_n * inv_n * (r / r_e) ** inv_n / r
-                flag = v * min(1.0, (slope * foot) ** 2) > atol
-            out[i, j] = flag
+            r = max(dist, 1e-12)
+            slope = b_n * inv_n * exp_finite(inv_n * (log_positive(r) + log_inv_re)) / r
+            out[i, j] = (
+                (abs(v - 0.25 * acc) > atol)
+                | (dist * sqrt_q <= foot + 0.5 * r_e)
+                | (v * min(1.0, (slope * foot) ** 2) > atol)
+            )
     return out
+
+
+@njit(inline="always", cache=True)
+def _dist2(x1, y1, x2, y2):
+    return (x1 - x2) * (x1 - x2) + (y1 - y2) * (y1 - y2)
