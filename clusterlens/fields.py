@@ -43,10 +43,11 @@ from scipy.special import gammainc, gammaincinv, gammaln
 
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ParameterError
+from clusterlens.observe._kernels import add_sky_and_shot_noise
 from clusterlens.observe.noise import SurveyConditions
 from clusterlens.observe.photometry import mag_to_nanomaggies
 from clusterlens.observe.psf import convolve
-from clusterlens.sources._kernels import add_sersic_stamp
+from clusterlens.sources._kernels import add_sersic_stamps
 
 __all__ = ["RED_SEQUENCE", "FieldConfig", "SyntheticField", "SyntheticClusterField"]
 
@@ -291,17 +292,15 @@ class SyntheticClusterField:
         stars = self._draw_stars(rng, half_width)
 
         image = np.zeros((3, self.size, self.size))
-        for table, full in ((members, True), (field_gal, False)):
-            for row in table:
-                self._paint_sersic(image, row, full=full and bool(row["is_bcg"]))
+        for table in (members, field_gal):
+            self._paint_sersics(image, table)
         self._paint_stars(image, stars)
         smooth = convolve(image, cond.psfs, pixel_scale=scale)
-        sigma = cond.sky_sigma[:, None, None]
-        shot = np.clip(smooth, 0.0, None) / cond.gain[:, None, None]
-        noisy = smooth + rng.standard_normal(smooth.shape) * np.sqrt(sigma**2 + shot)
-        return SyntheticField(
-            noisy.astype(np.float32), smooth.astype(np.float32), members, field_gal, stars
-        )
+        noisy = np.empty(smooth.shape, np.float32)
+        smooth32 = np.empty(smooth.shape, np.float32)
+        normal = rng.standard_normal(smooth.shape)
+        add_sky_and_shot_noise(smooth, normal, cond.sky_sigma, cond.gain, noisy, smooth32)
+        return SyntheticField(noisy, smooth32, members, field_gal, stars)
 
     def _draw_members(self, rng, half_width) -> Table:
         cfg = self.config
@@ -445,20 +444,29 @@ class SyntheticClusterField:
         scale = self.conditions.pixel_scale
         return x / scale + c, y / scale + c
 
-    def _paint_sersic(self, image, row, *, full):
+    def _paint_sersics(self, image, table):
+        """Paint every galaxy of ``table`` (the BCG over the whole cutout) in one kernel call."""
+        if len(table) == 0:
+            return
         scale = self.conditions.pixel_scale
-        col, line = self._pixel_coords(row["x"], row["y"])
-        r_e = max(float(row["r_e"]) / scale, 0.05)
-        n, q = float(row["n"]), float(row["q"])
-        b = float(gammaincinv(2.0 * n, 0.5))
-        log_i0 = 2.0 * n * math.log(b) - math.log(2.0 * math.pi * n * r_e**2) - gammaln(2 * n)
-        # stamp out to 10 r_e along the major axis (n = 4 keeps ~96% of its light there; the
+
+        def column(name):
+            return np.asarray(table[name], dtype=np.float64)
+
+        col, line = self._pixel_coords(column("x"), column("y"))
+        r_e = np.maximum(column("r_e") / scale, 0.05)
+        n, q = column("n"), column("q")
+        b = gammaincinv(2.0 * n, 0.5)
+        log_i0 = 2.0 * n * np.log(b) - np.log(2.0 * math.pi * n * r_e**2) - gammaln(2 * n)
+        # stamps out to 10 r_e along the major axis (n = 4 keeps ~96% of its light there; the
         # BCG is painted over the whole cutout)
-        half = self.size if full else min(self.size, 10.0 * r_e / math.sqrt(q) + 4.0)
-        fluxes = mag_to_nanomaggies(np.array([row["mag_g"], row["mag_r"], row["mag_z"]]))
-        add_sersic_stamp(
-            image, fluxes, col, line, r_e, n, q, math.radians(row["phi"]), b, log_i0, half, 5
-        )
+        half = np.minimum(self.size, 10.0 * r_e / np.sqrt(q) + 4.0)
+        half[np.asarray(table["is_bcg"], dtype=bool)] = self.size
+        fluxes = mag_to_nanomaggies(np.vstack([column("mag_g"), column("mag_r"), column("mag_z")]))
+        add_sersic_stamps(
+            image, fluxes.reshape(3, -1), col, line, r_e, n, q, np.radians(column("phi")), b,
+            log_i0, half, 5,
+        )  # fmt: skip
 
     def _paint_stars(self, image, stars):
         # point sources split bilinearly over the four nearest pixels (the PSF comes after)

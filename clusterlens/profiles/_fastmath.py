@@ -245,3 +245,39 @@ def log_positive(x):
     e = e + 1 if big else e
     u = (m - 1.0) / (m + 1.0)
     return e * _LN2 + 2.0 * u * _poly_atanh(u * u)
+
+
+# exp(r) for |r| <= ln(2)/2: Taylor coefficients 1/k!, k = 13..0 (truncation error < 4e-18)
+_EXP_POLY = tuple(1.0 / math.factorial(k) for k in range(13, -1, -1))
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k * _LN2_HI is exact for |k| < 2^20
+_LN2_LO = 1.90821492927058770002e-10
+_EXP_MIN = -708.0  # below this exp underflows to subnormals; returned as 0
+_EXP_MAX = 709.0
+
+
+@njit(inline="always", cache=True, fastmath={"contract"})
+def _estrin14(c, w):
+    """Degree-13 polynomial ``c`` (highest power first) at ``w`` by Estrin's scheme."""
+    w2 = w * w
+    w4 = w2 * w2
+    w8 = w4 * w4
+    q0 = (c[13] + c[12] * w) + (c[11] + c[10] * w) * w2
+    q1 = (c[9] + c[8] * w) + (c[7] + c[6] * w) * w2
+    q2 = (c[5] + c[4] * w) + (c[3] + c[2] * w) * w2
+    q3 = c[1] + c[0] * w
+    return (q0 + q1 * w4) + (q2 + q3 * w4) * w8
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def exp_finite(x):
+    """exp(x) for finite x <= 709, vectorisable (0 below -708: no subnormals; a few ulp).
+
+    exp(x) = 2^k exp(r) with k = round(x / ln 2), r = x - k ln 2 (ln 2 in two parts) and
+    2^k built from its exponent bits.
+    """
+    xc = min(max(x, _EXP_MIN), _EXP_MAX)
+    k = math.floor(xc * (1.0 / _LN2) + 0.5)
+    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    two_k = _as_float64((int(k) + 1023) << 52)
+    value = two_k * _estrin14(_EXP_POLY, r)
+    return value if x >= _EXP_MIN else 0.0

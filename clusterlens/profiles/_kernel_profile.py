@@ -10,6 +10,16 @@ from clusterlens.profiles.base import MassProfile
 __all__: list[str] = []
 
 
+def run_kernels(profiles, mode, x, y, nout: int) -> list[np.ndarray]:
+    """``nout`` zero-initialised outputs into which every profile's kernel adds ``mode``: a
+    sum of kernel profiles (``halo + members``) needs no per-part arrays to add up."""
+    outs = [np.zeros_like(x) for _ in range(nout)]
+    o1, o2, o3 = (outs + [outs[0]] * 3)[:3]
+    for profile in profiles:
+        profile._accumulate(mode, x, y, o1, o2, o3)
+    return outs
+
+
 class KernelProfile(MassProfile):
     """A profile computed by ``_accumulate(mode, x, y, o1, o2, o3)``, which adds the quantity
     ``mode`` (``_kernels.DEFLECTION``, ``HESSIAN``, ``POTENTIAL`` or ``CONVERGENCE``) into
@@ -19,10 +29,7 @@ class KernelProfile(MassProfile):
         raise NotImplementedError
 
     def _run(self, mode, x, y, nout):
-        outs = [np.zeros_like(x) for _ in range(nout)]
-        o1, o2, o3 = (outs + [outs[0]] * 3)[:3]
-        self._accumulate(mode, x, y, o1, o2, o3)
-        return outs
+        return run_kernels((self,), mode, x, y, nout)
 
     def _deflection(self, x, y):
         return tuple(self._run(_kernels.DEFLECTION, x, y, 2))

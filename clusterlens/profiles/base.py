@@ -144,17 +144,38 @@ class Composite(MassProfile):
                 total += part
         return tuple(total) if isinstance(total, list) else total
 
+    def _fused(self, mode: int, nout: int, x, y):
+        """Every part's kernel adds into one set of outputs (no per-part arrays to sum) when
+        all parts are kernel profiles; ``None`` otherwise."""
+        from clusterlens.profiles._kernel_profile import KernelProfile, run_kernels
+
+        if not all(isinstance(c, KernelProfile) for c in self.components):
+            return None
+        return run_kernels(self.components, mode, x, y, nout)
+
     def _deflection(self, x, y):
-        return self._sum("_deflection", x, y)
+        from clusterlens.profiles._kernels import DEFLECTION
+
+        outs = self._fused(DEFLECTION, 2, x, y)
+        return tuple(outs) if outs is not None else self._sum("_deflection", x, y)
 
     def _hessian(self, x, y):
-        return self._sum("_hessian", x, y)
+        from clusterlens.profiles._kernels import HESSIAN
+
+        outs = self._fused(HESSIAN, 3, x, y)
+        return tuple(outs) if outs is not None else self._sum("_hessian", x, y)
 
     def _convergence(self, x, y):
-        return self._sum("_convergence", x, y)
+        from clusterlens.profiles._kernels import CONVERGENCE
+
+        outs = self._fused(CONVERGENCE, 1, x, y)
+        return outs[0] if outs is not None else self._sum("_convergence", x, y)
 
     def _potential(self, x, y):
-        return self._sum("_potential", x, y)
+        from clusterlens.profiles._kernels import POTENTIAL
+
+        outs = self._fused(POTENTIAL, 1, x, y)
+        return outs[0] if outs is not None else self._sum("_potential", x, y)
 
 
 # --- registry ---------------------------------------------------------------------------------
