@@ -115,6 +115,9 @@ def test_network_scorer_samples_and_default_path(tmp_path, survey):
     np.testing.assert_array_equal(sampler.score(model, ids), samples)  # read back
     with pytest.raises(ParameterError, match="'n_samples' parameter of NetworkScorer"):
         NetworkScorer(source, positions, n_samples=0)
+    no_dropout = _checkpoint(tmp_path / "plain.pt")
+    with pytest.raises(ParameterError, match="needs a network built with dropout"):
+        NetworkScorer(source, positions, config=cfg, n_samples=4).score(no_dropout, ids)
 
 
 def test_ensemble_of_identical_members_has_zero_bald(tmp_path, survey):

@@ -322,7 +322,15 @@ class NetworkScorer:
 
     def _samples(self, checkpoints, catalog) -> np.ndarray:
         """(members x n_samples, n) probabilities of the catalog's objects, in its order."""
+        from clusterlens.nets.uncertainty import has_dropout
+
         scorers = [Scorer(c, self.config) for c in checkpoints]
+        if self.n_samples > 1 and not all(has_dropout(s.checkpoint.model) for s in scorers):
+            # Identical draws would give BALD = 0 everywhere and a selection in pool order.
+            raise ParameterError(
+                f"NetworkScorer(n_samples={self.n_samples}) needs a network built with "
+                "dropout > 0 (network_options={'dropout': 0.3}); this checkpoint has none."
+            )
         ids = [str(i) for i in catalog["id"]]
         out = None
         if self.work_dir is not None:
