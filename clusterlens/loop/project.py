@@ -298,6 +298,7 @@ class SearchProject:
         threshold: float | None = None,
         strategy: str = "top_k",
         test_set: tuple[Sequence[str], Sequence[int]] | None = None,
+        mix: float = 0.0,
     ) -> int:
         """Train, score the pool, select objects for inspection; returns the iteration number.
 
@@ -317,6 +318,9 @@ class SearchProject:
         strategy : {"top_k", "bald"}
             ``"bald"`` selects the ``k`` objects with the largest BALD mutual information;
             the scorer must then return probability samples ``(n_samples, n)``.
+        mix : float in [0, 1]
+            With ``"bald"``: the fraction of ``k`` taken by highest mean score first, the
+            rest by BALD (:func:`~clusterlens.loop.selection.select_bald`); 0 is pure BALD.
         test_set : (ids, labels), optional
             A labelled test set (e.g. known lenses and non-lenses); the iteration's purity
             and completeness on it, at the selection threshold, go into Table 2.
@@ -352,6 +356,7 @@ class SearchProject:
             strategy=strategy,
             test_set=test_set,
             scorer=scorer,
+            mix=mix,
         )
 
     def record_iteration(
@@ -365,6 +370,7 @@ class SearchProject:
         strategy: str = "top_k",
         test_set=None,
         scorer: Scorer | None = None,
+        mix: float = 0.0,
     ) -> int:
         """Record an iteration from scores computed elsewhere (e.g. ``clusterlens score``).
 
@@ -392,7 +398,7 @@ class SearchProject:
                 raise ParameterError(
                     f"{owner}: strategy 'bald' needs k and score samples of shape (n_samples, n)."
                 )
-            chosen = select_bald(raw, k)
+            chosen = select_bald(raw, k, mix=mix)
         elif threshold is not None:
             chosen = select_above(score, threshold)
         elif k is not None:

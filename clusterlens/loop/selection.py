@@ -67,7 +67,11 @@ def bald(samples) -> np.ndarray:
         raise ParameterError(
             f"The 'samples' parameter of bald needs at least 2 samples (rows). Got shape {p.shape}."
         )
-    return binary_entropy(p.mean(axis=0)) - binary_entropy(p).mean(axis=0)
+    info = binary_entropy(p.mean(axis=0)) - binary_entropy(p).mean(axis=0)
+    # BALD >= 0 (Jensen); agreeing samples give exactly 0, not a rounding residue of 1e-16
+    # that would still rank objects.
+    info[np.ptp(p, axis=0) == 0] = 0.0
+    return np.maximum(info, 0.0)
 
 
 def select_bald(samples, k: int, *, mix: float = 0.0) -> np.ndarray:

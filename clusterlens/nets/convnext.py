@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from clusterlens.nets.resnet import dropout_head
+
 __all__ = ["ConvNeXtNano", "ChannelsFirstLayerNorm"]
 
 
@@ -60,6 +62,8 @@ class ConvNeXtNano(nn.Module):
         Blocks and channels per stage.
     layer_scale : float
         Initial value of the per-channel residual scale (1e-6 in the paper).
+    dropout : float in [0, 1)
+        Dropout probability before the head (0: none), for Monte Carlo dropout.
     """
 
     def __init__(
@@ -69,6 +73,7 @@ class ConvNeXtNano(nn.Module):
         depths=(2, 2, 6, 2),
         widths=(40, 80, 160, 320),
         layer_scale: float = 1e-6,
+        dropout: float = 0.0,
     ):
         super().__init__()
         layers: list[nn.Module] = [
@@ -84,7 +89,7 @@ class ConvNeXtNano(nn.Module):
             layers += [_Block(width, layer_scale) for _ in range(depth)]
         self.body = nn.Sequential(*layers)
         self.norm = nn.LayerNorm(widths[-1], eps=1e-6)
-        self.head = nn.Linear(widths[-1], num_classes)
+        self.head = dropout_head(widths[-1], num_classes, dropout, owner="ConvNeXtNano")
         for module in self.modules():
             if isinstance(module, nn.Conv2d | nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)

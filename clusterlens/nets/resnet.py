@@ -10,7 +10,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["BasicBlock", "ResNet18"]
+from clusterlens._validation import check_scalar
+
+__all__ = ["BasicBlock", "ResNet18", "dropout_head"]
+
+
+def dropout_head(n_features: int, num_classes: int, dropout: float, *, owner: str) -> nn.Module:
+    """The classification head: ``Linear`` alone for ``dropout == 0`` (so a network without
+    dropout keeps its parameter names and count), ``Sequential(Dropout(p), Linear)`` else."""
+    p = check_scalar(dropout, "dropout", owner, low=0, high=1, high_inclusive=False)
+    linear = nn.Linear(n_features, num_classes)
+    return linear if p == 0 else nn.Sequential(nn.Dropout(p), linear)
 
 
 class BasicBlock(nn.Module):
@@ -57,9 +67,19 @@ class ResNet18(nn.Module):
         Number of logits (2).
     widths : tuple of 4 ints
         Channels of the four stages.
+    dropout : float in [0, 1)
+        Dropout probability on the 512-dimensional embedding before the head (0: none, the
+        paper's network).  With ``dropout > 0`` the head is ``Sequential(Dropout, Linear)``
+        and :mod:`clusterlens.nets.uncertainty` can draw Monte Carlo dropout samples.
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 2, widths=(64, 128, 256, 512)):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 2,
+        widths=(64, 128, 256, 512),
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, widths[0], 7, 2, 3, bias=False),
@@ -76,7 +96,7 @@ class ResNet18(nn.Module):
             channels = width
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.head = nn.Linear(channels, num_classes)
+        self.head = dropout_head(channels, num_classes, dropout, owner="ResNet18")
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")

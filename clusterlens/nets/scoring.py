@@ -562,6 +562,51 @@ class Scorer:
 
         Images must already have the network's side (``config.size``) and finite pixels.
         """
+        images = self._checked_images(images)
+        engine = self._engine()
+        step = self.config.batch_size
+        logits = [engine.logits(images[i : i + step]) for i in range(0, len(images), step)]
+        return _sigmoid(np.concatenate(logits)) if logits else np.zeros(0)
+
+    def predict_samples(self, images, n_samples: int, *, seed: int = 0) -> np.ndarray:
+        """Monte Carlo dropout: ``n_samples`` lens probabilities per image, shape
+        ``(n_samples, n)``, for an in-memory (n, band, y, x) array of fluxes [nanomaggies].
+
+        The network runs with its dropout layers active and batch norm in evaluation mode
+        (:func:`clusterlens.nets.uncertainty.mc_dropout`); for the built-in networks the body
+        runs once per batch and only the head is repeated.  A network built without dropout
+        gives ``n_samples`` copies of :meth:`predict`.  The draws are reproducible for a given
+        ``seed`` and batch size; torch's global random state is left as it was.
+        """
+        from clusterlens.nets.uncertainty import _check_n_samples, mc_dropout, sample_logits
+
+        n_samples = _check_n_samples(n_samples, "Scorer.predict_samples")
+        images = self._checked_images(images)
+        engine = self._engine()
+        step = self.config.batch_size
+        cuda = [engine.device.index or 0] if engine.device.type == "cuda" else []
+        draws = []
+        with mc_dropout(engine.model), torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(seed)
+            for i in range(0, len(images), step):
+                x = torch.from_numpy(images[i : i + step]).to(engine.device)
+                with torch.inference_mode():
+                    x = engine.transform(x)
+                    if engine.channels_last:
+                        x = x.contiguous(memory_format=torch.channels_last)
+                    z = sample_logits(engine.model, x, n_samples, amp_dtype=engine.amp_dtype)
+                draws.append(z.cpu().numpy().astype(np.float64))
+        if not draws:
+            return np.zeros((n_samples, 0))
+        return _sigmoid(np.concatenate(draws, axis=1))
+
+    def _engine(self) -> _Engine:
+        """The in-memory engine, built once (folding batch norm takes a moment)."""
+        if getattr(self, "_in_memory_engine", None) is None:
+            self._in_memory_engine = _Engine(self.checkpoint, self.config)
+        return self._in_memory_engine
+
+    def _checked_images(self, images) -> np.ndarray:
         images = np.ascontiguousarray(images, dtype=np.float32)
         shape = (len(self.config.bands), self.config.size, self.config.size)
         if images.ndim != 4 or images.shape[1:] != shape:
@@ -570,10 +615,7 @@ class Scorer:
             )
         if not np.isfinite(images).all():
             raise ScoringError(f"{int((~np.isfinite(images)).sum())} pixels are NaN/inf.")
-        engine = _Engine(self.checkpoint, self.config)
-        step = self.config.batch_size
-        logits = [engine.logits(images[i : i + step]) for i in range(0, len(images), step)]
-        return _sigmoid(np.concatenate(logits)) if logits else np.zeros(0)
+        return images
 
     # -- surveys and datasets -------------------------------------------------------------
     def _objects(self, source, catalog, id_column, ra_column, dec_column):

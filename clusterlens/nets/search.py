@@ -249,6 +249,20 @@ class NetworkScorer:
         Local Dask worker processes (1: this process).
     scheduler : str, optional
         Address of a running Dask scheduler.
+    n_samples : int
+        1: one score per object (the resumable :meth:`Scorer.score`).  More: that many
+        Monte Carlo dropout draws per object and checkpoint (the network must be built with
+        ``dropout > 0``), returned as ``(n_samples, n)`` probabilities for
+        ``strategy="bald"``.
+    seed : int
+        Seed of the dropout draws.
+
+    Notes
+    -----
+    A ``model_path`` that is an ensemble manifest (:class:`~clusterlens.nets.uncertainty.
+    EnsembleTrainer`) is scored by every member: the result has one row per member (times
+    ``n_samples``).  Sampled scores are computed in memory batch by batch and, with a
+    ``work_dir``, saved as ``samples-<hash>.npy`` once complete (not resumed midway).
     """
 
     def __init__(
@@ -260,18 +274,30 @@ class NetworkScorer:
         config: ScoringConfig | None = None,
         workers: int = 1,
         scheduler: str | None = None,
+        n_samples: int = 1,
+        seed: int = 0,
     ):
+        from clusterlens.nets.uncertainty import _check_n_samples
+
         self.source = source
         self.positions = positions
         self.work_dir = Path(work_dir) if work_dir is not None else None
         self.config = config or ScoringConfig()
         self.workers = workers
         self.scheduler = scheduler
+        self.n_samples = _check_n_samples(n_samples, "NetworkScorer")
+        self.seed = seed
 
     def score(self, model_path, object_ids) -> np.ndarray:
-        """Lens probabilities of ``object_ids`` (in that order) under ``model_path``."""
+        """Lens probabilities of ``object_ids`` (in that order) under ``model_path``:
+        shape ``(n,)``, or ``(n_samples, n)`` for dropout samples or an ensemble."""
+        from clusterlens.nets.uncertainty import read_ensemble
+
         object_ids = [str(o) for o in object_ids]
         catalog = _lookup(self.positions, object_ids, "NetworkScorer")
+        members = read_ensemble(model_path)
+        if members is not None or self.n_samples > 1:
+            return self._samples(members or [Path(model_path)], catalog)
         scorer = Scorer(model_path, self.config)
         out = None
         if self.work_dir is not None:
@@ -292,4 +318,54 @@ class NetworkScorer:
         result = np.array([by_id[o] for o in object_ids], dtype=float)
         if not np.isfinite(result).all():
             raise ClusterlensError("Some objects could not be scored (NaN scores).")
+        return result
+
+    def _samples(self, checkpoints, catalog) -> np.ndarray:
+        """(members x n_samples, n) probabilities of the catalog's objects, in its order."""
+        from clusterlens.nets.uncertainty import has_dropout
+
+        scorers = [Scorer(c, self.config) for c in checkpoints]
+        if self.n_samples > 1 and not all(has_dropout(s.checkpoint.model) for s in scorers):
+            # Identical draws would give BALD = 0 everywhere and a selection in pool order.
+            raise ParameterError(
+                f"NetworkScorer(n_samples={self.n_samples}) needs a network built with "
+                "dropout > 0 (network_options={'dropout': 0.3}); this checkpoint has none."
+            )
+        ids = [str(i) for i in catalog["id"]]
+        out = None
+        if self.work_dir is not None:
+            key = _digest([s.model_sha256 for s in scorers], ids, self.n_samples, self.seed)
+            out = self.work_dir / f"samples-{key[:16]}.npy"
+            if out.exists():
+                return np.load(out)
+        step = self.config.batch_size
+        rows = []
+        for start in range(0, len(ids), step):
+            images = np.stack(
+                [
+                    self.source.get(
+                        float(catalog["ra"][i]),
+                        float(catalog["dec"][i]),
+                        scorers[0].config.size,
+                        scorers[0].config.bands,
+                        cluster_id=ids[i],
+                    )[0]
+                    for i in range(start, min(start + step, len(ids)))
+                ]
+            )
+            batch = []
+            for scorer in scorers:
+                if self.n_samples > 1:
+                    seed = self.seed + start  # distinct draws per batch, reproducible
+                    batch.append(scorer.predict_samples(images, self.n_samples, seed=seed))
+                else:
+                    batch.append(scorer.predict(images)[None])
+            rows.append(np.concatenate(batch, axis=0))
+        result = np.concatenate(rows, axis=1)
+        if out is not None:
+            from clusterlens.survey._atomic import atomic_path
+
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, result)
         return result
