@@ -6,20 +6,32 @@
 Extra arguments are passed to every benchmark. Each benchmark times clusterlens and its
 reference (lenstronomy, a plain baseline or the machine's measured limit) in the same run and
 prints both with their ratio, so figures from different machines are never compared.
+
+glibc's malloc returns large temporary arrays to the system and page-faults them back on
+every call unless ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` are raised; that
+slows numpy-based references (lenstronomy) by up to 1.5x.  The figures in the docs were taken
+with ``MALLOC_MMAP_THRESHOLD_=16777216 MALLOC_TRIM_THRESHOLD_=67108864`` on an otherwise idle
+machine; this script prints which settings and load it ran with.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+MALLOC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 
 def main(argv: list[str]) -> int:
     here = Path(__file__).resolve().parent
     scripts = sorted(here.glob("bench_*.py"))
     failed = []
+    malloc = {k: os.environ.get(k, "unset") for k in MALLOC_VARIABLES}
+    print("malloc settings:", ", ".join(f"{k}={v}" for k, v in malloc.items()))
+    print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f}, cpus: {os.cpu_count()}")
     for script in scripts:
         print(f"\n=== {script.name} ===", flush=True)
         t0 = time.perf_counter()
