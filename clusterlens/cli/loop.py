@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from clusterlens.errors import ClusterlensError
 
 __all__ = ["HELP", "DESCRIPTION", "add_arguments", "run"]
 
-HELP = "human-in-the-loop search: create, select, import decisions, apply, status, export"
+HELP = (
+    "human-in-the-loop search: create, iterate (train + score + select), select, import "
+    "decisions, apply, status, export"
+)
 DESCRIPTION = """\
 Keep a lens search in one project file (SQLite) and step through the paper's loop.
 
   clusterlens loop create search.sqlite --objects clusters.fits
+  clusterlens loop iterate search.sqlite --cutouts cutouts/ --train-data mocks/ --k 4000
+  clusterlens loop iterate search.sqlite --cutouts cutouts/ --model runs/case1/best.pt
   clusterlens loop select search.sqlite --scores scores.parquet --k 4000
   clusterlens loop import search.sqlite decisions.csv
   clusterlens loop apply search.sqlite --add-negatives
@@ -21,7 +27,11 @@ Keep a lens search in one project file (SQLite) and step through the paper's loo
   clusterlens loop export search.sqlite candidates.fits
 
 The objects table needs an 'id' column (optional ra, dec, z, m500 in Msun, r500, shape_r);
-a scores table needs 'id' and 'score' columns for objects still in the pool. Decisions CSV
+a scores table needs 'id' and 'score' columns for objects still in the pool. 'iterate'
+trains the network on --train-data plus the objects the search moved into training (or uses
+--model as it is), scores the pool from the FITS cutouts in --cutouts and opens the top
+objects; its runs and scores go into --work (default PROJECT.work/) and a killed iterate
+resumes there. Decisions CSV
 columns: object_id, iteration, grader, is_lens, grade, arc_points, decided_at.
 """
 
@@ -36,6 +46,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("project", type=Path)
     p.add_argument("--scores", type=Path, required=True, help="table with id and score")
     p.add_argument("--model", default=None, help="model path to record with the iteration")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--k", type=int, default=4000, help="objects to inspect (4000)")
+    group.add_argument("--threshold", type=float, help="inspect all with score >= this")
+    p = sub.add_parser("iterate", help="train, score the pool and open its top objects")
+    p.add_argument("project", type=Path)
+    p.add_argument("--cutouts", type=Path, required=True, help="folder of FITS cutouts (fetch)")
+    p.add_argument("--pattern", default="{cluster_id}.fits", help="cutout file name pattern")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--train-data", type=Path, help="base training dataset directory")
+    which.add_argument("--model", type=Path, help="use this checkpoint; train nothing")
+    p.add_argument("--val-data", type=Path, help="validation dataset (default: split)")
+    p.add_argument("--work", type=Path, help="runs and scores folder (PROJECT.work)")
+    p.add_argument("--preset", default="case1", choices=["case1", "case2"])
+    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--network", default="resnet18")
+    p.add_argument("--network-options", type=json.loads, default={}, help="JSON keywords")
+    p.add_argument("--crop", type=int, default=223, help="training centre crop (0: none)")
+    p.add_argument("--batch-size", type=int, default=64, help="scoring batch size")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--workers", type=int, default=1, help="local Dask scoring workers")
+    p.add_argument("--scheduler", default=None, help="running Dask scheduler address")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--k", type=int, default=4000, help="objects to inspect (4000)")
     group.add_argument("--threshold", type=float, help="inspect all with score >= this")
@@ -86,6 +119,13 @@ def run(args) -> int:
             threshold=args.threshold,
         )
         print(f"iteration {it}: {len(project.selected(it))} objects open for inspection")
+    elif args.action == "iterate":
+        it = project.iterate(
+            *_loop_trainer_and_scorer(project, args),
+            k=None if args.threshold is not None else args.k,
+            threshold=args.threshold,
+        )
+        print(f"iteration {it}: {len(project.selected(it))} objects open for inspection")
     elif args.action == "import":
         print(f"imported {project.import_decisions_csv(args.csv)} decisions")
     elif args.action == "apply":
@@ -106,3 +146,47 @@ def run(args) -> int:
         print(f"{args.out}: {len(t)} candidates")
     project.close()
     return 0
+
+
+def _loop_trainer_and_scorer(project, args):
+    """The real network's trainer and scorer for ``loop iterate``."""
+    from clusterlens.nets.scoring import ScoringConfig
+    from clusterlens.nets.search import (
+        NetworkScorer,
+        NetworkTrainer,
+        PretrainedModel,
+        project_positions,
+    )
+    from clusterlens.nets.training import TrainingConfig
+    from clusterlens.survey.cutouts import FitsDirectoryCutouts
+
+    if not args.cutouts.is_dir():
+        raise ClusterlensError(f"--cutouts {str(args.cutouts)!r} is not a folder.")
+    source = FitsDirectoryCutouts(args.cutouts, pattern=args.pattern)
+    positions = project_positions(project)
+    work = args.work or args.project.with_name(args.project.name + ".work")
+    if args.model is not None:
+        trainer = PretrainedModel(args.model)
+    else:
+        config = TrainingConfig.preset(
+            args.preset,
+            epochs=args.epochs,
+            network=args.network,
+            network_options=args.network_options,
+            crop=args.crop or None,
+            device=args.device,
+            progress=not args.quiet,
+        )
+        trainer = NetworkTrainer(
+            args.train_data, source, positions, work, config=config, val_data=args.val_data
+        )
+    scoring = ScoringConfig(
+        batch_size=args.batch_size,
+        device=args.device,
+        precision=args.precision,
+        progress=not args.quiet,
+    )
+    scorer = NetworkScorer(
+        source, positions, work, config=scoring, workers=args.workers, scheduler=args.scheduler
+    )
+    return trainer, scorer

@@ -1,0 +1,185 @@
+"""Mock cluster lenses per second: clusterlens.mock vs the same mock built with lenstronomy.
+
+clusterlens: :meth:`MockLensSimulator.simulate` on one 223 x 223 g/r/z cluster with 50
+member galaxies: member and halo Hessian maps on the crop + PSF margin (253 x 253), the 5"
+Einstein-radius test, source placement behind the high-magnification region, the
+adaptive Sérsic render (one deflection map for all three bands), PSF, shot noise, S/N rule,
+injection.  Each mock draws a new halo (q, phi, concentration) and source.
+
+lenstronomy 1.14.2: ``LensModel(['NFW_ELLIPSE_POTENTIAL'] + 50 * ['SIE'])`` with the same
+parameters, ``ImageModel`` with a ``SERSIC_ELLIPSE`` source, a Gaussian PSF per band and
+``supersampling_factor=2`` (one ``ImageModel.image`` call per band, as the API requires), then
+Poisson + background noise (``image_util``).  It does no selection and no placement, so it
+does less work than ours per mock.
+
+The script also times whole dataset images (synthetic cluster field + mock, and negatives)
+in one process and projects the time of a 100,000-image set (50,000 + 50,000) on 2 worker
+processes.  One numba thread per process, as on Dask workers.
+
+Run: ``PYTHONPATH=. python benchmarks/bench_mock.py [--check] [--n N]``; ``--check`` exits 1
+when the speed-up over lenstronomy is below 5.  glibc malloc tunables are left at their
+defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from clusterlens.mock import (  # noqa: E402
+    ClusterScene,
+    MockConfig,
+    MockLensSimulator,
+    SyntheticSky,
+    make_image,
+    synthetic_scene,
+)
+
+FLOOR = 5.0
+N_MEMBERS = 50
+
+
+def cluster_with_50_members(config, seed=0) -> ClusterScene:
+    """A synthetic field (z = 0.35, M500 = 8e14) whose member table is redrawn to 50."""
+    base = synthetic_scene(config, z_lens=0.35, m500=8e14, seed=seed)
+    rng = np.random.default_rng(seed)
+    half = 0.5 * base.image.shape[-1] * config.observation.pixel_scale
+    x = np.r_[0.0, rng.uniform(-half, half, N_MEMBERS - 1)]
+    y = np.r_[0.0, rng.uniform(-half, half, N_MEMBERS - 1)]
+    mstar = np.r_[4e11, 10 ** rng.uniform(10.0, 11.3, N_MEMBERS - 1)]
+    return ClusterScene(
+        base.image, base.z_lens, base.m500, x, y, mstar,
+        rng.uniform(0.5, 1.0, N_MEMBERS), rng.uniform(-90, 90, N_MEMBERS),
+    )  # fmt: skip
+
+
+def time_ours(sim, scene, n):
+    sim.simulate(scene, seed=0)  # warm-up: numba caches, colossus
+    results, t0, c0 = [], time.perf_counter(), time.process_time()
+    for i in range(n):
+        results.append(sim.simulate(scene, seed=i + 1))
+    return (time.perf_counter() - t0) / n, (time.process_time() - c0) / n, results
+
+
+def _e1e2(q, phi_deg):
+    e = (1 - q) / (1 + q)
+    a = 2 * math.radians(phi_deg)
+    return e * math.cos(a), e * math.sin(a)
+
+
+def time_lenstronomy(sim, results, n):
+    from lenstronomy.Data.imaging_data import ImageData
+    from lenstronomy.Data.psf import PSF
+    from lenstronomy.ImSim.image_model import ImageModel
+    from lenstronomy.LensModel.lens_model import LensModel
+    from lenstronomy.LightModel.light_model import LightModel
+    from lenstronomy.Util import image_util
+    from lenstronomy.Util.simulation_util import data_configure_simple
+
+    cond = sim.conditions
+    npix, scale = sim.crop, cond.pixel_scale
+    lens_model = LensModel(["NFW_ELLIPSE_POTENTIAL"] + ["SIE"] * N_MEMBERS)
+    light = LightModel(["SERSIC_ELLIPSE"])
+    rng = np.random.default_rng(0)
+    models = []  # built once, as a user would: only the kwargs change per mock
+    for band in range(3):
+        data = ImageData(
+            **data_configure_simple(npix, scale, exposure_time=1.0, background_rms=1.0)
+        )
+        psf = PSF(psf_type="GAUSSIAN", fwhm=cond.psf_fwhm[band], pixel_size=scale)
+        models.append(ImageModel(data, psf, lens_model_class=lens_model, source_model_class=light,
+                                 kwargs_numerics={"supersampling_factor": 2}))  # fmt: skip
+
+    def one(res):
+        halo, mem = res.lens.components[0], res.lens.components[1]
+        e1, e2 = _e1e2(halo.q, halo.phi)
+        kwargs_lens = [{"Rs": halo.rs, "alpha_Rs": halo.alpha_rs, "e1": e1, "e2": e2,
+                        "center_x": 0.0, "center_y": 0.0}]  # fmt: skip
+        for t, q, p, x, y in zip(mem.theta_e, mem.q, mem.phi, mem.x0, mem.y0, strict=True):
+            m1, m2 = _e1e2(q, p)
+            kwargs_lens.append({"theta_E": t, "e1": m1, "e2": m2, "center_x": x, "center_y": y})
+        src = res.source
+        s1, s2 = _e1e2(src.q, src.phi)
+        out = []
+        for band, model in enumerate(models):
+            kwargs_src = [{"amp": float(src.fluxes[band]), "R_sersic": src.r_e,
+                           "n_sersic": src.n, "e1": s1, "e2": s2,
+                           "center_x": src.x, "center_y": src.y}]  # fmt: skip
+            img = model.image(kwargs_lens, kwargs_source=kwargs_src)
+            gain = float(cond.gain[band])
+            img = img + image_util.add_poisson(np.clip(img, 0, None) * gain, 1.0) / gain
+            img = img + image_util.add_background(img, float(cond.sky_sigma[band]))
+            out.append(img)
+        return np.stack(out) + res.cutout
+
+    one(results[0])
+    # lenstronomy's noise uses numpy's global RNG
+    np.random.seed(int(rng.integers(1 << 31)))  # noqa: NPY002
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i in range(n):
+        one(results[i % len(results)])
+    return (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
+
+
+def time_dataset_images(config, n):
+    sim = MockLensSimulator(config)
+    sky = SyntheticSky(config)
+    make_image(0, seed=0, n_positive=1, simulator=sim, sky=sky)
+    wall = {"pos": [], "neg": []}
+    cpu = {"pos": [], "neg": []}
+    for i in range(n):
+        for key, index in (("pos", i), ("neg", n + i)):
+            t0, c0 = time.perf_counter(), time.process_time()
+            make_image(index, seed=1, n_positive=n, simulator=sim, sky=sky)
+            wall[key].append(time.perf_counter() - t0)
+            cpu[key].append(time.process_time() - c0)
+    return {k: float(np.mean(v)) for k, v in wall.items()}, {
+        k: float(np.mean(v)) for k, v in cpu.items()
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 below the ratio floor")
+    parser.add_argument("--n", type=int, default=20, help="mocks timed per method (20)")
+    args = parser.parse_args(argv)
+    config = MockConfig()
+    sim = MockLensSimulator(config)
+    scene = cluster_with_50_members(config)
+    ours, ours_cpu, results = time_ours(sim, scene, args.n)
+    theirs, theirs_cpu = time_lenstronomy(sim, results, max(3, args.n // 4))
+    ratio = theirs / ours
+    print(f"223x223 g/r/z mock, cluster with {N_MEMBERS} members (one process, 1 thread)")
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print("                      wall ms/mock  mocks/s   CPU ms/mock")
+    print(f"  clusterlens.mock : {ours * 1e3:9.1f} {1 / ours:9.1f} {ours_cpu * 1e3:11.1f}")
+    print(f"  lenstronomy      : {theirs * 1e3:9.1f} {1 / theirs:9.1f} {theirs_cpu * 1e3:11.1f}")
+    print(
+        f"  speed-up         : {ratio:9.1f}x "
+        f"(CPU time {theirs_cpu / ours_cpu:.1f}x; floor {FLOOR}x)"
+    )
+    wall, cpu = time_dataset_images(config, max(4, args.n // 2))
+    print("dataset images (synthetic field + mock incl. rejected clusters | negative field):")
+    for name, t in (("wall", wall), ("CPU", cpu)):
+        hours = 100_000 * 0.5 * (t["pos"] + t["neg"]) / 2 / 3600
+        print(
+            f"  {name:4s}: positive {t['pos'] * 1e3:5.0f} ms, negative {t['neg'] * 1e3:4.0f} ms"
+            f" -> 100,000 images (50k + 50k) on 2 workers: {hours:.2f} h"
+        )
+    print("  (wall time includes waiting for cores busy with other jobs; CPU time is what an")
+    print("   otherwise idle 2-core machine would need, assuming 2 workers scale perfectly)")
+    if args.check and ratio < FLOOR:
+        print(f"FAIL: speed-up {ratio:.1f}x below the floor {FLOOR}x", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Mock cluster lenses at scale: the simulator, synthetic and catalog skies, datasets, plots.
+
+See ``docs/mock.md``.  The paper's section 2.2 and Table 1 (Zhang et al.) are the defaults.
+"""
+
+from clusterlens.mock.config import (
+    ClusterSamplingConfig,
+    HaloConfig,
+    ImageConfig,
+    MembersConfig,
+    MockConfig,
+    PlacementConfig,
+    SelectionConfig,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+)
+from clusterlens.mock.dataset import image_rng, make_image, simulate_dataset
+from clusterlens.mock.plots import FIGURE2_COLUMNS, plot_mock, plot_parameter_distributions
+from clusterlens.mock.simulator import (
+    ClusterScene,
+    LensMaps,
+    LensRejected,
+    MockLensSimulator,
+    MockResult,
+)
+from clusterlens.mock.sky import CatalogSky, SyntheticSky, synthetic_scene
+
+__all__ = [
+    "ClusterSamplingConfig",
+    "HaloConfig",
+    "ImageConfig",
+    "MembersConfig",
+    "MockConfig",
+    "PlacementConfig",
+    "SelectionConfig",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+    "ClusterScene",
+    "LensMaps",
+    "LensRejected",
+    "MockLensSimulator",
+    "MockResult",
+    "CatalogSky",
+    "SyntheticSky",
+    "synthetic_scene",
+    "image_rng",
+    "make_image",
+    "simulate_dataset",
+    "FIGURE2_COLUMNS",
+    "plot_mock",
+    "plot_parameter_distributions",
+]

@@ -1,0 +1,484 @@
+"""Configuration of the mock-lens simulator, with the paper's Table 1 as defaults.
+
+A :class:`MockConfig` groups small frozen dataclasses, one per TOML table of the
+configuration file read by :func:`load_config` (``clusterlens simulate --config FILE``)::
+
+    [halo]        elliptical NFW: axis ratio, position angle, concentration scatter
+    [members]     member SIEs: stellar mass -> velocity dispersion relation
+    [source]      Sérsic source population (clusterlens.sources.SourcePopulationConfig)
+    [placement]   where sources go: the high-magnification region near the caustics
+    [selection]   the paper's Einstein-radius cut and an arc-visibility rule
+    [image]       cutout size, final crop, PSF margin, render accuracy
+    [observation] pixel scale, PSF FWHM, depth, sky (clusterlens.observe.SurveyConditions)
+    [clusters]    the built-in synthetic sky: ranges of M500 and redshift
+
+Every key is optional; unknown tables or keys and bad values raise a
+:class:`~clusterlens.errors.ParameterError` naming ``table.key``.  ``docs/mock.md`` lists
+every key with its unit and default.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from clusterlens._validation import check_scalar
+from clusterlens.errors import ParameterError
+from clusterlens.observe.noise import SurveyConditions
+from clusterlens.sources.population import (
+    SourcePopulationConfig,
+    TruncatedLogNormal,
+    TruncatedNormal,
+    Uniform,
+)
+
+__all__ = [
+    "HaloConfig",
+    "MembersConfig",
+    "PlacementConfig",
+    "SelectionConfig",
+    "ImageConfig",
+    "ClusterSamplingConfig",
+    "MockConfig",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+]
+
+
+def _pair(value, name, owner, **bounds) -> tuple[float, float]:
+    try:
+        lo, hi = value
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be a (low, high) pair. Got {value!r}."
+        ) from None
+    lo = check_scalar(lo, f"{name}[0]", owner, **bounds)
+    hi = check_scalar(hi, f"{name}[1]", owner, **bounds)
+    if not lo < hi:
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must have low < high. Got {value!r} instead."
+        )
+    return (lo, hi)
+
+
+def _int(value, name, owner, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be an integer >= {low}. Got {value!r}."
+        )
+    return int(value)
+
+
+@dataclass(frozen=True)
+class HaloConfig:
+    """The cluster halo: a pseudo-elliptical NFW (Golse & Kneib 2002) from M500.
+
+    Parameters
+    ----------
+    q_mean, q_sigma : float
+        Axis ratio ~ normal(q_mean, q_sigma) truncated to ``q_range`` (Table 1: 0.75, 0.1).
+    q_range : (float, float)
+        Table 1: 0.4-1.0.
+    phi_range : (float, float)
+        Position angle [deg, CCW from +x], uniform (Table 1: -90 to 90).
+    concentration_model : str
+        colossus c-M relation for c500c (``ishiyama21`` has 500c natively).
+    concentration_scatter_dex : float
+        Log-normal scatter of c500c around the relation [dex]; 0.12 dex (sigma_ln c ~ 0.28)
+        is typical of N-body haloes (e.g. Diemer & Joyce 2019).  Not in the paper.
+    """
+
+    q_mean: float = 0.75
+    q_sigma: float = 0.1
+    q_range: tuple[float, float] = (0.4, 1.0)
+    phi_range: tuple[float, float] = (-90.0, 90.0)
+    concentration_model: str = "ishiyama21"
+    concentration_scatter_dex: float = 0.12
+
+    def __post_init__(self):
+        o, s = "HaloConfig", object.__setattr__
+        s(self, "q_mean", check_scalar(self.q_mean, "q_mean", o, low=0.0, high=1.0))
+        s(self, "q_sigma", check_scalar(self.q_sigma, "q_sigma", o, low=0.0))
+        s(
+            self,
+            "q_range",
+            _pair(self.q_range, "q_range", o, low=0.0, high=1.0, low_inclusive=False),
+        )
+        s(self, "phi_range", _pair(self.phi_range, "phi_range", o, low=-360.0, high=360.0))
+        if not isinstance(self.concentration_model, str):
+            raise ParameterError(
+                f"The 'concentration_model' parameter of {o} must be a colossus model name. "
+                f"Got {self.concentration_model!r}."
+            )
+        s(
+            self,
+            "concentration_scatter_dex",
+            check_scalar(
+                self.concentration_scatter_dex, "concentration_scatter_dex", o, low=0.0, high=1.0
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class MembersConfig:
+    """Member galaxies as SIEs; sigma from the stellar mass
+    (:func:`clusterlens.cosmology.velocity_dispersion`).
+
+    Parameters
+    ----------
+    velocity_relation : {"zahid2016", "auger2010"}
+    min_stellar_mass : float
+        Members below this stellar mass [Msun] carry no mass (0: all members).
+    """
+
+    velocity_relation: str = "zahid2016"
+    min_stellar_mass: float = 0.0
+
+    def __post_init__(self):
+        o = "MembersConfig"
+        if self.velocity_relation not in ("zahid2016", "auger2010"):
+            raise ParameterError(
+                f"The 'velocity_relation' parameter of {o} must be 'zahid2016' or 'auger2010'. "
+                f"Got {self.velocity_relation!r} instead."
+            )
+        object.__setattr__(
+            self,
+            "min_stellar_mass",
+            check_scalar(self.min_stellar_mass, "min_stellar_mass", o, low=0.0),
+        )
+
+
+@dataclass(frozen=True)
+class PlacementConfig:
+    """Where the source goes: behind the high-magnification region near the caustics.
+
+    Image-plane pixels of the final crop with ``|mu| >= min_magnification`` on the
+    tangential side (``|lambda_t| < |lambda_r|``) within ``max_radius`` Einstein radii of
+    the lens centre are mapped to the source plane; the source centre is one of them, chosen
+    with probability proportional to ``min(|mu|, magnification_weight_cap)`` (uniformly if
+    the cap is 1), plus a jitter of half the pixel's source-plane footprint.  Pixels next to
+    the critical curves thus dominate and sources concentrate along the tangential caustic,
+    where giant arcs and multiple images form, rather than in the large, moderately
+    magnified region outside it.
+
+    Parameters
+    ----------
+    min_magnification : float
+        Threshold on ``|mu|`` (> 1).
+    max_radius : float
+        Largest distance from the lens centre in units of the Einstein radius.
+    magnification_weight_cap : float
+        Weights ``|mu|`` are capped here (a pixel on a critical curve has ``|mu|`` -> inf);
+        1 selects uniformly.
+    """
+
+    min_magnification: float = 5.0
+    max_radius: float = 2.0
+    magnification_weight_cap: float = 100.0
+
+    def __post_init__(self):
+        o, s = "PlacementConfig", object.__setattr__
+        s(
+            self,
+            "min_magnification",
+            check_scalar(
+                self.min_magnification, "min_magnification", o, low=1.0, low_inclusive=False
+            ),
+        )
+        s(
+            self,
+            "max_radius",
+            check_scalar(self.max_radius, "max_radius", o, low=0.0, low_inclusive=False),
+        )
+        s(
+            self,
+            "magnification_weight_cap",
+            check_scalar(self.magnification_weight_cap, "magnification_weight_cap", o, low=1.0),
+        )
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """The paper's selection of realistic arcs, and how hard to try.
+
+    Parameters
+    ----------
+    min_einstein_radius : float
+        Lenses with an effective Einstein radius below this [arcsec] are rejected (paper: 5).
+    min_arc_snr : float
+        Arc visibility: the matched-filter S/N of the noiseless, PSF-convolved arc, combined
+        over g, r, z (:func:`clusterlens.observe.arc_snr`), must reach this (0: no rule).
+    max_halo_draws : int
+        Halo realisations (q, phi, concentration) tried per cluster before giving up on it.
+    max_source_draws : int
+        Sources tried per accepted halo before drawing another halo.
+    max_cluster_draws : int
+        In datasets: clusters tried per positive image before the run stops with an error
+        (the configuration then almost never makes a lens).
+    """
+
+    min_einstein_radius: float = 5.0
+    min_arc_snr: float = 10.0
+    max_halo_draws: int = 4
+    max_source_draws: int = 10
+    max_cluster_draws: int = 200
+
+    def __post_init__(self):
+        o, s = "SelectionConfig", object.__setattr__
+        s(
+            self,
+            "min_einstein_radius",
+            check_scalar(self.min_einstein_radius, "min_einstein_radius", o, low=0.0),
+        )
+        s(self, "min_arc_snr", check_scalar(self.min_arc_snr, "min_arc_snr", o, low=0.0))
+        for name in ("max_halo_draws", "max_source_draws", "max_cluster_draws"):
+            s(self, name, _int(getattr(self, name), name, o, 1))
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """Image geometry and render accuracy.
+
+    Parameters
+    ----------
+    cutout_size : int
+        Side of the cluster cutouts [pixels] (paper: 371).
+    crop_size : int
+        Side of the final images [pixels] (paper: 223, 58" at 0.262"/pixel).
+    psf_margin : int or None
+        Pixels simulated around the crop so the PSF sees the arc's light from outside it;
+        ``None``: 3 FWHM of the widest PSF.
+    render_rtol : float
+        Per-pixel tolerance of the adaptive Sérsic render, as a fraction of the source flux
+        (:func:`clusterlens.sources.render_sersic_adaptive`).
+    render_max_supersample : int
+        Finest sub-pixel division of the render.
+    """
+
+    cutout_size: int = 371
+    crop_size: int = 223
+    psf_margin: int | None = None
+    render_rtol: float = 1e-3
+    render_max_supersample: int = 16
+
+    def __post_init__(self):
+        o, s = "ImageConfig", object.__setattr__
+        s(self, "cutout_size", _int(self.cutout_size, "cutout_size", o, 16))
+        s(self, "crop_size", _int(self.crop_size, "crop_size", o, 16))
+        if self.crop_size > self.cutout_size:
+            raise ParameterError(
+                f"The 'crop_size' parameter of {o} must not exceed 'cutout_size' "
+                f"({self.cutout_size}). Got {self.crop_size} instead."
+            )
+        if (self.cutout_size - self.crop_size) % 2:
+            raise ParameterError(
+                f"The 'crop_size' parameter of {o} must differ from 'cutout_size' by an even "
+                f"number of pixels (a centred crop). Got {self.crop_size} and {self.cutout_size}."
+            )
+        if self.psf_margin is not None:
+            s(self, "psf_margin", _int(self.psf_margin, "psf_margin", o, 0))
+        s(
+            self,
+            "render_rtol",
+            check_scalar(
+                self.render_rtol, "render_rtol", o, low=0.0, high=0.1, low_inclusive=False
+            ),
+        )
+        s(
+            self,
+            "render_max_supersample",
+            _int(self.render_max_supersample, "render_max_supersample", o, 1),
+        )
+
+
+@dataclass(frozen=True)
+class ClusterSamplingConfig:
+    """The built-in sky: clusters drawn for :class:`clusterlens.fields.SyntheticClusterField`.
+
+    ``log10(M500 / Msun)`` and the redshift are uniform in their ranges.  The defaults span
+    the 485 published candidates (log M500 13.67-14.98, z 0.04-0.89), the clusters that can
+    lens at all; Table 1's wider ranges (12.58-15.13, 0.01-1.04) are those of all the
+    clusters the paper drew, most of which its 5" cut rejects.
+
+    Parameters
+    ----------
+    log_m500_range : (float, float)
+        [log10 Msun].
+    redshift_range : (float, float)
+    """
+
+    log_m500_range: tuple[float, float] = (13.7, 15.0)
+    redshift_range: tuple[float, float] = (0.1, 0.8)
+
+    def __post_init__(self):
+        o, s = "ClusterSamplingConfig", object.__setattr__
+        s(
+            self,
+            "log_m500_range",
+            _pair(self.log_m500_range, "log_m500_range", o, low=12.0, high=16.0),
+        )
+        s(
+            self,
+            "redshift_range",
+            _pair(self.redshift_range, "redshift_range", o, low=0.02, high=1.5),
+        )
+
+
+def _default_conditions() -> SurveyConditions:
+    return SurveyConditions()
+
+
+@dataclass(frozen=True)
+class MockConfig:
+    """Everything the simulator and the dataset writer need (defaults: the paper's Table 1)."""
+
+    halo: HaloConfig = field(default_factory=HaloConfig)
+    members: MembersConfig = field(default_factory=MembersConfig)
+    source: SourcePopulationConfig = field(default_factory=SourcePopulationConfig)
+    placement: PlacementConfig = field(default_factory=PlacementConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    observation: SurveyConditions = field(default_factory=_default_conditions)
+    clusters: ClusterSamplingConfig = field(default_factory=ClusterSamplingConfig)
+
+    def __post_init__(self):
+        for f in fields(self):
+            expected = _SECTIONS[f.name]
+            if not isinstance(getattr(self, f.name), expected):
+                raise ParameterError(
+                    f"The {f.name!r} parameter of MockConfig must be a {expected.__name__}. "
+                    f"Got {type(getattr(self, f.name)).__name__} instead."
+                )
+
+    @property
+    def psf_margin(self) -> int:
+        """Pixels simulated around the crop (``image.psf_margin`` or 3 PSF FWHM)."""
+        if self.image.psf_margin is not None:
+            return self.image.psf_margin
+        return int(math.ceil(3.0 * max(self.observation.psf_fwhm) / self.observation.pixel_scale))
+
+
+_SECTIONS = {
+    "halo": HaloConfig,
+    "members": MembersConfig,
+    "source": SourcePopulationConfig,
+    "placement": PlacementConfig,
+    "selection": SelectionConfig,
+    "image": ImageConfig,
+    "observation": SurveyConditions,
+    "clusters": ClusterSamplingConfig,
+}
+
+# TOML forms of the source population's distributions
+_DISTRIBUTIONS = {
+    "uniform": (Uniform, ("low", "high")),
+    "normal": (TruncatedNormal, ("mean", "sigma", "low", "high")),
+    "lognormal": (TruncatedLogNormal, ("median", "sigma_ln", "low", "high")),
+}
+_DIST_FIELDS = ("mag_r", "r_e", "q", "redshift", "sersic_n", "phi")
+
+
+def _distribution(value, where: str):
+    if not isinstance(value, dict) or "kind" not in value:
+        raise ParameterError(
+            f"{where} must be a table with 'kind' = 'uniform', 'normal' or 'lognormal' and "
+            f"its parameters. Got {value!r} instead."
+        )
+    kind = value["kind"]
+    if kind not in _DISTRIBUTIONS:
+        raise ParameterError(
+            f"{where}.kind must be one of {sorted(_DISTRIBUTIONS)}. Got {kind!r} instead."
+        )
+    cls, names = _DISTRIBUTIONS[kind]
+    extra = set(value) - set(names) - {"kind"}
+    missing = [n for n in names if n not in value]
+    if extra or missing:
+        raise ParameterError(
+            f"{where} ({kind}) takes exactly the keys {list(names)}; unknown {sorted(extra)}, "
+            f"missing {missing}."
+        )
+    return cls(*(value[n] for n in names))
+
+
+def _dist_to_toml(dist) -> dict:
+    for kind, (cls, names) in _DISTRIBUTIONS.items():
+        if type(dist) is cls:
+            return {
+                "kind": kind,
+                **dict(zip(names, (getattr(dist, f.name) for f in fields(dist)), strict=True)),
+            }
+    raise ParameterError(f"Cannot write the distribution {dist!r} to TOML.")
+
+
+def config_from_dict(data: dict, *, where: str = "the configuration") -> MockConfig:
+    """Build a :class:`MockConfig` from nested dicts (the parsed TOML file).
+
+    Raises
+    ------
+    ParameterError
+        Naming ``table.key`` for unknown tables or keys and for bad values.
+    """
+    if not isinstance(data, dict):
+        raise ParameterError(f"{where} must be a table of tables. Got {type(data).__name__}.")
+    sections = {}
+    for name, table in data.items():
+        if name not in _SECTIONS:
+            raise ParameterError(
+                f"Unknown table [{name}] in {where}; expected some of {sorted(_SECTIONS)}."
+            )
+        cls = _SECTIONS[name]
+        if not isinstance(table, dict):
+            raise ParameterError(f"[{name}] in {where} must be a table. Got {table!r}.")
+        known = {f.name for f in fields(cls) if f.init}
+        kwargs = {}
+        for key, value in table.items():
+            if key not in known:
+                raise ParameterError(
+                    f"Unknown key '{name}.{key}' in {where}; [{name}] takes {sorted(known)}."
+                )
+            if name == "source" and key in _DIST_FIELDS:
+                value = _distribution(value, f"'{name}.{key}'")
+            elif isinstance(value, list):
+                value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+            kwargs[key] = value
+        try:
+            sections[name] = cls(**kwargs)
+        except (ParameterError, TypeError, ValueError) as exc:
+            raise ParameterError(f"Bad value in [{name}] of {where}: {exc}") from None
+    return MockConfig(**sections)
+
+
+def load_config(path) -> MockConfig:
+    """Read a TOML configuration file (see ``docs/mock.md``); missing keys keep the defaults."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"The configuration file {path} does not exist.")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ParameterError(f"The configuration file {path} is not valid TOML: {exc}") from None
+    return config_from_dict(data, where=str(path))
+
+
+def config_to_dict(config: MockConfig) -> dict:
+    """The configuration as plain nested dicts (TOML/JSON-serialisable): the inverse of
+    :func:`config_from_dict`."""
+    out = {}
+    for f in fields(config):
+        section = getattr(config, f.name)
+        table = {}
+        for sf in fields(section):
+            if not sf.init:
+                continue
+            v = getattr(section, sf.name)
+            if f.name == "source" and sf.name in _DIST_FIELDS:
+                v = _dist_to_toml(v)
+            elif isinstance(v, tuple):
+                v = [list(x) if isinstance(x, tuple) else x for x in v]
+            if v is not None:
+                table[sf.name] = v
+        out[f.name] = table
+    return out

@@ -1,0 +1,705 @@
+"""The mock cluster-lens simulator (section 2.2 and Table 1 of Zhang et al.).
+
+Steps for one mock, on the pixels that survive the final crop plus a PSF margin:
+
+1. the cluster (:class:`ClusterScene`: cutout, BCG redshift, M500, member table) gives an
+   elliptical NFW halo (q ~ normal(0.75, 0.1) in [0.4, 1], phi uniform, c500c from a c-M
+   relation with log-normal scatter) plus one SIE per member (sigma from the stellar mass);
+2. the lens is reduced to maps of its deflection and Hessian at a reference source
+   redshift ``z_ref`` (the population's highest).  All the mass is at the cluster redshift,
+   so for any source redshift the deflection is the map times
+   ``s = (D_ls/D_s)(z_s) / (D_ls/D_s)(z_ref)``: one map per cluster serves every source;
+3. the effective Einstein radius ``sqrt(A / pi)``, with ``A`` the area of the region around
+   the lens centre where ``lambda_t = 1 - s (kappa + gamma) < 0`` (inside the tangential
+   critical curve), is read off the map for any ``s``.  A halo that stays below
+   ``min_einstein_radius`` even at ``z_ref`` is rejected before anything is rendered, and
+   otherwise the source redshift is drawn only above the redshift where the lens reaches
+   it, so the paper's 5" cut costs no rendering at all;
+4. the source (:class:`~clusterlens.sources.SourcePopulation`) is centred behind a pixel of
+   high ``|mu|`` near the tangential critical curve (:class:`PlacementConfig`), ray-traced
+   with the adaptive Sérsic render, convolved with the PSF
+   (:func:`clusterlens.observe.convolve`), given its shot noise
+   (:func:`~clusterlens.observe.add_arc_noise`) and kept if its S/N passes the visibility
+   rule;
+5. the arc is cropped and added to the cluster's cropped cutout.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.cosmology import FlatLambdaCDM
+from scipy import ndimage
+
+from clusterlens import cosmology as cosmo
+from clusterlens._validation import check_scalar
+from clusterlens.errors import ClusterlensError, ParameterError
+from clusterlens.lensing import pixel_grid
+from clusterlens.mock.config import MockConfig
+from clusterlens.observe import PixelPSF, add_arc_noise, arc_snr, convolve, inject
+from clusterlens.observe.photometry import nanomaggies_to_mag
+from clusterlens.profiles import ENFW, SIEPopulation
+from clusterlens.profiles.base import MassProfile
+from clusterlens.sources import BANDS, Sersic, SourcePopulation
+
+__all__ = ["ClusterScene", "MockResult", "LensRejected", "MockLensSimulator", "LensMaps"]
+
+# Sources are drawn at least this far behind the cluster (a lens at the source's redshift
+# deflects nothing).
+_MIN_SOURCE_BEHIND = 0.05
+_EIGHT = np.ones((3, 3), dtype=bool)
+_MEMBER_COLUMNS = ("x", "y", "stellar_mass", "q", "phi")
+
+
+class LensRejected(ClusterlensError):
+    """No accepted mock could be made from this cluster within the configured draws.
+
+    Attributes
+    ----------
+    reason : str
+        ``"einstein_radius"`` (the lens never reaches the minimum), ``"placement"`` (no
+        high-magnification pixel in the crop) or ``"arc_snr"`` (arcs too faint).
+    """
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ClusterScene:
+    """One cluster to lens: its cutout and the inputs of its mass model.
+
+    Parameters
+    ----------
+    image : array_like, shape ``(3, N, N)``
+        The cluster cutout [nanomaggies], bands g, r, z, centred on the BCG (the lens
+        centre), ``x`` with the column and ``y`` with the row index.
+    z_lens : float
+        Cluster (BCG) redshift.
+    m500 : float
+        M500c [Msun, no h].
+    x, y : array_like
+        Member positions [arcsec] relative to the cutout centre.
+    stellar_mass : array_like
+        Member stellar masses [Msun].
+    q, phi : array_like
+        Member axis ratios in (0, 1] and position angles [deg, CCW from +x].
+    cluster_id : int or str, optional
+    """
+
+    image: np.ndarray
+    z_lens: float
+    m500: float
+    x: np.ndarray
+    y: np.ndarray
+    stellar_mass: np.ndarray
+    q: np.ndarray
+    phi: np.ndarray
+    cluster_id: object = None
+
+    def __post_init__(self):
+        o, s = "ClusterScene", object.__setattr__
+        try:
+            img = np.asarray(self.image, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise ParameterError(f"The 'image' parameter of {o} must be a numeric array.") from None
+        if img.ndim != 3 or img.shape[0] != 3:
+            raise ParameterError(
+                f"The 'image' parameter of {o} must have shape (3, N, N) (bands g, r, z). "
+                f"Got shape {img.shape} instead (wrong band count or dimensions)."
+            )
+        if img.shape[1] != img.shape[2]:
+            raise ParameterError(
+                f"The 'image' parameter of {o} must be square (3, N, N). Got {img.shape}."
+            )
+        s(self, "image", img)
+        s(self, "z_lens", check_scalar(self.z_lens, "z_lens", o, low=0.0, low_inclusive=False))
+        s(self, "m500", check_scalar(self.m500, "m500", o, low=1e10, high=1e17))
+        arrays = {}
+        for name in _MEMBER_COLUMNS:
+            a = np.atleast_1d(np.asarray(getattr(self, name), dtype=np.float64))
+            bad = np.flatnonzero(~np.isfinite(a))
+            if bad.size:
+                raise ParameterError(
+                    f"The member column {name!r} of {o} holds NaN/inf at row {int(bad[0])} "
+                    f"({bad.size} bad rows). Clean the member table first."
+                )
+            arrays[name] = a
+        n = {a.size for a in arrays.values()}
+        if len(n) != 1:
+            sizes = {k: v.size for k, v in arrays.items()}
+            raise ParameterError(f"The member columns of {o} must have one length. Got {sizes}.")
+        if (arrays["stellar_mass"] <= 0).any():
+            row = int(np.flatnonzero(arrays["stellar_mass"] <= 0)[0])
+            raise ParameterError(
+                f"The member column 'stellar_mass' of {o} must be > 0 Msun. Row {row} is "
+                f"{arrays['stellar_mass'][row]}."
+            )
+        bad_q = (arrays["q"] <= 0) | (arrays["q"] > 1)
+        if bad_q.any():
+            row = int(np.flatnonzero(bad_q)[0])
+            raise ParameterError(
+                f"The member column 'q' of {o} must be in (0, 1]. Row {row} is {arrays['q'][row]}."
+            )
+        for k, v in arrays.items():
+            s(self, k, v)
+
+    @property
+    def n_members(self) -> int:
+        return int(self.x.size)
+
+    @classmethod
+    def from_members_table(cls, image, members, *, z_lens, m500, cluster_id=None):
+        """From a member Table with columns ``x, y, stellar_mass, q, phi`` (e.g.
+        :attr:`clusterlens.fields.SyntheticField.members` or
+        :meth:`clusterlens.survey.ClusterInputs.members_table`)."""
+        missing = [c for c in _MEMBER_COLUMNS if c not in members.colnames]
+        if missing:
+            raise ParameterError(
+                f"The member table lacks the column(s) {missing}; it needs {_MEMBER_COLUMNS}."
+            )
+        cols = {
+            c: np.asarray(getattr(members[c], "value", members[c]), float) for c in _MEMBER_COLUMNS
+        }
+        return cls(image, z_lens, m500, cluster_id=cluster_id, **cols)
+
+
+@dataclass(frozen=True)
+class MockResult:
+    """One accepted mock lens.
+
+    Attributes
+    ----------
+    image : ndarray, float32, ``(3, crop, crop)``
+        The cluster's cropped cutout plus the observed arc [nanomaggies].
+    arc : ndarray, float32, ``(3, crop, crop)``
+        The noiseless, PSF-convolved arc [nanomaggies].
+    cutout : ndarray, float32, ``(3, crop, crop)``
+        The cropped cutout without the arc.
+    lens : MassProfile
+        Halo + members scaled to the source redshift.
+    source : Sersic
+        The source (source-plane position in arcsec).
+    params : dict
+        Every parameter as a flat dict of scalars (see ``docs/mock.md``).
+    """
+
+    image: np.ndarray
+    arc: np.ndarray
+    cutout: np.ndarray
+    lens: MassProfile
+    source: Sersic
+    member_xy: np.ndarray
+    params: dict = field(default_factory=dict)
+
+
+class LensMaps:
+    """Deflection and Hessian maps of one lens at the reference source redshift.
+
+    Parameters
+    ----------
+    halo, members : MassProfile
+        Evaluated at ``z_ref``.
+    x, y : ndarray, shape ``(n, n)``
+        Pixel centres [arcsec].
+    pixel_scale : float
+    members_hessian : tuple of ndarray, optional
+        Precomputed flat member Hessian (shared by every halo draw of a cluster).
+    members_deflection : callable, optional
+        Returns the flat member deflection (computed once, shared likewise).
+    """
+
+    def __init__(
+        self, halo, members, x, y, pixel_scale, *, members_hessian=None, members_deflection=None
+    ):
+        self.halo, self.members = halo, members
+        self.x, self.y, self.pixel_scale = x, y, pixel_scale
+        self.shape = x.shape
+        xf, yf = x.ravel(), y.ravel()
+        self._xf, self._yf = xf, yf
+        mh = members_hessian if members_hessian is not None else members._hessian(xf, yf)
+        self._members_deflection = members_deflection
+        hh = halo._hessian(xf, yf)
+        fxx, fxy, fyy = (a + b for a, b in zip(hh, mh, strict=True))
+        self.fxx, self.fxy, self.fyy = (v.reshape(self.shape) for v in (fxx, fxy, fyy))
+        kappa = 0.5 * (self.fxx + self.fyy)
+        gamma = np.hypot(0.5 * (self.fxx - self.fyy), self.fxy)
+        self.kappa_plus_gamma = kappa + gamma
+        self._deflection = None
+        self._region = None
+        c = (self.shape[0] // 2, self.shape[1] // 2)
+        self._centre = c
+
+    @property
+    def deflection(self):
+        """``(alpha_x, alpha_y)`` maps [arcsec] at ``z_ref``."""
+        if self._deflection is None:
+            md = self._members_deflection
+            md = self.members._deflection(self._xf, self._yf) if md is None else md()
+            hd = self.halo._deflection(self._xf, self._yf)
+            self._deflection = tuple(
+                (a + b).reshape(self.shape) for a, b in zip(hd, md, strict=True)
+            )
+        return self._deflection
+
+    def ray_trace(self, s: float):
+        """``(x, y) -> beta`` for flat arrays, at deflection scale ``s``."""
+        halo, members = self.halo, self.members
+
+        def trace(x, y):
+            hx, hy = halo._deflection(x, y)
+            mx, my = members._deflection(x, y)
+            return x - s * (hx + mx), y - s * (hy + my)
+
+        return trace
+
+    def _box(self):
+        """The region at ``s = 1`` (the largest: regions shrink with ``s``), cut to its
+        bounding box, so that smaller ``s`` only label a small array."""
+        if self._region is None:
+            inside = self.kappa_plus_gamma > 1.0
+            c = self._centre
+            if not inside[c]:
+                self._region = (np.zeros((1, 1)), (0, 0))
+            else:
+                labels, _ = ndimage.label(inside, structure=_EIGHT)
+                comp = labels == labels[c]
+                sl = ndimage.find_objects(comp.astype(np.int32))[0]
+                kg = np.where(comp[sl], self.kappa_plus_gamma[sl], 0.0)
+                self._region = (kg, (c[0] - sl[0].start, c[1] - sl[1].start))
+        return self._region
+
+    def _area(self, s: float) -> int:
+        kg, c = self._box()
+        inside = kg * s > 1.0
+        if not inside[c]:
+            return 0
+        labels, _ = ndimage.label(inside, structure=_EIGHT)
+        return int(np.count_nonzero(labels == labels[c]))
+
+    def tangential_region(self, s: float) -> np.ndarray:
+        """Boolean map of the region around the centre inside the tangential critical curve
+        at deflection scale ``s``: ``s (kappa + gamma) > 1`` (``lambda_t < 0``), 8-connected to
+        the central pixel."""
+        inside = self.kappa_plus_gamma * s > 1.0
+        if not inside[self._centre]:
+            return np.zeros_like(inside)
+        labels, _ = ndimage.label(inside, structure=_EIGHT)
+        return labels == labels[self._centre]
+
+    def truncated(self, s: float) -> bool:
+        """Whether the critical region at scale ``s`` reaches the edge of the maps (its
+        Einstein radius is then a lower bound)."""
+        r = self.tangential_region(s)
+        return bool(r[0].any() or r[-1].any() or r[:, 0].any() or r[:, -1].any())
+
+    def einstein_radius(self, s: float) -> float:
+        """Effective Einstein radius [arcsec] ``sqrt(area / pi)`` at deflection scale ``s``
+        (``s <= 1``; the area is counted in pixels)."""
+        return math.sqrt(self._area(min(s, 1.0)) * self.pixel_scale**2 / math.pi)
+
+    def scale_for_radius(self, theta_min: float) -> float | None:
+        """Smallest deflection scale ``s`` in (0, 1] whose Einstein radius reaches
+        ``theta_min`` [arcsec] (bisection to 1e-4), or ``None`` if even ``s = 1`` does not."""
+        n = math.ceil(math.pi * theta_min**2 / self.pixel_scale**2)
+        if self._area(1.0) < max(n, 1):
+            return None
+        lo, hi = 0.0, 1.0
+        while hi - lo > 1e-4:
+            mid = 0.5 * (lo + hi)
+            if self._area(mid) >= n:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+
+class MockLensSimulator:
+    """Make mock cluster lenses following section 2.2 of the paper.
+
+    Parameters
+    ----------
+    config : MockConfig, optional
+        Default: the paper's Table 1 (:class:`MockConfig`).
+    population : SourcePopulation or CatalogSourcePopulation, optional
+        Default ``SourcePopulation(config.source)``.
+    cosmology : astropy.cosmology.Cosmology, optional
+        Default FlatLambdaCDM(H0=70, Om0=0.3).
+
+    Examples
+    --------
+    >>> from clusterlens.mock import MockLensSimulator, synthetic_scene
+    >>> sim = MockLensSimulator()
+    >>> scene = synthetic_scene(sim.config, z_lens=0.3, m500=1e15, seed=1)
+    >>> result = sim.simulate(scene, seed=2)          # doctest: +SKIP
+    >>> result.image.shape, result.params["einstein_radius"] >= 5.0   # doctest: +SKIP
+    ((3, 223, 223), True)
+    """
+
+    def __init__(self, config: MockConfig | None = None, *, population=None, cosmology=None):
+        self.config = MockConfig() if config is None else config
+        if not isinstance(self.config, MockConfig):
+            raise ParameterError(
+                "The 'config' parameter of MockLensSimulator must be a MockConfig. "
+                f"Got {type(self.config).__name__} instead."
+            )
+        self.population = SourcePopulation(self.config.source) if population is None else population
+        if not hasattr(self.population, "draw_table"):
+            raise ParameterError(
+                "The 'population' parameter of MockLensSimulator must be a source population "
+                f"(with draw_table). Got {type(self.population).__name__} instead."
+            )
+        self.cosmology = FlatLambdaCDM(H0=70.0, Om0=0.3) if cosmology is None else cosmology
+        self.conditions = self.config.observation
+        self.margin = self.config.psf_margin
+        self.crop = self.config.image.crop_size
+        self.sim_size = self.crop + 2 * self.margin
+        x, y = pixel_grid(self.sim_size, self.conditions.pixel_scale)
+        self._x, self._y = x, y
+        self._r = np.hypot(x, y)
+        inner = np.zeros(x.shape, dtype=bool)
+        m = self.margin
+        inner[m : m + self.crop, m : m + self.crop] = True
+        self._inner = inner
+        self.z_ref = self._max_redshift()
+        # the PSF kernels, computed once (GaussianPSF.image integrates erf per call)
+        scale = self.conditions.pixel_scale
+        self._psfs = tuple(
+            PixelPSF(p.image(scale), pixel_scale=scale) for p in self.conditions.psfs
+        )
+
+    def _max_redshift(self) -> float:
+        cfg = getattr(self.population, "config", None)
+        if cfg is not None and hasattr(cfg, "redshift"):
+            return float(cfg.redshift.high)
+        return float(np.max(self.population.draw_table(4096, 0)["redshift"]))
+
+    # ---------------------------------------------------------------------------------------
+    def _distance_ratio(self, z_lens: float, z_source):
+        """``D_ls / D_s`` [dimensionless] for the cluster at ``z_lens``."""
+        _, d_s, d_ls = cosmo.angular_diameter_distances(z_lens, z_source, self.cosmology)
+        return np.asarray(d_ls) / np.asarray(d_s)
+
+    def members_lens(self, scene: ClusterScene, z_source: float) -> SIEPopulation:
+        """The member SIEs of ``scene`` for a source at ``z_source``."""
+        mcfg = self.config.members
+        keep = scene.stellar_mass >= mcfg.min_stellar_mass
+        if not keep.any():  # an SIE population needs one member: a massless one
+            return SIEPopulation(0.0, 1.0, 0.0, 0.0, 0.0)
+        sigma = np.atleast_1d(
+            cosmo.velocity_dispersion(scene.stellar_mass[keep], relation=mcfg.velocity_relation)
+        )
+        theta = np.atleast_1d(
+            cosmo.sigma_to_theta_e(sigma, scene.z_lens, z_source, cosmology=self.cosmology)
+        )
+        return SIEPopulation(theta, scene.q[keep], scene.phi[keep], scene.x[keep], scene.y[keep])
+
+    def draw_halo(
+        self, scene: ClusterScene, rng: np.random.Generator, z_source: float, *, c_mean=None
+    ):
+        """One halo realisation: ``(ENFW at z_source, params)``."""
+        h = self.config.halo
+        lo, hi = h.q_range
+        q = h.q_mean
+        for _ in range(1000):
+            q = rng.normal(h.q_mean, h.q_sigma) if h.q_sigma > 0 else h.q_mean
+            if lo <= q <= hi:
+                break
+        q = float(min(max(q, lo), hi))
+        phi = float(rng.uniform(*h.phi_range))
+        if c_mean is None:
+            c_mean = self._mean_concentration(scene)
+        c = float(c_mean * 10.0 ** (rng.normal(0.0, h.concentration_scatter_dex)))
+        halo = ENFW.from_m500(
+            scene.m500, scene.z_lens, z_source, q, phi, cosmology=self.cosmology, c500c=c
+        )
+        return halo, {"halo_q": q, "halo_phi": phi, "halo_c500c": c, "halo_c500c_mean": c_mean}
+
+    def _mean_concentration(self, scene) -> float:
+        return cosmo.nfw_halo(
+            scene.m500,
+            scene.z_lens,
+            cosmology=self.cosmology,
+            concentration_model=self.config.halo.concentration_model,
+        ).c500c
+
+    def _check_scene(self, scene):
+        if not isinstance(scene, ClusterScene):
+            raise ParameterError(
+                "The 'scene' parameter of MockLensSimulator.simulate must be a ClusterScene. "
+                f"Got {type(scene).__name__} instead."
+            )
+        n = scene.image.shape[1]
+        if n < self.crop or (n - self.crop) % 2:
+            raise ParameterError(
+                f"The cutout of ClusterScene must be at least the crop ({self.crop} pixels) and "
+                f"differ from it by an even number of pixels. Got shape {scene.image.shape}."
+            )
+        if scene.z_lens >= self.z_ref - _MIN_SOURCE_BEHIND:
+            raise LensRejected(
+                f"The cluster at z = {scene.z_lens} lies behind the source population "
+                f"(z <= {self.z_ref}).",
+                "einstein_radius",
+            )
+
+    def crop_cutout(self, image) -> np.ndarray:
+        """The centred ``crop_size`` square of a ``(3, N, N)`` cutout."""
+        n = image.shape[1]
+        a = (n - self.crop) // 2
+        return np.ascontiguousarray(image[:, a : a + self.crop, a : a + self.crop])
+
+    # ---------------------------------------------------------------------------------------
+    def lens_maps(self, scene: ClusterScene, rng: np.random.Generator):
+        """Yield ``(LensMaps at z_ref, halo params)`` for successive halo draws of a cluster."""
+        members = self.members_lens(scene, self.z_ref)
+        xf, yf = self._x.ravel(), self._y.ravel()
+        mh = members._hessian(xf, yf)
+        c_mean = self._mean_concentration(scene)
+        cache = {}
+
+        def member_deflection():  # computed once per cluster, only if a halo is accepted
+            if "d" not in cache:
+                cache["d"] = members._deflection(xf, yf)
+            return cache["d"]
+
+        while True:
+            halo, hp = self.draw_halo(scene, rng, self.z_ref, c_mean=c_mean)
+            maps = LensMaps(
+                halo,
+                members,
+                self._x,
+                self._y,
+                self.conditions.pixel_scale,
+                members_hessian=mh,
+                members_deflection=member_deflection,
+            )
+            yield maps, hp
+
+    def simulate(self, scene: ClusterScene, seed=None, *, stats: dict | None = None) -> MockResult:
+        """Make one accepted mock lens from ``scene``.
+
+        Parameters
+        ----------
+        scene : ClusterScene
+        seed : numpy.random.Generator, int or None
+            The same seed and scene give the same mock.
+        stats : dict, optional
+            Counters updated in place: ``halo_draws``, ``halo_rejected`` (Einstein radius
+            below the minimum at every source redshift), ``source_draws``,
+            ``placement_failed``, ``snr_rejected``.
+
+        Raises
+        ------
+        LensRejected
+            When no accepted mock is found within ``selection.max_halo_draws`` halo draws of
+            ``selection.max_source_draws`` sources each.
+        """
+        self._check_scene(scene)
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        stats = {} if stats is None else stats
+        for k in (
+            "halo_draws",
+            "halo_rejected",
+            "source_draws",
+            "placement_failed",
+            "snr_rejected",
+        ):
+            stats.setdefault(k, 0)
+        sel = self.config.selection
+        reason = "einstein_radius"
+        maps_iter = self.lens_maps(scene, rng)
+        for _ in range(sel.max_halo_draws):
+            maps, halo_params = next(maps_iter)
+            stats["halo_draws"] += 1
+            s_min = maps.scale_for_radius(sel.min_einstein_radius)
+            if s_min is None:
+                stats["halo_rejected"] += 1
+                continue
+            result, reason = self._sources(scene, maps, halo_params, s_min, rng, stats)
+            if result is not None:
+                return result
+        raise LensRejected(
+            f"No accepted mock from cluster {scene.cluster_id!r} (z = {scene.z_lens:.3f}, "
+            f"M500 = {scene.m500:.3g} Msun) in {sel.max_halo_draws} halo draws: {reason}.",
+            reason,
+        )
+
+    def _min_source_redshift(self, z_lens, s_min):
+        """Lowest source redshift whose distance ratio reaches ``s_min`` of the reference."""
+        zs = np.linspace(z_lens + 1e-3, self.z_ref, 256)
+        ratio = self._distance_ratio(z_lens, zs) / self._distance_ratio(z_lens, self.z_ref)
+        z_needed = float(np.interp(s_min, ratio, zs))
+        return max(z_needed, z_lens + _MIN_SOURCE_BEHIND), float(
+            self._distance_ratio(z_lens, self.z_ref)
+        )
+
+    def _sources(self, scene, maps, halo_params, s_min, rng, stats):
+        cfg = self.config
+        z_min, ratio_ref = self._min_source_redshift(scene.z_lens, s_min)
+        if z_min >= self.z_ref - 1e-6:
+            stats["halo_rejected"] += 1
+            return None, "einstein_radius"
+        reason = "placement"
+        for _ in range(cfg.selection.max_source_draws):
+            stats["source_draws"] += 1
+            row = self.population.draw_table(1, rng, min_redshift=z_min)[0]
+            z_s = float(row["redshift"])
+            s = float(self._distance_ratio(scene.z_lens, z_s)) / ratio_ref
+            theta_e = maps.einstein_radius(s)
+            if theta_e < cfg.selection.min_einstein_radius:  # interpolation edge: redraw
+                continue
+            centre = self._place(maps, s, theta_e, rng)
+            if centre is None:
+                stats["placement_failed"] += 1
+                reason = "placement"
+                continue
+            (bx0, by0), mu_pix = centre
+            source = Sersic.from_magnitudes(
+                [row["mag_g"], row["mag_r"], row["mag_z"]],
+                x=bx0,
+                y=by0,
+                r_e=float(row["r_e"]),
+                n=float(row["n"]),
+                q=float(row["q"]),
+                phi=float(row["phi"]),
+            )
+            result = self._render(scene, maps, s, source, rng)
+            arc_noisy, arc_clean, raw_total = result
+            snr = np.asarray(arc_snr(arc_clean, self.conditions))
+            snr_total = float(np.sqrt(np.sum(snr**2)))
+            if snr_total < cfg.selection.min_arc_snr:
+                stats["snr_rejected"] += 1
+                reason = "arc_snr"
+                continue
+            draw = {
+                "s": s,
+                "z_s": z_s,
+                "row": row,
+                "source": source,
+                "arc_noisy": arc_noisy,
+                "arc_clean": arc_clean,
+                "raw_total": raw_total,
+                "theta_e": theta_e,
+                "mu_pix": mu_pix,
+                "snr": snr,
+                "snr_total": snr_total,
+            }
+            return self._result(scene, maps, draw, halo_params), "accepted"
+        return None, reason
+
+    def _place(self, maps: LensMaps, s: float, theta_e: float, rng):
+        fxx, fxy, fyy = maps.fxx, maps.fxy, maps.fyy
+        det = (1.0 - s * fxx) * (1.0 - s * fyy) - (s * fxy) ** 2
+        kappa = 0.5 * (fxx + fyy) * s
+        gamma = np.hypot(0.5 * (fxx - fyy), fxy) * s
+        lam_t, lam_r = 1.0 - kappa - gamma, 1.0 + gamma - kappa
+        pcfg = self.config.placement
+        ok = (
+            self._inner
+            & (np.abs(det) * pcfg.min_magnification <= 1.0)
+            & (np.abs(lam_t) < np.abs(lam_r))
+            & (self._r <= pcfg.max_radius * theta_e)
+        )
+        idx = np.flatnonzero(ok)
+        if not idx.size:
+            return None
+        cap = pcfg.magnification_weight_cap
+        if cap > 1.0:  # favour the pixels next to the critical curves
+            w = np.minimum(1.0 / np.abs(det.ravel()[idx]), cap)
+            k = int(idx[np.searchsorted(np.cumsum(w), rng.uniform(0.0, w.sum()), side="right")])
+        else:
+            k = int(idx[rng.integers(idx.size)])
+        ax, ay = maps.deflection
+        bx = self._x.flat[k] - s * ax.flat[k]
+        by = self._y.flat[k] - s * ay.flat[k]
+        mu = 1.0 / max(abs(det.flat[k]), 1e-12)
+        # jitter within the pixel's source-plane footprint (pixel area / |mu|)
+        half = 0.5 * self.conditions.pixel_scale / math.sqrt(mu)
+        bx += rng.uniform(-half, half)
+        by += rng.uniform(-half, half)
+        return (float(bx), float(by)), float(mu)
+
+    def _render(self, scene, maps, s, source, rng):
+        from clusterlens.sources import render_sersic_adaptive
+
+        ax, ay = maps.deflection
+        icfg = self.config.image
+        arc = render_sersic_adaptive(
+            source,
+            maps.ray_trace(s),
+            shape=maps.shape,
+            pixel_scale=self.conditions.pixel_scale,
+            rtol=icfg.render_rtol,
+            max_supersample=icfg.render_max_supersample,
+            beta=(self._x - s * ax, self._y - s * ay),
+        )
+        raw_total = arc.sum(axis=(1, 2))
+        # the PSF sees the whole simulated box; the shot noise only the pixels that are kept
+        m, c = self.margin, self.crop
+        smooth = convolve(arc, self._psfs, pixel_scale=self.conditions.pixel_scale)
+        clean = np.ascontiguousarray(smooth[:, m : m + c, m : m + c])
+        noisy = add_arc_noise(clean, self.conditions, rng).astype(np.float32)
+        return noisy, clean, raw_total
+
+    def _result(self, scene, maps, draw: dict, halo_params: dict) -> MockResult:
+        s, source, arc_clean = draw["s"], draw["source"], draw["arc_clean"]
+        arc_noisy, snr, theta_e = draw["arc_noisy"], draw["snr"], draw["theta_e"]
+        cutout = self.crop_cutout(scene.image)
+        image = inject(cutout, arc_noisy)
+        halo = maps.halo
+        halo_s = ENFW(halo.rs, halo.alpha_rs * s, halo.q, halo.phi, halo.x0, halo.y0)
+        mem = maps.members
+        members_s = SIEPopulation(mem.theta_e * s, mem.q, mem.phi, mem.x0, mem.y0)
+        fluxes = np.asarray(source.fluxes)
+        mags = source.magnitudes
+        arc_flux = arc_clean.sum(axis=(1, 2))
+        params = {
+            "z_lens": scene.z_lens,
+            "m500": scene.m500,
+            "log_m500": math.log10(scene.m500),
+            "n_members": scene.n_members,
+            "members_log_mstar_total": float(np.log10(scene.stellar_mass.sum()))
+            if scene.n_members
+            else 0.0,
+            "members_theta_e_max": float(members_s.theta_e.max()) if len(members_s) else 0.0,
+            **halo_params,
+            "halo_rs": halo.rs,
+            "halo_alpha_rs": halo.alpha_rs * s,
+            "einstein_radius": theta_e,
+            "einstein_radius_truncated": maps.truncated(s),
+            "einstein_radius_zref": maps.einstein_radius(1.0),
+            "z_ref": self.z_ref,
+            "deflection_scale": s,
+            "source_x": source.x,
+            "source_y": source.y,
+            "source_r_e": source.r_e,
+            "source_n": source.n,
+            "source_q": source.q,
+            "source_phi": source.phi,
+            **{f"source_mag_{b}": float(m) for b, m in zip(BANDS, mags, strict=True)},
+            "source_redshift": draw["z_s"],
+            "source_colour": str(draw["row"]["colour_class"]),
+            "magnification": float(draw["raw_total"].sum() / fluxes.sum()),
+            "magnification_pixel": draw["mu_pix"],
+            "arc_snr": draw["snr_total"],
+            **{f"arc_snr_{b}": float(v) for b, v in zip(BANDS, snr, strict=True)},
+            **{
+                f"arc_mag_{b}": float(nanomaggies_to_mag(max(f, 1e-30)))
+                for b, f in zip(BANDS, arc_flux, strict=True)
+            },
+        }
+        if scene.cluster_id is not None:
+            params["cluster_id"] = str(scene.cluster_id)
+        member_xy = np.stack([scene.x, scene.y], axis=1)
+        return MockResult(
+            image=image,
+            arc=arc_clean.astype(np.float32),
+            cutout=cutout,
+            lens=halo_s + members_s,
+            source=source,
+            member_xy=member_xy,
+            params=params,
+        )

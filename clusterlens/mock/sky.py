@@ -1,0 +1,195 @@
+"""Where the clusters of a mock dataset come from: the built-in synthetic sky or a catalog.
+
+A *sky* answers ``draw(rng, role) -> ClusterScene``: ``role`` is ``"lens"`` for a cluster
+that will get an arc and ``"non-lens"`` for an untouched negative.  The synthetic sky draws
+a new cluster field for every call; :class:`CatalogSky` splits a catalog's clusters into two
+disjoint pools so that negatives are *other* clusters, as in the paper.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from astropy.cosmology import FlatLambdaCDM
+
+from clusterlens.errors import ParameterError
+from clusterlens.fields import FieldConfig, SyntheticClusterField
+from clusterlens.mock.config import MockConfig
+from clusterlens.mock.simulator import ClusterScene
+
+__all__ = ["SyntheticSky", "CatalogSky", "synthetic_scene", "ROLES"]
+
+ROLES = ("lens", "non-lens")
+
+
+def _check_role(role):
+    if role not in ROLES:
+        raise ParameterError(f"The 'role' parameter must be one of {ROLES}. Got {role!r}.")
+
+
+def _simulated_size(config: MockConfig) -> int:
+    return config.image.crop_size + 2 * config.psf_margin
+
+
+def synthetic_scene(
+    config: MockConfig | None = None,
+    *,
+    z_lens,
+    m500,
+    seed=None,
+    size=None,
+    field_config: FieldConfig | None = None,
+    cosmology=None,
+) -> ClusterScene:
+    """A :class:`ClusterScene` from a :class:`~clusterlens.fields.SyntheticClusterField`.
+
+    Parameters
+    ----------
+    config : MockConfig, optional
+        Sets the survey conditions and, unless ``size`` is given, the size: the final crop
+        plus the PSF margin (pixels further out would be cut away, so they are not drawn).
+    z_lens : float
+        Cluster redshift.
+    m500 : float
+        M500c [Msun].
+    seed : numpy.random.Generator, int or None
+    size : int, optional
+        Cutout side [pixels].
+    """
+    config = MockConfig() if config is None else config
+    size = _simulated_size(config) if size is None else size
+    fld = SyntheticClusterField(
+        redshift=z_lens,
+        m500=m500,
+        size=size,
+        conditions=config.observation,
+        config=FieldConfig() if field_config is None else field_config,
+        cosmology=cosmology,
+    ).draw(seed)
+    return ClusterScene.from_members_table(fld.image, fld.members, z_lens=z_lens, m500=m500)
+
+
+class SyntheticSky:
+    """The built-in sky: clusters with log10 M500 and z uniform in ``config.clusters``.
+
+    Each field is drawn at the simulated size (final crop plus PSF margin): the pixels of a
+    371-pixel cutout outside it would be cropped away.  Only members inside that box carry
+    mass (members further out add a little shear; real catalogs give all of them).
+
+    Parameters
+    ----------
+    config : MockConfig
+    field_config : FieldConfig, optional
+    cosmology : astropy.cosmology.Cosmology, optional
+    """
+
+    def __init__(self, config: MockConfig | None = None, *, field_config=None, cosmology=None):
+        self.config = MockConfig() if config is None else config
+        self.field_config = FieldConfig() if field_config is None else field_config
+        # one cosmology object: building a FlatLambdaCDM costs ~70 ms
+        self.cosmology = FlatLambdaCDM(H0=70.0, Om0=0.3) if cosmology is None else cosmology
+        self.size = _simulated_size(self.config)
+
+    def draw(self, rng: np.random.Generator, role: str = "lens") -> ClusterScene:
+        """A new cluster (the same for both roles: each call is a new cluster)."""
+        _check_role(role)
+        c = self.config.clusters
+        log_m = float(rng.uniform(*c.log_m500_range))
+        z = float(rng.uniform(*c.redshift_range))
+        return synthetic_scene(
+            self.config,
+            z_lens=z,
+            m500=10.0**log_m,
+            seed=rng,
+            size=self.size,
+            field_config=self.field_config,
+            cosmology=self.cosmology,
+        )
+
+    def __repr__(self) -> str:
+        return f"SyntheticSky(clusters={self.config.clusters})"
+
+
+class CatalogSky:
+    """Clusters from a catalog, cutouts from a :class:`~clusterlens.survey.CutoutSource`.
+
+    Clusters are split into two disjoint pools by their position in ``clusters`` (even rows
+    for lenses, odd rows for non-lenses), so that negatives are other clusters than the
+    lensed ones.
+
+    Parameters
+    ----------
+    cutouts : clusterlens.survey.CutoutSource
+        ``get(ra, dec, size, bands, cluster_id=...) -> (image, header)``.
+    clusters : astropy.table.Table
+        Canonical cluster catalog (:func:`clusterlens.survey.read_cluster_catalog`: needs
+        ``cluster_id, ra, dec, z, m500``).
+    members : astropy.table.Table
+        Canonical member catalog (:func:`clusterlens.survey.read_member_catalog`).
+    config : MockConfig
+        Cutout size (``image.cutout_size``).
+    """
+
+    def __init__(self, cutouts, clusters, members, config: MockConfig | None = None):
+        if not hasattr(cutouts, "get"):
+            raise ParameterError(
+                "The 'cutouts' parameter of CatalogSky must be a CutoutSource (with get). "
+                f"Got {type(cutouts).__name__} instead."
+            )
+        for name in ("cluster_id", "ra", "dec", "z", "m500"):
+            if name not in clusters.colnames:
+                raise ParameterError(
+                    f"The 'clusters' table of CatalogSky lacks the column {name!r} (read it "
+                    "with clusterlens.survey.read_cluster_catalog)."
+                )
+        if len(clusters) < 2:
+            raise ParameterError(
+                "The 'clusters' table of CatalogSky needs at least 2 clusters (lenses and "
+                f"non-lenses are different clusters). Got {len(clusters)}."
+            )
+        self.cutouts, self.clusters, self.members = cutouts, clusters, members
+        self.config = MockConfig() if config is None else config
+        n = len(clusters)
+        self._pools = {"lens": np.arange(0, n, 2), "non-lens": np.arange(1, n, 2)}
+
+    def scene(self, index: int) -> ClusterScene:
+        """The scene of catalog row ``index``."""
+        from clusterlens.survey.members import cluster_inputs
+
+        row = self.clusters[int(index)]
+        size = self.config.image.cutout_size
+        half_diag = math.sqrt(2.0) * 0.5 * size * self.config.observation.pixel_scale
+        inputs = cluster_inputs(row, self.members, max_radius=half_diag)
+        image, _ = self.cutouts.get(
+            float(row["ra"]), float(row["dec"]), size, "grz", cluster_id=row["cluster_id"]
+        )
+        image = np.asarray(image)
+        if image.shape != (3, size, size):
+            raise ParameterError(
+                f"The cutout of cluster {row['cluster_id']!r} has shape {image.shape}; the "
+                f"configuration expects (3, {size}, {size}) (image.cutout_size, bands g, r, z)."
+            )
+        m500 = float(row["m500"])
+        if not math.isfinite(m500):
+            raise ParameterError(f"Cluster {row['cluster_id']!r} has no M500 (NaN) in the catalog.")
+        return ClusterScene(
+            image,
+            inputs.z_lens,
+            m500,
+            inputs.x,
+            inputs.y,
+            inputs.stellar_mass,
+            inputs.q,
+            inputs.phi,
+            cluster_id=row["cluster_id"],
+        )
+
+    def draw(self, rng: np.random.Generator, role: str = "lens") -> ClusterScene:
+        """A random cluster of the ``role``'s pool."""
+        _check_role(role)
+        pool = self._pools[role]
+        return self.scene(int(pool[rng.integers(pool.size)]))
+
+    def __repr__(self) -> str:
+        return f"CatalogSky({len(self.clusters)} clusters)"

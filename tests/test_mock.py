@@ -1,0 +1,370 @@
+"""The mock-lens simulator, its configuration and dataset generation (clusterlens.mock)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from clusterlens.datasets import DatasetError, LensDataset
+from clusterlens.errors import ClusterlensError, ParameterError
+from clusterlens.mock import (
+    CatalogSky,
+    ClusterScene,
+    ImageConfig,
+    MockConfig,
+    MockLensSimulator,
+    SelectionConfig,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    simulate_dataset,
+    synthetic_scene,
+)
+from clusterlens.sources import COLOUR_CLASSES
+
+# Small images keep the tests fast: a 101-pixel crop (26") still holds 5" Einstein radii.
+SMALL = MockConfig(image=ImageConfig(cutout_size=131, crop_size=101))
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return MockLensSimulator(SMALL)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return synthetic_scene(SMALL, z_lens=0.3, m500=5e14, seed=11)
+
+
+@pytest.fixture(scope="module")
+def results(sim, scene):
+    return [sim.simulate(scene, seed=s) for s in range(14)]
+
+
+def test_surface_brightness_is_conserved(sim, scene):
+    """Total rendered flux / source flux equals the magnification measured by ray-shooting
+    a 6x finer grid (lensing conserves surface brightness)."""
+    from clusterlens.lensing import pixel_grid, ray_shoot
+
+    res = sim.simulate(scene, seed=3)
+    n, scale = sim.sim_size, sim.conditions.pixel_scale
+    fine = 6
+    x, y = pixel_grid(n * fine, scale / fine)
+    bx, by = ray_shoot(res.lens, x.ravel(), y.ravel())
+    sb = res.source.surface_brightness(bx, by)  # (3, N) nanomaggies / arcsec^2
+    mu_fine = sb.sum() * (scale / fine) ** 2 / np.sum(res.source.fluxes)
+    assert res.params["magnification"] == pytest.approx(mu_fine, rel=0.03)
+    assert mu_fine > 2.0  # placed in the high-magnification region
+
+
+def test_accepted_lenses_and_ranges(results, sim):
+    from clusterlens.lensing import einstein_radius
+
+    cfg = sim.config
+    for r in results:
+        p = r.params
+        assert p["einstein_radius"] >= cfg.selection.min_einstein_radius
+        assert p["arc_snr"] >= cfg.selection.min_arc_snr
+        assert cfg.halo.q_range[0] <= p["halo_q"] <= cfg.halo.q_range[1]
+        assert cfg.halo.phi_range[0] <= p["halo_phi"] <= cfg.halo.phi_range[1]
+        src = cfg.source
+        assert src.redshift.low <= p["source_redshift"] <= src.redshift.high
+        assert p["source_redshift"] > p["z_lens"]
+        assert src.r_e.low <= p["source_r_e"] <= src.r_e.high
+        assert src.sersic_n.low <= p["source_n"] <= src.sersic_n.high
+        assert src.q.low <= p["source_q"] <= src.q.high
+        for b, (lo, hi) in zip("gz", (src.mag_g_range, src.mag_z_range), strict=True):
+            assert lo <= p[f"source_mag_{b}"] <= hi
+        assert r.image.shape == r.arc.shape == (3, 101, 101)
+        assert r.image.dtype == np.float32
+        assert np.all(np.isfinite(r.image))
+    # the map-based Einstein radius agrees with the critical-curve tracer of clusterlens.lensing
+    r = next(r for r in results if not r.params["einstein_radius_truncated"])
+    traced = einstein_radius(r.lens, n_pix=800, pixel_scale=0.2)
+    assert r.params["einstein_radius"] == pytest.approx(traced, rel=0.03)
+
+
+def test_colour_classes_present(results):
+    seen = {r.params["source_colour"] for r in results}
+    assert seen == set(COLOUR_CLASSES)
+
+
+def test_same_seed_same_mock(sim, scene):
+    a, b = sim.simulate(scene, seed=5), sim.simulate(scene, seed=5)
+    assert np.array_equal(a.image, b.image) and a.params == b.params
+
+
+def test_weak_cluster_is_rejected_cheaply(sim):
+    from clusterlens.mock import LensRejected
+
+    weak = synthetic_scene(SMALL, z_lens=0.3, m500=2e13, seed=1)
+    stats = {}
+    with pytest.raises(LensRejected) as err:
+        sim.simulate(weak, seed=0, stats=stats)
+    assert err.value.reason == "einstein_radius"
+    assert stats["source_draws"] == 0  # nothing was rendered
+
+
+def test_source_is_near_the_caustics(results):
+    # the placement rule: the centre of the source maps from |mu| >= min_magnification
+    for r in results:
+        assert r.params["magnification_pixel"] >= 5.0
+
+
+# --- configuration -----------------------------------------------------------------------
+def test_config_round_trip_and_toml(tmp_path):
+    d = config_to_dict(MockConfig())
+    assert config_from_dict(d) == MockConfig()
+    f = tmp_path / "mock.toml"
+    f.write_text(
+        "[halo]\nq_mean = 0.7\n[selection]\nmin_einstein_radius = 6.0\n"
+        '[source]\nredshift = {kind = "normal", mean = 1.2, sigma = 0.3, low = 0.5, high = 2.5}\n'
+    )
+    cfg = load_config(f)
+    assert cfg.halo.q_mean == 0.7 and cfg.selection.min_einstein_radius == 6.0
+    assert cfg.source.redshift.high == 2.5
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ({"halo": {"q_mean": 1.7}}, ["halo", "q_mean", "1.7"]),
+        ({"halo": {"qmean": 0.7}}, ["halo.qmean"]),
+        ({"lens": {}}, ["[lens]"]),
+        ({"selection": {"min_einstein_radius": -1.0}}, ["selection", "min_einstein_radius"]),
+        ({"image": {"crop_size": 400}}, ["image", "crop_size"]),
+        ({"source": {"redshift": {"kind": "gamma"}}}, ["source.redshift", "kind"]),
+        ({"observation": {"depth": [24.0, 23.4]}}, ["observation", "depth"]),
+        ({"clusters": {"redshift_range": [0.8, 0.2]}}, ["clusters", "redshift_range"]),
+    ],
+)
+def test_bad_config_names_the_key(data, words):
+    with pytest.raises(ParameterError) as err:
+        config_from_dict(data)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_cli_bad_config_writes_nothing(tmp_path, capsys):
+    from clusterlens.cli import main
+
+    f = tmp_path / "bad.toml"
+    f.write_text("[halo]\nq_sigma = -0.1\n")
+    out = tmp_path / "ds"
+    assert main(["simulate", "--config", str(f), "--n", "2", "--out", str(out)]) == 2
+    assert "q_sigma" in capsys.readouterr().err
+    assert not out.exists()
+
+
+# --- bad inputs ------------------------------------------------------------------------
+def test_nan_member_table_names_the_column():
+    img = np.zeros((3, 131, 131), np.float32)
+    with pytest.raises(ParameterError, match=r"'stellar_mass'.*row 2"):
+        ClusterScene(
+            img, 0.3, 1e15, [0, 1, 2], [0, 1, 2], [1e11, 1e11, np.nan], [1, 1, 1], [0, 0, 0]
+        )
+
+
+@pytest.mark.parametrize("shape", [(2, 131, 131), (3, 131, 120), (131, 131)])
+def test_bad_cutout_shape(shape):
+    with pytest.raises(ParameterError, match="image"):
+        ClusterScene(np.zeros(shape), 0.3, 1e15, [0.0], [0.0], [1e11], [1.0], [0.0])
+
+
+class _WrongCutouts:
+    """A cutout source that returns two bands."""
+
+    def get(self, ra, dec, size, bands="grz", *, cluster_id=None):
+        return np.zeros((2, size, size), np.float32), None
+
+
+def test_catalog_sky_wrong_band_count_leaves_no_complete_dataset(tmp_path):
+    from astropy.table import Table
+
+    clusters = Table(
+        {
+            "cluster_id": [1, 2],
+            "ra": [10.0, 11.0],
+            "dec": [0.0, 1.0],
+            "z": [0.3, 0.4],
+            "m500": [1e15, 1e15],
+        }
+    )
+    members = Table(
+        {
+            "cluster_id": [1, 2],
+            "ra": [10.0, 11.0],
+            "dec": [0.0, 1.0],
+            "z": [0.3, 0.4],
+            "stellar_mass": [3e11, 3e11],
+            "q": [0.8, 0.8],
+            "pa": [10.0, 10.0],
+        }
+    )
+    sky = CatalogSky(_WrongCutouts(), clusters, members, SMALL)
+    with pytest.raises(ParameterError, match=r"shape \(2, 131, 131\).*band"):
+        simulate_dataset(tmp_path / "ds", 2, SMALL, sky=sky, workers=0, progress=False)
+    with pytest.raises(DatasetError):
+        LensDataset(tmp_path / "ds")
+
+
+# --- datasets ------------------------------------------------------------------------------
+def _images(ds):
+    return np.stack([ds[i][0] for i in range(len(ds))])
+
+
+def test_dataset_identical_with_one_and_two_dask_workers(tmp_path):
+    from dask.distributed import LocalCluster
+
+    ref = simulate_dataset(tmp_path / "w0", 4, SMALL, seed=9, workers=0, progress=False)
+    for n in (1, 2):
+        with LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster:
+            ds = simulate_dataset(
+                tmp_path / f"w{n}",
+                4,
+                SMALL,
+                seed=9,
+                progress=False,
+                scheduler=cluster.scheduler_address,
+                batch_size=1,
+            )
+        assert np.array_equal(_images(ds), _images(ref))
+        assert list(ds.labels) == [1, 1, 0, 0]
+        assert (
+            ds.params["einstein_radius"][:2].tolist() == ref.params["einstein_radius"][:2].tolist()
+        )
+
+
+def test_resume_does_not_rewrite(tmp_path, monkeypatch):
+    import clusterlens.mock.dataset as dsmod
+
+    made = []
+    real = dsmod.make_image
+
+    def failing(index, **kw):
+        made.append(index)
+        if index == 3:
+            raise ClusterlensError("killed")
+        return real(index, **kw)
+
+    monkeypatch.setattr(dsmod, "make_image", failing)
+    path = tmp_path / "ds"
+    with pytest.raises(ClusterlensError, match="killed"):
+        simulate_dataset(path, 6, SMALL, seed=2, workers=0, progress=False, batch_size=1)
+    with pytest.raises(DatasetError):  # half-written: not complete
+        LensDataset(path)
+    assert made == [0, 1, 2, 3]
+    made.clear()
+    monkeypatch.setattr(
+        dsmod, "make_image", lambda index, **kw: (made.append(index), real(index, **kw))[1]
+    )
+    ds = simulate_dataset(path, 6, SMALL, seed=2, workers=0, progress=False)
+    assert made == [3, 4, 5]
+    fresh = simulate_dataset(tmp_path / "fresh", 6, SMALL, seed=2, workers=0, progress=False)
+    assert np.array_equal(_images(ds), _images(fresh))
+    # a resume with another seed is refused rather than mixing two datasets
+    with pytest.raises(DatasetError, match="seed"):
+        simulate_dataset(tmp_path / "fresh", 6, SMALL, seed=3, workers=0, progress=False)
+    meta = json.loads((path / "zarr.json").read_text())["attributes"]["user"]
+    assert meta["seed"] == 2 and meta["n_positive"] == 3
+
+
+def test_cli_and_plots(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from clusterlens.cli import main
+    from clusterlens.mock import plot_mock, plot_parameter_distributions
+
+    cfg = tmp_path / "small.toml"
+    cfg.write_text("[image]\ncutout_size = 131\ncrop_size = 101\n")
+    out = tmp_path / "ds"
+    argv = [
+        "simulate",
+        "--config",
+        str(cfg),
+        "--n",
+        "4",
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+        "--seed",
+        "1",
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    ds = LensDataset(out)
+    assert len(ds) == 4 and list(ds.labels) == [1, 1, 0, 0]
+    fig = plot_parameter_distributions(ds.params)
+    assert len([a for a in fig.axes if a.get_visible()]) >= 10
+    sim = MockLensSimulator(SMALL)
+    res = sim.simulate(synthetic_scene(SMALL, z_lens=0.3, m500=9e14, seed=11), seed=1)
+    fig = plot_mock(res)
+    assert len(fig.axes) == 3
+    with pytest.raises(ParameterError):
+        plot_parameter_distributions({"foo": [1.0]})
+
+
+def test_selection_config_validates():
+    with pytest.raises(ParameterError, match="max_halo_draws"):
+        SelectionConfig(max_halo_draws=0)
+
+
+class _FieldCutouts:
+    """A cutout source serving synthetic fields by cluster id (FITS order, like a survey)."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def get(self, ra, dec, size, bands="grz", *, cluster_id=None):
+        return self.images[int(cluster_id)], None
+
+
+def test_catalog_sky_end_to_end(tmp_path):
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table, vstack
+
+    from clusterlens.fields import SyntheticClusterField
+    from clusterlens.survey.members import phi_to_pa
+
+    images, member_tables, rows = {}, [], []
+    for cid, (ra0, dec0) in ((1, (150.0, 2.0)), (2, (151.0, -3.0))):
+        fld = SyntheticClusterField(redshift=0.3, m500=6e14, size=131).draw(cid)
+        images[cid] = fld.image
+        m = fld.members
+        centre = SkyCoord(ra0 * u.deg, dec0 * u.deg)
+        # x grows to the west (east-left images), y to the north
+        pos = centre.spherical_offsets_by(
+            -np.asarray(m["x"]) * u.arcsec, np.asarray(m["y"]) * u.arcsec
+        )
+        member_tables.append(Table({
+            "cluster_id": np.full(len(m), cid), "ra": pos.ra.deg, "dec": pos.dec.deg,
+            "z": np.full(len(m), 0.3), "stellar_mass": np.asarray(m["stellar_mass"]),
+            "q": np.asarray(m["q"]), "pa": phi_to_pa(np.asarray(m["phi"])),
+        }))  # fmt: skip
+        rows.append((cid, ra0, dec0, 0.3, 6e14))
+        if cid == 1:
+            field1 = fld
+    clusters = Table(rows=rows, names=("cluster_id", "ra", "dec", "z", "m500"))
+    sky = CatalogSky(_FieldCutouts(images), clusters, vstack(member_tables), SMALL)
+    scene = sky.scene(0)
+    order = np.argsort(scene.stellar_mass)
+    ref = np.argsort(np.asarray(field1.members["stellar_mass"]))
+    assert np.allclose(scene.x[order], np.asarray(field1.members["x"])[ref], atol=1e-3)
+    assert np.allclose(scene.y[order], np.asarray(field1.members["y"])[ref], atol=1e-3)
+    assert np.allclose(scene.phi[order], np.asarray(field1.members["phi"])[ref] % 180, atol=1e-6)
+    ds = simulate_dataset(tmp_path / "cat", 2, SMALL, sky=sky, seed=4, workers=0, progress=False)
+    assert list(ds.labels) == [1, 0]
+    assert list(ds.params["cluster_id"]) == ["1", "2"]  # the negative is another cluster
+    assert np.array_equal(ds[1][0], images[2][:, 15:116, 15:116])  # untouched, cropped
+
+
+def test_cluster_without_members(sim, scene):
+    bare = ClusterScene(scene.image, 0.3, 2e15, [], [], [], [], [])
+    res = sim.simulate(bare, seed=1)
+    assert res.params["n_members"] == 0
+    assert res.params["einstein_radius"] >= 5.0
