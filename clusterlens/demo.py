@@ -30,10 +30,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from clusterlens.errors import ClusterlensError, ParameterError
+
+if TYPE_CHECKING:  # for annotations only
+    from clusterlens.mock import ClusterScene
 
 __all__ = ["DemoConfig", "DemoResult", "run_demo", "STEPS"]
 
@@ -105,8 +109,8 @@ class DemoConfig:
     n_clusters: int = 300
     train_fraction: float = 1 / 3
     lens_fraction: float = 0.15
-    n_train_images: int = 800
-    epochs: int = 16
+    n_train_images: int = 1200
+    epochs: int = 20
     iterations: int = 2
     k: int | None = None
     widths: tuple[int, ...] = (8, 16, 32, 64)
@@ -274,7 +278,8 @@ class FieldPoolSky:
             raise ParameterError("FieldPoolSky needs at least 2 fields.")
         self._pools = {"lens": self.indices[0::2], "non-lens": self.indices[1::2]}
 
-    def draw(self, rng: np.random.Generator, role: str = "lens"):
+    def draw(self, rng: np.random.Generator, role: str = "lens") -> ClusterScene:
+        """A field of the pool of ``role`` (``"lens"`` or ``"non-lens"``)."""
         pool = self._pools[role]
         return _field_scene(self.sky, self.seed, int(pool[rng.integers(pool.size)]))
 

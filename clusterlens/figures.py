@@ -9,9 +9,15 @@ Both read the candidate catalog written by
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from clusterlens.errors import ParameterError
+
+if TYPE_CHECKING:  # for annotations only
+    from astropy.table import Table
+    from matplotlib.figure import Figure
 
 __all__ = ["FIGURE9_PANELS", "plot_candidate_parameters", "disputed_candidates", "grade_votes"]
 
@@ -42,7 +48,9 @@ def _check_catalog(candidates, owner: str, columns) -> None:
         )
 
 
-def plot_candidate_parameters(candidates, training=None, *, bins: int = 15, by_grade: bool = True):
+def plot_candidate_parameters(
+    candidates: Table, training: Table | None = None, *, bins: int = 15, by_grade: bool = True
+) -> Figure:
     """The paper's Figure 9: M500, BCG redshift, BCG size and Einstein radius of the candidates.
 
     Parameters
@@ -118,7 +126,7 @@ def plot_candidate_parameters(candidates, training=None, *, bins: int = 15, by_g
     return fig
 
 
-def grade_votes(candidates) -> list[str]:
+def grade_votes(candidates: Table) -> list[str]:
     """Each candidate's individual grades as one string, best first (e.g. ``"AAABBC"``)."""
     _check_catalog(candidates, "grade_votes", [])
     columns = [
@@ -133,7 +141,7 @@ def grade_votes(candidates) -> list[str]:
     return out
 
 
-def disputed_candidates(candidates, n: int = 8):
+def disputed_candidates(candidates: Table, n: int = 8) -> Table:
     """The ``n`` candidates whose graders disagreed most (largest ``GRADE_STD``; Figure 13).
 
     Returns the catalog rows sorted by decreasing spread, with a ``VOTES`` column

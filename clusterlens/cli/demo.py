@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--quick", action="store_true", help="a ~2-minute version")
     parser.add_argument("--clusters", type=int, help="synthetic fields in all (300; quick 60)")
-    parser.add_argument("--train-images", type=int, help="training-set images (800; quick 96)")
-    parser.add_argument("--epochs", type=int, help="training epochs per iteration (16; quick 2)")
+    parser.add_argument("--train-images", type=int, help="training-set images (1200; quick 96)")
+    parser.add_argument("--epochs", type=int, help="training epochs per iteration (20; quick 2)")
     parser.add_argument("--iterations", type=int, help="search iterations (2)")
     parser.add_argument("--k", type=int, help="objects inspected per iteration (survey/10)")
     parser.add_argument(

@@ -175,7 +175,9 @@ def pixel_grid(shape, pixel_scale: float, *, supersample: int = 1):
     return x, y
 
 
-def render_sersic(source: Sersic, beta_x, beta_y, *, pixel_scale: float, supersample: int = 1):
+def render_sersic(
+    source: Sersic, beta_x, beta_y, *, pixel_scale: float, supersample: int = 1
+) -> np.ndarray:
     """Pixel fluxes [nanomaggies] of ``source`` from ray-traced sub-pixel positions.
 
     Parameters
@@ -222,7 +224,7 @@ def render_sersic_adaptive(
     max_supersample: int = 4096,
     rtol: float = 1e-5,
     beta=None,
-):
+) -> np.ndarray:
     """Pixel fluxes [nanomaggies] of a (lensed) source, sub-sampled only where it is steep.
 
     The image-plane grid is :func:`pixel_grid` (origin at the cutout centre).  Every pixel is
