@@ -175,7 +175,7 @@ def main(argv=None) -> int:
         peak = 2 * n**3 / seconds.pop("matmul fp32") / 1e9
         peak_bf16 = 2 * n**3 / seconds.pop("matmul bf16") / 1e9
         rates = {name: batch / t for name, t in seconds.items()}
-        n_images = args.images or (4 * batch if device.type == "cpu" else 8 * batch)
+        n_images = args.images or 8 * batch
         e2e = end_to_end(path, device, batch=batch, size=args.size, n_images=n_images)
     base, ours = rates.pop("baseline"), rates[label]
 

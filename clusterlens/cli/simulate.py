@@ -60,7 +60,7 @@ def _catalog_sky(args, config):
 
 
 def run(args: argparse.Namespace) -> int:
-    from clusterlens.mock import MockConfig, load_config, simulate_dataset
+    from clusterlens.mock import MockConfig, acceptance_summary, load_config, simulate_dataset
 
     config = MockConfig() if args.config is None else load_config(args.config)
     sky = _catalog_sky(args, config)
@@ -79,4 +79,12 @@ def run(args: argparse.Namespace) -> int:
     )
     n_lens = int((ds.labels == 1).sum())
     print(f"wrote {len(ds)} images ({n_lens} lenses, {len(ds) - n_lens} non-lenses) to {args.out}")
+    if n_lens:
+        a = acceptance_summary(ds.params)
+        print(
+            f"per lens: {a['clusters']:.2f} clusters, {a['halo_draws']:.2f} halo draws "
+            f"({a['einstein_radius_acceptance']:.0%} pass the Einstein-radius cut, decided "
+            f"before rendering), {a['sources']:.2f} rendered sources "
+            f"({a['snr_acceptance']:.0%} pass the S/N rule)"
+        )
     return 0

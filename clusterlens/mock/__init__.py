@@ -15,7 +15,7 @@ from clusterlens.mock.config import (
     config_to_dict,
     load_config,
 )
-from clusterlens.mock.dataset import image_rng, make_image, simulate_dataset
+from clusterlens.mock.dataset import acceptance_summary, image_rng, make_image, simulate_dataset
 from clusterlens.mock.plots import FIGURE2_COLUMNS, plot_mock, plot_parameter_distributions
 from clusterlens.mock.simulator import (
     ClusterScene,
@@ -48,6 +48,7 @@ __all__ = [
     "image_rng",
     "make_image",
     "simulate_dataset",
+    "acceptance_summary",
     "FIGURE2_COLUMNS",
     "plot_mock",
     "plot_parameter_distributions",

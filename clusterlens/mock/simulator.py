@@ -183,6 +183,8 @@ class MockResult:
         Halo + members scaled to the source redshift.
     source : Sersic
         The source (source-plane position in arcsec).
+    member_xy : ndarray, ``(n_members, 2)``
+        Member positions [arcsec] (for Figure 1's crosses).
     params : dict
         Every parameter as a flat dict of scalars (see ``docs/mock.md``).
     """
@@ -303,11 +305,23 @@ class LensMaps:
 
     def scale_for_radius(self, theta_min: float) -> float | None:
         """Smallest deflection scale ``s`` in (0, 1] whose Einstein radius reaches
-        ``theta_min`` [arcsec] (bisection to 1e-4), or ``None`` if even ``s = 1`` does not."""
-        n = math.ceil(math.pi * theta_min**2 / self.pixel_scale**2)
-        if self._area(1.0) < max(n, 1):
+        ``theta_min`` [arcsec], or ``None`` if even ``s = 1`` does not.
+
+        The region at ``s`` is a connected part of ``{kappa + gamma > 1/s}``, so its area is at
+        most the number of such pixels: with ``t_n`` the n-th largest value of
+        ``kappa + gamma`` (n pixels make ``theta_min``), ``s >= 1 / t_n``.  That bound is the
+        answer whenever those n pixels are connected to the centre (one labelling); otherwise
+        bisection (to 1e-4) between it and 1."""
+        n = max(1, math.ceil(math.pi * theta_min**2 / self.pixel_scale**2))
+        if self._area(1.0) < n:
             return None
-        lo, hi = 0.0, 1.0
+        kg, _ = self._box()
+        values = kg.ravel()
+        t_n = float(np.partition(values, values.size - n)[values.size - n])
+        lo = float(np.nextafter(1.0 / t_n, 2.0))  # area(lo) counts every pixel above t_n
+        if self._area(lo) >= n:
+            return lo
+        hi = 1.0
         while hi - lo > 1e-4:
             mid = 0.5 * (lo + hi)
             if self._area(mid) >= n:

@@ -38,8 +38,10 @@ import collections
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from numbers import Integral
@@ -101,8 +103,8 @@ class ScoringConfig:
         bf16), fp32 on CPU.  bf16 on CPU is an option (faster on CPUs with bf16 units;
         scores agree with fp32 to about 1e-2, see ``docs/scoring.md``).
     channels_last : bool or None
-        Channels-last memory layout; None: on for GPU and for bf16 on CPU, off for fp32 on
-        CPU (what measured fastest, see ``docs/scoring.md``).
+        Channels-last memory layout; None: on (it measured faster on GPU and on CPU, in fp32
+        and in bf16, see ``docs/scoring.md``).
     threads : int or None
         ``torch.set_num_threads`` per worker on CPU; None: torch's setting when scoring in
         this process, the CPU count divided by the number of workers on a local cluster.
@@ -227,7 +229,9 @@ def _fold_batch_norm(model: torch.nn.Module) -> torch.nn.Module:
     when it cannot be traced or has no ``features``/``head``."""
     if not (hasattr(model, "features") and hasattr(model, "head")):
         return model
-    from torch.fx.experimental.optimization import fuse
+    with warnings.catch_warnings():  # the module imports torch.utils.mkldnn (jit deprecations)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torch.fx.experimental.optimization import fuse
 
     try:
         features = fuse(_FeaturesOf(model), inplace=False)
@@ -245,11 +249,9 @@ class _Engine:
             # Several worker processes on one machine share its cores.
             torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // n_workers))
         self.amp_dtype = _autocast_dtype(config.precision, self.device)
-        self.channels_last = config.channels_last
-        if self.channels_last is None:
-            # Measured (benchmarks/bench_scoring.py): faster on GPU and for bf16 on a Zen 5
-            # CPU, slower for fp32 on that CPU (oneDNN's blocked NCHW path wins there).
-            self.channels_last = self.device.type == "cuda" or self.amp_dtype is not None
+        # Measured (benchmarks/bench_scoring.py): faster on GPU, and on a Zen 5 CPU by ~20%
+        # in fp32 and ~35% in bf16.
+        self.channels_last = True if config.channels_last is None else config.channels_last
         model = checkpoint.model.to(self.device).eval()
         if config.fold_batch_norm:
             model = _fold_batch_norm(model)
@@ -258,13 +260,26 @@ class _Engine:
         self.model = model
         self.transform = checkpoint.transform
 
-    def logits(self, images: np.ndarray) -> np.ndarray:
-        """Logit difference (lens minus non-lens), float64, for a float32 batch."""
+    @property
+    def transform_in_readers(self) -> bool:
+        """On CPU the reader threads apply the transform image by image, in parallel with
+        the network (torch's elementwise asinh is slow on one core); on GPU the device does."""
+        return self.device.type == "cpu"
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """The checkpoint's transform of one (band, y, x) image (float32)."""
+        with torch.inference_mode():
+            return self.transform(torch.from_numpy(image)[None])[0].numpy()
+
+    def logits(self, images: np.ndarray, *, transformed: bool = False) -> np.ndarray:
+        """Logit difference (lens minus non-lens), float64, for a float32 batch of fluxes
+        (or of transformed images when ``transformed``)."""
         x = torch.from_numpy(images)
         if self.device.type == "cuda":
             x = x.pin_memory().to(self.device, non_blocking=True)
         with torch.inference_mode():
-            x = self.transform(x)  # float32, outside autocast
+            if not transformed:
+                x = self.transform(x)  # float32, outside autocast
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             _, logits = forward_parts(self.model, x, amp_dtype=self.amp_dtype)
@@ -381,14 +396,15 @@ def _part_path(parts: Path, chunk: int) -> Path:
     return parts / f"part-{chunk:07d}.parquet"
 
 
-def _batches(objects, rows, config: ScoringConfig, shape, pool):
-    """Yield (rows, images or None, errors) batches, reading ``read_ahead`` batches ahead."""
+def _batches(objects, rows, config: ScoringConfig, shape, pool, preprocess=None):
+    """Yield (rows, images or None, errors) batches, reading ``read_ahead`` batches ahead;
+    ``preprocess`` (if given) is applied to each checked image in the reader thread."""
 
     def load(row):
         try:
             image = objects.load(row)
             _check_image(image, objects, row, shape)
-            return image, None
+            return (image if preprocess is None else preprocess(image)), None
         except ClusterlensError as exc:
             if config.on_error == "raise":
                 if isinstance(exc, ScoringError):
@@ -433,12 +449,15 @@ def _score_chunk(job: _Job, objects, chunk: int) -> str:
     logits = np.full(len(rows), np.nan)
     errors: list = [None] * len(rows)
     with ThreadPoolExecutor(cfg.read_workers) as pool:
-        for batch in _batches(objects, rows, cfg, shape, pool):
+        early = engine.transform_in_readers
+        preprocess = engine.preprocess if early else None
+        for batch in _batches(objects, rows, cfg, shape, pool, preprocess):
             good = [(row, image) for row, image, _ in batch if image is not None]
             for row, _, error in batch:
                 errors[row - start] = error
             if good:
-                values = engine.logits(np.stack([image for _, image in good]))
+                images = np.stack([image for _, image in good])
+                values = engine.logits(images, transformed=early)
                 logits[[row - start for row, _ in good]] = values
     table = pa.table(
         {
@@ -768,9 +787,10 @@ def _run_dask(job, objects, todo, workers, scheduler, bar):
     if scheduler is None:
         cluster = LocalCluster(
             n_workers=workers,
-            threads_per_worker=1,
+            threads_per_worker=1,  # one chunk at a time per worker; torch uses the cores
             processes=True,
             dashboard_address=None,
+            silence_logs=logging.ERROR,
         )
     client = Client(cluster if cluster is not None else scheduler)
     try:
