@@ -169,7 +169,7 @@ class DemoConfig:
 
     @classmethod
     def quick(cls, **overrides) -> DemoConfig:
-        """A small demo (about two minutes on two CPU cores): 60 fields, 96 training images,
+        """A small demo (under a minute on two CPU cores): 60 fields, 96 training images,
         2 epochs, 2 iterations, no Dask."""
         base = {"n_clusters": 60, "n_train_images": 96, "epochs": 2, "workers": 0}
         return cls(**{**base, **overrides})
@@ -747,7 +747,7 @@ def run_demo(
         truth), ``training_set/``, ``search.sqlite`` and its work folder, ``table2.ecsv``,
         ``candidates.fits``, ``crossmatch_*.ecsv``, ``steps/`` (what is done).
     config : DemoConfig, optional
-        Default: ``DemoConfig()`` (a few hundred fields, about 10 minutes on two cores).
+        Default: ``DemoConfig()`` (300 fields, about 9 minutes on two cores).
     log : callable, optional
         Receives the progress lines (default: printed to stderr when ``config.progress``).
 

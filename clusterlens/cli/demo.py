@@ -17,7 +17,7 @@ training set on other fields, train a (narrow) lens finder, score the survey, ru
 iterations with simulated graders, grade, cross-match with the truth, and write
 OUT/report.html with the paper's Figures 1, 2, 4, 5, 6, 7 and Table 2.
 
-About 10 minutes on two CPU cores with the defaults; --quick takes about two. A killed
+About 9 minutes on two CPU cores with the defaults; --quick takes under a minute. A killed
 demo resumes when run again with the same options; finished steps are skipped.
 
 examples:
@@ -30,7 +30,7 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--quick", action="store_true", help="a ~2-minute version")
+    parser.add_argument("--quick", action="store_true", help="a small version (under a minute)")
     parser.add_argument("--clusters", type=int, help="synthetic fields in all (300; quick 60)")
     parser.add_argument("--train-images", type=int, help="training-set images (1200; quick 96)")
     parser.add_argument("--epochs", type=int, help="training epochs per iteration (20; quick 2)")
