@@ -66,6 +66,7 @@ def _assert_user_error(capsys, argv, *words):
         (["simulate", "--n", "0", "--out", "x", "--workers", "0"], ["n_images"]),
         (["demo", "--out", "d", "--cutouts", "nowhere", "--catalog", "c", "--known", "k"], []),
         (["demo", "--out", "d", "--clusters", "2"], ["n_clusters"]),
+        (["demo", "--out", "d", "--widths", "5"], ["--widths"]),
         (["loop", "status", "nowhere.sqlite"], []),
     ],
 )

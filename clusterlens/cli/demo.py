@@ -54,6 +54,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from clusterlens.demo import DemoConfig, run_demo
 
+    widths = args.widths
+    if widths is not None and (
+        not isinstance(widths, list)
+        or len(widths) != 4
+        or not all(isinstance(w, int) and w > 0 for w in widths)
+    ):
+        raise ClusterlensError(
+            f"--widths must be a JSON list of 4 positive integers. Got {widths!r}."
+        )
+
     options = {
         "n_clusters": args.clusters,
         "n_train_images": args.train_images,
