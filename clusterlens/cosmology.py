@@ -98,14 +98,14 @@ def _scalar_or_array(x):
 # --- masses and radii ------------------------------------------------------------------------
 
 
-def critical_density(z, cosmology=None):
+def critical_density(z, cosmology=None) -> float | np.ndarray:
     """Critical density of the Universe rho_c(z) = 3 H(z)^2 / (8 pi G), in Msun/Mpc^3."""
     z = _array(z, "z", "critical_density", low=0.0)
     rho = _cosmo(cosmology).critical_density(z).to_value(u.Msun / u.Mpc**3)
     return _scalar_or_array(rho)
 
 
-def r500(m500, z, cosmology=None):
+def r500(m500, z, cosmology=None) -> float | np.ndarray:
     """Radius R_500c (Mpc) inside which the mean density is 500 rho_c(z).
 
     R_500 = (3 M_500 / (4 pi 500 rho_c(z)))^(1/3).
@@ -126,7 +126,7 @@ def r500(m500, z, cosmology=None):
     return _scalar_or_array(np.cbrt(3.0 * m / (4.0 * math.pi * 500.0 * rho)))
 
 
-def m500(r500, z, cosmology=None):
+def m500(r500, z, cosmology=None) -> float | np.ndarray:
     """Mass M_500c (Msun) inside the radius ``r500`` (Mpc): the inverse of :func:`r500`."""
     r = _positive(r500, "r500", "m500")
     z = _array(z, "z", "m500", low=0.0)
@@ -138,7 +138,9 @@ def m500(r500, z, cosmology=None):
 # --- lensing distances ---------------------------------------------------------------------
 
 
-def angular_diameter_distances(z_lens, z_source, cosmology=None):
+def angular_diameter_distances(
+    z_lens, z_source, cosmology=None
+) -> tuple[float | np.ndarray, float | np.ndarray, float | np.ndarray]:
     """Angular-diameter distances ``(D_d, D_s, D_ds)`` in Mpc.
 
     D_d to the lens, D_s to the source and D_ds from the lens to the source.
@@ -154,19 +156,19 @@ def angular_diameter_distances(z_lens, z_source, cosmology=None):
     return _scalar_or_array(d_d), _scalar_or_array(d_s), _scalar_or_array(d_ds)
 
 
-def sigma_crit(z_lens, z_source, cosmology=None):
+def sigma_crit(z_lens, z_source, cosmology=None) -> float | np.ndarray:
     """Critical surface density Sigma_cr = c^2 D_s / (4 pi G D_d D_ds), in Msun/Mpc^2."""
     d_d, d_s, d_ds = angular_diameter_distances(z_lens, z_source, cosmology)
     return _C2_OVER_4PIG * np.asarray(d_s) / (np.asarray(d_d) * np.asarray(d_ds)) * 1.0
 
 
-def sigma_crit_arcsec2(z_lens, z_source, cosmology=None):
+def sigma_crit_arcsec2(z_lens, z_source, cosmology=None) -> float | np.ndarray:
     """Critical surface density per square arcsec at the lens, Sigma_cr D_d^2, in Msun/arcsec^2."""
     d_d, _, _ = angular_diameter_distances(z_lens, z_source, cosmology)
     return sigma_crit(z_lens, z_source, cosmology) * (np.asarray(d_d) / _RAD_TO_ARCSEC) ** 2
 
 
-def sigma_to_theta_e(sigma_kms, z_lens, z_source, cosmology=None):
+def sigma_to_theta_e(sigma_kms, z_lens, z_source, cosmology=None) -> float | np.ndarray:
     """Einstein radius (arcsec) of an SIS/SIE with velocity dispersion ``sigma_kms``.
 
     theta_E = 4 pi (sigma / c)^2 D_ds / D_s (intermediate-axis convention for the SIE).
@@ -187,7 +189,7 @@ _ZAHID_ALPHA_LOW = 0.403
 _ZAHID_ALPHA_HIGH = 0.293
 
 
-def velocity_dispersion(stellar_mass, *, relation: str = "zahid2016"):
+def velocity_dispersion(stellar_mass, *, relation: str = "zahid2016") -> float | np.ndarray:
     """Central stellar velocity dispersion (km/s) of a quiescent galaxy from its stellar mass.
 
     ``relation="zahid2016"`` (default), Zahid et al. 2016 (ApJ 832, 203), a broken power law

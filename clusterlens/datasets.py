@@ -450,7 +450,7 @@ def _read_records(path: Path) -> list[dict]:
     return [json.loads(_record_path(path, i).read_text()) for i in _written_indices(path)]
 
 
-def center_crop(images, size: int):
+def center_crop(images, size: int) -> np.ndarray:
     """Cut the central ``size`` x ``size`` pixels out of images shaped (..., H, W).
 
     The crop keeps the centre pixel of an odd-sized image at the centre of the result (the

@@ -20,12 +20,15 @@ The results agree with scikit-learn (tested), which is not needed at run time.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ParameterError
+
+if TYPE_CHECKING:  # for annotations only
+    from matplotlib.figure import Figure
 
 __all__ = [
     "RocCurve",
@@ -441,7 +444,7 @@ def _marker_points(curve_x, curve_y, thresholds_curve, marks):
     return pts
 
 
-def plot_roc(labels, scores=None, *, thresholds=(), ax=None):
+def plot_roc(labels, scores=None, *, thresholds=(), ax=None) -> Figure:
     """Plot ROC curves with their AUC in the legend, marking chosen thresholds with stars.
 
     Parameters
@@ -472,7 +475,7 @@ def plot_roc(labels, scores=None, *, thresholds=(), ax=None):
     return fig
 
 
-def plot_precision_recall(labels, scores=None, *, thresholds=(), ax=None):
+def plot_precision_recall(labels, scores=None, *, thresholds=(), ax=None) -> Figure:
     """Plot precision-recall curves, marking chosen thresholds with red stars.
 
     Same parameters and return value as :func:`plot_roc`; the legend gives the average
@@ -492,7 +495,7 @@ def plot_precision_recall(labels, scores=None, *, thresholds=(), ax=None):
     return fig
 
 
-def plot_roc_pr(labels, scores=None, *, thresholds=()):
+def plot_roc_pr(labels, scores=None, *, thresholds=()) -> Figure:
     """The paper's Figure 5: ROC (left) and precision-recall (right) panels side by side.
 
     Parameters as :func:`plot_roc`. Returns the matplotlib Figure.

@@ -7,8 +7,9 @@ Each subcommand lives in its own module of this package and defines
 * ``run(args) -> int``: does the work and returns the exit status.
 
 Modules are discovered by name, so adding a stage's command means adding one file here.
-A :class:`~clusterlens.errors.ClusterlensError` raised by a subcommand is printed as one
-line on stderr with exit status 2, never as a traceback.
+A :class:`~clusterlens.errors.ClusterlensError` raised by a subcommand (or a file that
+cannot be found or opened) is printed as one line on stderr with exit status 2, never as a
+traceback; bad options are argparse's usage errors, also status 2.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except ClusterlensError as exc:
         print(f"clusterlens {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+        # a path the user gave that cannot be used: one line, not a traceback
+        where = f": {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        print(f"clusterlens {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"clusterlens {args.command}: interrupted", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from clusterlens.cli._columns import find_column
@@ -23,7 +24,7 @@ example:
 """
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("candidates", type=Path, help="candidate catalog file")
     parser.add_argument("known", type=Path, help="catalog of known objects")
     parser.add_argument("--radius", type=float, default=5.0, help="arcsec (default 5)")
@@ -40,7 +41,7 @@ def _positions(table, given, which):
     return find_column(table, None, "ra", option), find_column(table, None, "dec", option)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     cands = read_table(args.candidates)
     known = read_table(args.known)
     result = crossmatch(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -30,7 +31,7 @@ example:
 """
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--catalog", required=True, type=Path, help="catalog file")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help="cutout service root")
@@ -48,13 +49,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dec-column", default=None)
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows")
     parser.add_argument("--overwrite", action="store_true", help="fetch finished files again")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--no-progress", "--quiet", action="store_true", help="hide the progress bar"
+    )
     parser.add_argument(
         "--any-layer", action="store_true", help="accept a layer name not in the known list"
     )
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from clusterlens.survey.fetch import fetch_cutouts
 
     table = read_table(args.catalog)

@@ -74,7 +74,7 @@ def _source(args):
     return factory()
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from clusterlens.app import create_app, new_token, serve
 
     if not args.project.is_file():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from clusterlens.errors import ClusterlensError
@@ -22,7 +23,7 @@ example:
 """
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="training dataset directory")
     parser.add_argument("--val", help="validation dataset directory (default: split --data)")
     parser.add_argument(
@@ -64,7 +65,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from clusterlens.datasets import LensDataset
     from clusterlens.nets import Trainer, TrainingConfig
 

@@ -24,7 +24,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,6 +34,10 @@ from clusterlens.loop._schema import MIGRATIONS, SCHEMA_VERSION
 from clusterlens.loop.grading import aggregate_grades, check_grade, grade_spread
 from clusterlens.loop.grading import einstein_radius_from_points as _einstein_radius
 from clusterlens.loop.selection import bald, select_above, select_bald, select_top_k
+
+if TYPE_CHECKING:  # for annotations only
+    from astropy.table import Table
+    from matplotlib.figure import Figure
 
 __all__ = ["Trainer", "Scorer", "SearchProject", "CATALOG_COLUMNS"]
 
@@ -182,7 +186,9 @@ class SearchProject:
     # -- creation and objects -----------------------------------------------------------------
 
     @classmethod
-    def create(cls, path, objects, *, overwrite: bool = False, timeout: float = 30.0):
+    def create(
+        cls, path, objects, *, overwrite: bool = False, timeout: float = 30.0
+    ) -> SearchProject:
         """Make a new project file holding the pool of ``objects`` to search.
 
         Parameters
@@ -872,7 +878,7 @@ class SearchProject:
             }
         return out
 
-    def table(self):
+    def table(self) -> Table:
         """The paper's Table 2 as an astropy Table, one row per applied iteration.
 
         Columns: ``iteration``, ``threshold`` (selection threshold: the lowest selected
@@ -950,7 +956,7 @@ class SearchProject:
             return False
         return bool(np.all(np.asarray(t["new"][-patience:]) < min_new))
 
-    def plot_progress(self):
+    def plot_progress(self) -> Figure:
         """A figure like the paper's Figure 6: cumulative candidates (all and by grade),
         purity and completeness against iteration. Returns the matplotlib Figure."""
         import matplotlib.pyplot as plt
@@ -970,7 +976,7 @@ class SearchProject:
         fig.tight_layout()
         return fig
 
-    def export_catalog(self, path, *, format: str | None = None, overwrite: bool = False):
+    def export_catalog(self, path, *, format: str | None = None, overwrite: bool = False) -> Table:
         """Write the candidate catalogue (all found lenses) as FITS or CSV; returns the Table.
 
         Columns: those of the Zhang et al. (2026) catalogue, ``CLUSTER_ID``, ``RA_BCG``,

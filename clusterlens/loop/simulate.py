@@ -152,7 +152,7 @@ class ToyFinder:
         self.scale = check_scalar(self.scale, "scale", "ToyFinder", low=0, low_inclusive=False)
         Path(self.workdir).mkdir(parents=True, exist_ok=True)
 
-    def train(self, positives, negatives, previous_model):
+    def train(self, positives, negatives, previous_model) -> str:
         """Write the model file (mocks plus the given positives and negatives)."""
         self.calls += 1
         path = Path(self.workdir) / f"model{self.calls:03d}.json"
@@ -166,7 +166,7 @@ class ToyFinder:
         tmp.replace(path)
         return str(path)
 
-    def score(self, model_path, object_ids):
+    def score(self, model_path, object_ids) -> np.ndarray:
         """Scores in (0, 1] of ``object_ids`` under the model at ``model_path``."""
         model = json.loads(Path(model_path).read_text())
         f = self.survey.features

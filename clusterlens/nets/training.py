@@ -26,6 +26,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -43,6 +44,9 @@ from clusterlens.nets.checkpoint import (
 )
 from clusterlens.nets.registry import get_network
 from clusterlens.nets.transforms import AsinhStretch, transform_from_dict
+
+if TYPE_CHECKING:  # for annotations only
+    from matplotlib.figure import Figure
 
 __all__ = ["PRESETS", "Trainer", "TrainingConfig", "plot_training_history"]
 
@@ -593,7 +597,7 @@ class Trainer:
         os.replace(tmp, out / "metrics.csv")
 
 
-def plot_training_history(history, *, best_epoch: int | None = None, path=None):
+def plot_training_history(history, *, best_epoch: int | None = None, path=None) -> Figure:
     """Figure 4 of the paper: loss, validation AUC and its derivative against epoch.
 
     Parameters

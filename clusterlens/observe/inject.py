@@ -23,7 +23,9 @@ class ObservedArc(NamedTuple):
     """float64 ``(3, ny, nx)``: the PSF-convolved arc without noise [nanomaggies]."""
 
 
-def observe_arc(arc, conditions: SurveyConditions, rng, *, psfs=None, noise: bool = True):
+def observe_arc(
+    arc, conditions: SurveyConditions, rng, *, psfs=None, noise: bool = True
+) -> ObservedArc:
     """Convolve a noiseless arc with the PSF of each band and add its Poisson noise.
 
     Parameters

@@ -163,7 +163,7 @@ def add_arc_noise(arc, conditions: SurveyConditions, rng) -> np.ndarray:
     return rng.poisson(np.clip(img, 0.0, None) * gain) / gain
 
 
-def arc_snr(arc, conditions: SurveyConditions, *, combine: bool = False):
+def arc_snr(arc, conditions: SurveyConditions, *, combine: bool = False) -> np.ndarray | float:
     """Matched-filter signal-to-noise of a noiseless, PSF-convolved arc.
 
     ``S/N_b = sqrt(sum_i f_i^2 / (sigma_b^2 + f_i / g_b))`` over pixels, per band ``b``:

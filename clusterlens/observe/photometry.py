@@ -15,7 +15,7 @@ __all__ = ["ZERO_POINT", "mag_to_nanomaggies", "nanomaggies_to_mag"]
 ZERO_POINT = 22.5
 
 
-def mag_to_nanomaggies(mag):
+def mag_to_nanomaggies(mag) -> float | np.ndarray:
     """Flux [nanomaggies] of an AB magnitude: ``10^(0.4 (22.5 - m))``."""
     scalar = np.ndim(mag) == 0
     m = check_array(np.atleast_1d(mag), "mag", "mag_to_nanomaggies")
@@ -23,7 +23,7 @@ def mag_to_nanomaggies(mag):
     return float(out[0]) if scalar else out
 
 
-def nanomaggies_to_mag(flux):
+def nanomaggies_to_mag(flux) -> float | np.ndarray:
     """AB magnitude of a positive flux [nanomaggies]: ``22.5 - 2.5 log10(f)``."""
     scalar = np.ndim(flux) == 0
     f = check_array(np.atleast_1d(flux), "flux", "nanomaggies_to_mag", low=0.0, low_inclusive=False)

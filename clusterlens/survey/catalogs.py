@@ -226,7 +226,7 @@ def _read_parquet(path: Path) -> Table:
     return out
 
 
-def write_table(table: Table, path, *, format: str | None = None, overwrite: bool = False):
+def write_table(table: Table, path, *, format: str | None = None, overwrite: bool = False) -> None:
     """Write a Table atomically (to a temporary name in the same folder, then renamed).
 
     A crash while writing never leaves a partial file under ``path``.

@@ -394,7 +394,7 @@ class FitsDirectoryCutouts(CutoutSource):
             f"arcsec of RA={ra:.6f}, Dec={dec:.6f}."
         )
 
-    def get(self, ra, dec, size, bands="grz", *, cluster_id=None):
+    def get(self, ra, dec, size, bands="grz", *, cluster_id=None) -> tuple[np.ndarray, fits.Header]:
         bands = check_bands(bands, "FitsDirectoryCutouts.get")
         size = check_size(size, "FitsDirectoryCutouts.get")
         ra = check_scalar(ra, "ra", "FitsDirectoryCutouts.get")

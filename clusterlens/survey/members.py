@@ -66,12 +66,12 @@ def sky_to_image(ra, dec, ra0: float, dec0: float) -> tuple[np.ndarray, np.ndarr
     return -east.to_value(u.arcsec), north.to_value(u.arcsec)
 
 
-def pa_to_phi(pa):
+def pa_to_phi(pa) -> float | np.ndarray:
     """Position angle east of north [deg] -> clusterlens angle CCW from +x [deg, 0-180)."""
     return np.mod(np.asarray(pa, dtype=np.float64) + 90.0, 180.0)
 
 
-def phi_to_pa(phi):
+def phi_to_pa(phi) -> float | np.ndarray:
     """clusterlens angle CCW from +x [deg] -> position angle east of north [deg, 0-180)."""
     return np.mod(np.asarray(phi, dtype=np.float64) - 90.0, 180.0)
 
