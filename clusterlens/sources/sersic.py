@@ -154,34 +154,9 @@ class Sersic:
         )
 
 
-<<<<<<< HEAD
-def render_sersic(source: Sersic, beta_x, beta_y, *, pixel_scale: float, supersample: int = 1):
-=======
-def pixel_grid(shape, pixel_scale: float, *, supersample: int = 1):
-    """Image-plane coordinates [arcsec] of the (sub-)pixel centres of a cutout.
-
-    ``x`` grows with the column index and ``y`` with the row index; the origin is the cutout
-    centre (the centre of the middle pixel for odd sizes).  With ``supersample = s`` each
-    pixel is split into ``s x s`` sub-pixels and the arrays have shape ``(ny s, nx s)``; their
-    block means over ``s x s`` give back the pixel centres.
-
-    Returns
-    -------
-    x, y : ndarray, float64, shape ``(ny * s, nx * s)``
-    """
-    ny, nx = _check_shape(shape, "pixel_grid")
-    scale = check_scalar(pixel_scale, "pixel_scale", "pixel_grid", low=0.0, low_inclusive=False)
-    s = _check_supersample(supersample, "pixel_grid")
-    xs = ((np.arange(nx * s) + 0.5) / s - 0.5 - (nx - 1) / 2.0) * scale
-    ys = ((np.arange(ny * s) + 0.5) / s - 0.5 - (ny - 1) / 2.0) * scale
-    x, y = np.meshgrid(xs, ys)
-    return x, y
-
-
 def render_sersic(
     source: Sersic, beta_x, beta_y, *, pixel_scale: float, supersample: int = 1
 ) -> np.ndarray:
->>>>>>> demo
     """Pixel fluxes [nanomaggies] of ``source`` from ray-traced sub-pixel positions.
 
     Parameters
