@@ -1,7 +1,6 @@
 """Cosmology helpers: the candidate catalog's R_500, distances, Einstein radii, colossus."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,11 +8,12 @@ from astropy.cosmology import FlatLambdaCDM, LambdaCDM, Planck18
 
 from clusterlens import cosmology as cosmo
 from clusterlens.errors import ParameterError
+from tests._data import ZHANG_CATALOG, needs_zhang
 
-CATALOG = Path("/work/shared/data/zhang2026_cluster_lens_candidates.csv")
+CATALOG = ZHANG_CATALOG
 
 
-@pytest.mark.skipif(not CATALOG.exists(), reason="candidate catalog not available")
+@needs_zhang
 def test_r500_reproduces_the_candidate_catalog():
     from astropy.table import Table
 

@@ -32,6 +32,7 @@ from clusterlens.loop import (
     select_top_k,
 )
 from clusterlens.loop._schema import SCHEMA_VERSION
+from tests._data import ZHANG_CATALOG
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -229,7 +230,7 @@ def test_catalog_export_round_trip(tmp_path, survey, fmt):
     written = p.export_catalog(out)
     read = Table.read(out, format="ascii.csv" if fmt == "csv" else "fits")
     read.convert_bytestring_to_unicode()
-    header = Path("/work/shared/data/zhang2026_cluster_lens_candidates.csv")
+    header = ZHANG_CATALOG
     if header.exists():
         assert tuple(header.read_text().splitlines()[0].split(",")) == CATALOG_COLUMNS
     assert tuple(read.colnames[: len(CATALOG_COLUMNS)]) == CATALOG_COLUMNS

@@ -1,7 +1,5 @@
 """Catalog readers, sky -> image offsets, simulator inputs and cross-matching."""
 
-from pathlib import Path
-
 import astropy.units as u
 import numpy as np
 import pytest
@@ -26,11 +24,9 @@ from clusterlens.survey import (
     sky_to_image,
     write_table,
 )
+from tests._data import ZHANG_CATALOG, needs_zhang
 
-ZHANG = Path(__file__).resolve().parents[1] / "../shared/data/zhang2026_cluster_lens_candidates.csv"
-if not ZHANG.is_file():
-    ZHANG = Path("/work/shared/data/zhang2026_cluster_lens_candidates.csv")
-needs_zhang = pytest.mark.skipif(not ZHANG.is_file(), reason="published catalog not found")
+ZHANG = ZHANG_CATALOG
 
 
 def zou_clusters(n=6, seed=1):
