@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 
 from clusterlens.mock import HaloConfig, MockConfig, MockLensSimulator, synthetic_scene  # noqa: E402
 
-CANDIDATES = Path(__file__).resolve().parents[2] / "shared/data/zhang2026_cluster_lens_candidates.csv"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the repository
+CANDIDATES = SHARED_DATA / "zhang2026_cluster_lens_candidates.csv"
 
 
 def measure(sim, clusters, rng):
