@@ -6,6 +6,7 @@
 * :mod:`~clusterlens.survey.crossmatch`: matched / new / missed objects between catalogs;
 * :mod:`~clusterlens.survey.cutouts`: the :class:`CutoutSource` interface, validation,
   cutouts on disk; :mod:`~clusterlens.survey.legacy`: the Legacy Surveys cutout service;
+* :mod:`~clusterlens.survey.synthetic`: the built-in synthetic sky as a cutout source;
 * :mod:`~clusterlens.survey.fetch`: resumable bulk fetching of a catalog's cutouts;
 * :mod:`~clusterlens.survey.rgb`: g, r, z colour images, PNGs and galleries.
 """
@@ -44,8 +45,10 @@ from clusterlens.survey.members import (
     sky_to_image,
 )
 from clusterlens.survey.rgb import LEGACY_SCALES, gallery, make_rgb, save_png
+from clusterlens.survey.synthetic import SyntheticCutouts
 
 __all__ = [
+    "SyntheticCutouts",
     "CatalogError",
     "ClusterColumns",
     "MemberColumns",
