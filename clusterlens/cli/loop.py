@@ -68,6 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     p.add_argument("--workers", type=int, default=1, help="local Dask scoring workers")
     p.add_argument("--scheduler", default=None, help="running Dask scheduler address")
+    p.add_argument("--seed", type=int, default=0, help="training seed (0)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--k", type=int, default=4000, help="objects to inspect (4000)")
@@ -176,14 +178,23 @@ def _loop_trainer_and_scorer(project, args):
             crop=args.crop or None,
             device=args.device,
             progress=not args.quiet,
+            seed=args.seed,
+            threads=args.threads,
         )
         trainer = NetworkTrainer(
-            args.train_data, source, positions, work, config=config, val_data=args.val_data
+            args.train_data,
+            source,
+            positions,
+            work,
+            config=config,
+            val_data=args.val_data,
+            seed=args.seed,
         )
     scoring = ScoringConfig(
         batch_size=args.batch_size,
         device=args.device,
         precision=args.precision,
+        threads=args.threads,
         progress=not args.quiet,
     )
     scorer = NetworkScorer(

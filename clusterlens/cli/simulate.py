@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--members", type=Path, default=None, help="member catalog file")
     parser.add_argument("--cutouts", type=Path, default=None, help="folder of FITS cutouts")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--quiet", "--no-progress", dest="no_progress", action="store_true", help="no progress bar"
+    )
 
 
 def _catalog_sky(args, config):
