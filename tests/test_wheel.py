@@ -63,7 +63,12 @@ def test_wheel_installs_and_imports_in_a_fresh_venv(wheel, tmp_path):
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)])
     python = venv / ("Scripts" if sys.platform == "win32" else "bin") / "python"
-    _run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)])
+    # --ignore-installed: where the project is also installed in the system's site-packages
+    # (as CI does), pip would otherwise call the requirement satisfied and skip the wheel.
+    _run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed"]
+        + [str(wheel)]
+    )
     code = (
         "import clusterlens, clusterlens.app, clusterlens.demo, clusterlens.cli as c;"
         "from importlib import resources;"
