@@ -871,6 +871,16 @@ def _report_html(config: DemoConfig, info: dict, table, figures: Path, seconds: 
     recovery = ", ".join(
         f"grade {g}: {found.get(g, 0)} of {found.get(g, 0) + missed.get(g, 0)}" for g in "ABC"
     )
+    small_run = ""
+    if not config.real and (config.epochs < 5 or config.n_train_images < 500):
+        # the quick demo checks that every step runs; its network has not seen enough to learn
+        n_images, epochs = config.n_train_images, config.epochs
+        small_run = (
+            f'<p class="sub"><b>A small run</b> ({n_images} training images, {epochs} epochs): '
+            "every step ran, but the network has had too little training to tell lenses apart, "
+            "so its scores are close to chance. Run <code>clusterlens demo</code> without "
+            "<code>--quick</code> for the real thing (about nine minutes on two CPU cores).</p>"
+        )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>clusterlens demo report</title>
 <style>{_CSS}</style></head><body>
@@ -879,6 +889,7 @@ def _report_html(config: DemoConfig, info: dict, table, figures: Path, seconds: 
 fields, a narrow ResNet-18 (channels {list(config.widths)}) trained for {config.epochs} epochs,
 {config.iterations} search iterations with {len(_GRADERS)} simulated graders
 ({100 * config.grader_error:.0f}% error rate).</p>
+{small_run}
 <div class="cards">{cards_html}</div>
 
 <h2>1. The mocks</h2>

@@ -37,6 +37,7 @@ def test_quick_demo_writes_the_report(quick_demo):
         assert path.is_file() and path.stat().st_size > 5000, name
         assert f'src="figures/{name}"' in page
     assert page.count("<tr>") >= 3 + len(STEPS)  # Table 2 header + 2 rows, the steps
+    assert "A small run" in page  # the quick demo says its network cannot have learnt
     table = Table.read(quick_demo / "table2.ecsv")
     assert list(table["iteration"]) == [1, 2]
     assert (table["n_selected"] >= 5).all()
