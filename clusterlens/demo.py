@@ -475,8 +475,8 @@ class _Demo:
     def _real_survey(self) -> dict:
         from astropy.table import Table
 
-        from clusterlens.cli._columns import find_column
         from clusterlens.survey import read_table
+        from clusterlens.survey.catalogs import find_column
         from clusterlens.survey.crossmatch import crossmatch
 
         c = self.config

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clusterlens.cli._columns import find_column
-from clusterlens.survey.catalogs import read_table, write_table
+from clusterlens.survey.catalogs import find_column, read_table, write_table
 from clusterlens.survey.crossmatch import crossmatch
 
 __all__ = ["HELP", "DESCRIPTION", "add_arguments", "run"]

@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from clusterlens.cli._columns import find_column
 from clusterlens.errors import ClusterlensError
-from clusterlens.survey.catalogs import read_table
+from clusterlens.survey.catalogs import find_column, read_table
 from clusterlens.survey.legacy import DEFAULT_BASE_URL, LAYERS, LegacySurveyCutouts
 
 __all__ = ["HELP", "DESCRIPTION", "add_arguments", "run"]

@@ -53,6 +53,7 @@ from clusterlens._dask import dask_client
 from clusterlens.datasets import LensDataset, center_crop
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.nets.checkpoint import LoadedCheckpoint, load_checkpoint
+from clusterlens.survey.catalogs import find_column
 
 __all__ = ["PRECISIONS", "Scorer", "ScoringConfig", "ScoringError", "forward_parts"]
 
@@ -482,16 +483,6 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _column(table, names, what):
-    for name in names:
-        if name in table.colnames:
-            return name
-    raise ParameterError(
-        f"The catalog has no {what} column (tried {', '.join(names)}; columns: "
-        f"{', '.join(table.colnames)}). Name it with the {what}_column parameter."
-    )
-
-
 class Scorer:
     """Score cutouts or datasets with a trained lens finder.
 
@@ -659,9 +650,9 @@ class Scorer:
             raise ParameterError(
                 "Scoring a cutout source needs a 'catalog' (a table with id, ra and dec)."
             )
-        id_column = id_column or _column(catalog, ("id", "cluster_id", "CLUSTER_ID", "ID"), "id")
-        ra_column = ra_column or _column(catalog, ("ra", "RA", "RA_BCG"), "ra")
-        dec_column = dec_column or _column(catalog, ("dec", "DEC", "DEC_BCG"), "dec")
+        id_column = find_column(catalog, id_column, "id", "the id_column parameter")
+        ra_column = find_column(catalog, ra_column, "ra", "the ra_column parameter")
+        dec_column = find_column(catalog, dec_column, "dec", "the dec_column parameter")
         ids = np.asarray(catalog[id_column])
         if len(set(ids.tolist())) != len(ids):
             raise ParameterError(f"The catalog's {id_column!r} column has duplicate values.")

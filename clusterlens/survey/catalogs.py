@@ -42,6 +42,8 @@ __all__ = [
     "CatalogError",
     "read_table",
     "write_table",
+    "COMMON_COLUMN_NAMES",
+    "find_column",
     "read_cluster_catalog",
     "read_member_catalog",
     "read_zhang2026_candidates",
@@ -437,3 +439,35 @@ def read_zhang2026_candidates(path) -> Table:
         )
     table["grade"] = grades
     return table
+
+
+#: Column names tried, in order, when a catalog's id or position column is not named.
+COMMON_COLUMN_NAMES = {
+    "id": ("cluster_id", "CLUSTER_ID", "id", "ID", "name", "NAME"),
+    "ra": ("ra", "RA", "RA_BCG", "ra_bcg", "RAJ2000", "RAdeg"),
+    "dec": ("dec", "DEC", "DEC_BCG", "dec_bcg", "DEJ2000", "DEdeg"),
+}
+
+
+def find_column(table, given: str | None, kind: str, option: str) -> str:
+    """The catalog's ``kind`` column (``"id"``, ``"ra"`` or ``"dec"``).
+
+    ``given`` if it is a column of ``table``, else the first of
+    :data:`COMMON_COLUMN_NAMES` that is. ``option`` is how the user names the column (a
+    command-line option or a keyword), quoted in the error message.
+    """
+    if given is not None:
+        if given not in table.colnames:
+            raise ParameterError(
+                f"{option} {given!r} is not a column of the catalog "
+                f"(columns: {', '.join(table.colnames)})."
+            )
+        return given
+    for name in COMMON_COLUMN_NAMES[kind]:
+        if name in table.colnames:
+            return name
+    raise ParameterError(
+        f"Cannot find the catalog's {kind} column among "
+        f"{', '.join(COMMON_COLUMN_NAMES[kind])} (columns: {', '.join(table.colnames)}); "
+        f"name it with {option}."
+    )
