@@ -423,6 +423,14 @@ def config_from_dict(data: dict, *, where: str = "the configuration") -> MockCon
     """
     if not isinstance(data, dict):
         raise ParameterError(f"{where} must be a table of tables. Got {type(data).__name__}.")
+    if "preset" in data:  # a named base (clusterlens.mock.presets) under the file's own tables
+        from clusterlens.mock.presets import _merge, preset_overrides
+
+        data = dict(data)
+        name = data.pop("preset")
+        if not isinstance(name, str):
+            raise ParameterError(f"'preset' in {where} must be a string. Got {name!r} instead.")
+        data = _merge(preset_overrides(name), data)
     sections = {}
     for name, table in data.items():
         if name not in _SECTIONS:
