@@ -307,6 +307,7 @@ survey = ToySurvey(n_objects=3000, n_lenses=150, seed=1)
 finder = ToyFinder(survey, sys.argv[2])
 p = SearchProject(sys.argv[1])
 grader = SimulatedGrader("sim", survey.truth, error_rate=0.1, seed=int(sys.argv[3]))
+print("ready", flush=True)
 while True:
     if p.open_iteration() is None:
         p.iterate(finder, finder, k=25, test_set=(list(finder.survey.truth)[:20], [1] * 20))
@@ -320,10 +321,19 @@ while True:
 """
 
 
-def _kill_after(cmd, env, *, delay=None, lines=None):
-    """Start ``cmd``, SIGKILL it after ``delay`` seconds or ``lines`` lines of output."""
+def _kill_after(cmd, env, *, delay=None, lines=None, after=None):
+    """Start ``cmd``, SIGKILL it after ``delay`` seconds or ``lines`` lines of output.
+
+    With ``after``, the delay counts from the first output line that starts with it, so
+    a slow start on a busy machine (imports, kernel compilation) does not eat the delay."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
     out = []
+    if after is not None:
+        while True:
+            line = proc.stdout.readline()
+            out.append(line)
+            if not line or line.startswith(after):
+                break
     if lines is not None:
         while len(out) < lines:
             out.append(proc.stdout.readline())
@@ -407,18 +417,18 @@ def test_kill_during_iterate_and_apply(tmp_path, survey):
     rng = np.random.default_rng(11)
     applied = 0
     for trial in range(5):
-        out = _kill_after(
-            [
-                sys.executable,
-                "-c",
-                _LOOPER,
-                str(tmp_path / "p.sqlite"),
-                str(tmp_path / "m"),
-                str(trial),
-            ],
-            env,
-            delay=rng.uniform(1.0, 3.0),
-        )
+        cmd = [
+            sys.executable,
+            "-c",
+            _LOOPER,
+            str(tmp_path / "p.sqlite"),
+            str(tmp_path / "m"),
+            str(trial),
+        ]
+        if trial == 0:  # one kill just after an acknowledged apply, however busy the machine
+            out = _kill_after(cmd, env, lines=2, after="ready")
+        else:  # the others at random moments of the loop's work
+            out = _kill_after(cmd, env, delay=rng.uniform(1.0, 3.0), after="ready")
         applied += out.count("applied")
         _check_consistent(tmp_path / "p.sqlite")
         q = SearchProject(tmp_path / "p.sqlite")

@@ -21,6 +21,7 @@ import os
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -630,6 +631,7 @@ class SearchProject:
     @staticmethod
     def _insert_decisions(conn, rows):
         for row in rows:
+            _refuse_near_duplicate(conn, row[2])
             if not conn.execute(
                 "SELECT 1 FROM selections WHERE iteration = ? AND object_id = ?", (row[1], row[0])
             ).fetchone():
@@ -676,6 +678,7 @@ class SearchProject:
         iteration = _check_iteration(iteration, owner)
 
         def work(conn):
+            _refuse_near_duplicate(conn, grader)
             if not conn.execute(
                 "SELECT 1 FROM selections WHERE iteration = ? AND object_id = ?",
                 (iteration, str(object_id)),
@@ -1041,11 +1044,27 @@ class SearchProject:
 
 
 def _check_grader(grader, owner: str) -> str:
+    """The grader's name in one canonical spelling: NFKC-normalised (fullwidth 'Ａｎｎ' is
+    'Ann'), inner runs of white space collapsed, stripped."""
     if not isinstance(grader, str) or not grader.strip():
         raise ParameterError(
             f"The 'grader' parameter of {owner} must be a non-empty name. Got {grader!r}."
         )
-    return grader.strip()
+    return " ".join(unicodedata.normalize("NFKC", grader).split())
+
+
+def _refuse_near_duplicate(conn, grader: str) -> None:
+    """Refuse a name that differs from a grader already in the project only by case or
+    width ('ann' beside 'Ann'): the same person must not cast two votes."""
+    key = grader.casefold()
+    for (other,) in conn.execute(
+        "SELECT DISTINCT grader FROM decisions UNION SELECT DISTINCT grader FROM grader_positions"
+    ):
+        if other != grader and other.casefold() == key:
+            raise ParameterError(
+                f"The grader name {grader!r} differs from the project's grader {other!r} only "
+                f"in case or width; grade as {other!r} (or choose a clearly different name)."
+            )
 
 
 def _check_iteration(iteration, owner: str) -> int:
