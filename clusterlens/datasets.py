@@ -271,6 +271,17 @@ class DatasetWriter:
                     f"The dataset at {self.path} has {key} = {meta.get(key)!r}, but this "
                     f"writer was asked for {mine!r}. Use another path or overwrite=True."
                 )
+        # The metadata is the owner record: written once, atomically, by whichever run
+        # created the dataset. A run with other settings (another seed, another
+        # configuration) must not add its images to it; identical runs may cooperate.
+        theirs, mine = meta.get("user") or {}, json.loads(json.dumps(self.attrs))
+        if theirs and mine and theirs != mine:
+            changed = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+            raise DatasetError(
+                f"The dataset at {self.path} is being written by another run with a different "
+                f"{', '.join(changed)}; adding to it would mix two datasets. Use another path "
+                "or overwrite=True."
+            )
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -292,7 +303,8 @@ class DatasetWriter:
         Parameters
         ----------
         index : int
-            Position in the dataset, 0 <= index < N.  Rewriting an index replaces it.
+            Position in the dataset, 0 <= index < N.  Rewriting an index replaces it; a
+            complete (finalized) dataset is never changed, so this then does nothing.
         image : array_like, shape ``image_shape``
             Finite pixel values in ``units`` (nanomaggies), bands in the dataset's order.
         label : int
@@ -338,6 +350,8 @@ class DatasetWriter:
                 f"Got {label!r} instead."
             )
         record = {"index": index, "label": int(label), "params": _check_params(params, owner)}
+        if self.complete:  # finalized, by this run or a cooperating one: never changed again
+            return
         self._image_array[index] = img
         # The record is written after the image: its presence means the image is stored.
         path = _record_path(self.path, index)
@@ -371,6 +385,8 @@ class DatasetWriter:
             The finished dataset, opened for reading.
         """
         if self.complete:
+            # a cooperating run may have left records behind after the first finalize
+            shutil.rmtree(self.path / _RECORDS, ignore_errors=True)
             return LensDataset(self.path)
         missing = self.missing()
         if missing.size:
