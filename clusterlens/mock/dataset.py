@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterlens._dask import dask_client
-from clusterlens.datasets import DatasetError, DatasetWriter, LensDataset
+from clusterlens.datasets import DatasetWriter, LensDataset
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.mock.config import MockConfig, config_to_dict
 from clusterlens.mock.simulator import LensRejected, MockLensSimulator
