@@ -489,3 +489,65 @@ def test_cli_whole_round(tmp_path, survey, capsys):
     assert len(Table.read(tmp_path / "c.csv", format="ascii.csv")) == n_true
     assert main(["loop", "apply", proj]) == 2  # nothing open: a clear error, no traceback
     assert "No iteration is open" in capsys.readouterr().err
+
+
+# -- issue 15: files that are not projects get one-line errors and stay unchanged -------------
+
+
+def _objects():
+    from astropy.table import Table
+
+    return Table({"id": ["a", "b", "c"], "ra": [1.0, 2.0, 3.0], "dec": [0.0, 1.0, 2.0]})
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "foreign", "truncated", "corrupt"])
+def test_files_that_are_not_projects_are_refused_unchanged(tmp_path, kind, capsys):
+    from clusterlens.cli import main
+
+    path = tmp_path / "p.sqlite"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("id,ra,dec\n1,2,3\n")
+    elif kind == "foreign":
+        con = sqlite3.connect(path)
+        con.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)")
+        con.commit()
+        con.close()
+    else:
+        SearchProject.create(path, _objects()).close()
+        raw = bytearray(path.read_bytes())
+        if kind == "truncated":
+            raw = raw[: len(raw) // 3]
+        else:  # scribble over the schema page
+            raw[100:600] = b"\xff" * 500
+        path.write_bytes(bytes(raw))
+    before = path.read_bytes()
+    with pytest.raises(ClusterlensError) as info:
+        SearchProject(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+    assert main(["loop", "status", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(path) in err
+    assert path.read_bytes() == before  # nothing was written
+
+
+def test_csv_imports_bom_latin1_and_read_only_projects(tmp_path):
+    path = tmp_path / "p.sqlite"
+    p = SearchProject.create(path, _objects())
+    p.record_iteration("m", ["a", "b"], [0.9, 0.8], k=2)
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_bytes("\ufeffobject_id,iteration,grader,is_lens\na,1,Zoë,1\n".encode())
+    assert p.import_decisions_csv(csv_path) == 1  # a byte-order mark is accepted
+    csv_path.write_bytes("object_id,iteration,grader,is_lens\nb,1,Zoë,0\n".encode("latin-1"))
+    with pytest.raises(ParameterError, match="not UTF-8.*line 2"):
+        p.import_decisions_csv(csv_path)
+    p.close()
+    # a read-only file (root ignores file modes, so SQLite's own read-only mode stands in)
+    ro = SearchProject(path)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    ro._conn = lambda: conn
+    csv_path.write_text("object_id,iteration,grader,is_lens\nb,1,Zoe,0\n")
+    with pytest.raises(ClusterlensError, match="read-only"):
+        ro.import_decisions_csv(csv_path)
+    conn.close()

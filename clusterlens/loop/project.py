@@ -14,7 +14,9 @@ graders (threads or processes) may write at the same time: writers wait for each
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -102,7 +104,7 @@ class SearchProject:
         Seconds a writer waits for another writer before retrying (SQLite busy timeout).
     """
 
-    def __init__(self, path, *, timeout: float = 30.0):
+    def __init__(self, path, *, timeout: float = 30.0, _creating: bool = False):
         self.path = Path(path)
         if not self.path.is_file():
             raise ClusterlensError(
@@ -110,7 +112,37 @@ class SearchProject:
             )
         self.timeout = check_scalar(timeout, "timeout", "SearchProject", low=0)
         self._local = threading.local()
+        if not _creating:
+            self._check_is_project()
         self._migrate()
+
+    def _check_is_project(self) -> None:
+        """Refuse, before anything is written, a file that is not a clusterlens project: an
+        empty file, a file that is not SQLite, a truncated or corrupt one, or another
+        program's SQLite database (which migrating would turn into a project)."""
+        where = str(self.path)
+        with open(self.path, "rb") as fh:
+            head = fh.read(100)
+        if not head:
+            raise ClusterlensError(f"{where!r} is an empty file, not a search project.")
+        if not head.startswith(b"SQLite format 3\x00") or len(head) < 100:
+            raise ClusterlensError(
+                f"{where!r} is not a search project (not an SQLite database, or truncated)."
+            )
+        try:
+            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=self.timeout)
+            try:
+                version = con.execute("PRAGMA user_version").fetchone()[0]
+                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as exc:
+            raise ClusterlensError(f"The project file {where!r} is corrupt: {exc}.") from None
+        if version < 1 or not {"meta", "objects", "iterations"} <= tables:
+            raise ClusterlensError(
+                f"{where!r} is an SQLite database but not a clusterlens search project "
+                "(another program's file?); it was left unchanged."
+            )
 
     # -- connections and transactions ---------------------------------------------------------
 
@@ -127,27 +159,51 @@ class SearchProject:
 
     def _transaction(self, work):
         """Run ``work(conn)`` inside ``BEGIN IMMEDIATE ... COMMIT``; retry while locked."""
-        conn = self._conn()
-        for attempt in range(_RETRIES):
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
-                    time.sleep(min(0.5, 0.01 * 2**attempt))
-                    continue
-                raise
-            try:
-                result = work(conn)
-                conn.execute("COMMIT")
-                return result
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._sqlite_errors():
+            conn = self._conn()
+            for attempt in range(_RETRIES):
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    if "locked" in str(exc) or "busy" in str(exc):
+                        time.sleep(min(0.5, 0.01 * 2**attempt))
+                        continue
+                    raise
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                    return result
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
         raise ClusterlensError(f"The project {str(self.path)!r} stayed locked; try again.")
 
     def _read(self, sql, params=()):
-        return self._conn().execute(sql, params).fetchall()
+        with self._sqlite_errors():
+            return self._conn().execute(sql, params).fetchall()
+
+    @contextlib.contextmanager
+    def _sqlite_errors(self):
+        """SQLite's failures that are the file's, not the code's, as one-line errors."""
+        where = str(self.path)
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "readonly" in text or "read-only" in text:
+                raise ClusterlensError(
+                    f"The project file {where!r} (or its folder) is read-only: nothing was written."
+                ) from None
+            if "unable to open" in text or "disk I/O" in text:
+                raise ClusterlensError(
+                    f"The project file {where!r} cannot be used: {text}."
+                ) from None
+            raise
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is sqlite3.DatabaseError:  # malformed image, not a database
+                raise ClusterlensError(f"The project file {where!r} is corrupt: {exc}.") from None
+            raise
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
@@ -209,7 +265,7 @@ class SearchProject:
         for p in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
             p.unlink(missing_ok=True)
         sqlite3.connect(tmp).close()
-        project = cls(tmp, timeout=timeout)
+        project = cls(tmp, timeout=timeout, _creating=True)
         project._transaction(
             lambda conn: conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (repr(_now()),))
         )
@@ -713,7 +769,16 @@ class SearchProject:
         checked before anything is written; an error names the line.
         """
         rows = []
-        with open(path, newline="") as fh:
+        raw = Path(path).read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")  # a spreadsheet's byte-order mark is accepted
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise ParameterError(
+                f"The CSV {str(path)!r} is not UTF-8 (byte {raw[exc.start]:#04x} on line "
+                f"{line}); save it as UTF-8 and import again."
+            ) from None
+        with io.StringIO(text, newline="") as fh:
             reader = csv.DictReader(fh)
             need = {"object_id", "iteration", "grader", "is_lens"}
             if reader.fieldnames is None or not need <= set(reader.fieldnames):
