@@ -56,9 +56,10 @@ def test_create_open_and_schema(tmp_path, survey):
         SearchProject.create(tmp_path / "p.sqlite", survey.objects)
     with pytest.raises(ClusterlensError, match="No search project"):
         SearchProject(tmp_path / "missing.sqlite")
-    # an empty (version 0) database is migrated on opening
+    # an empty (version 0) database is not a project: it is refused, never migrated
     sqlite3.connect(tmp_path / "old.sqlite").close()
-    assert SearchProject(tmp_path / "old.sqlite").schema_version == SCHEMA_VERSION
+    with pytest.raises(ClusterlensError, match="empty file"):
+        SearchProject(tmp_path / "old.sqlite")
     # a newer schema is refused
     con = sqlite3.connect(tmp_path / "new.sqlite")
     con.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")

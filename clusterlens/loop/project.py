@@ -129,15 +129,17 @@ class SearchProject:
             raise ClusterlensError(
                 f"{where!r} is not a search project (not an SQLite database, or truncated)."
             )
-        try:
-            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=self.timeout)
+        # reads only (waiting for writers like every connection here), so a foreign file is
+        # left as it was
+        with self._sqlite_errors():
+            con = sqlite3.connect(self.path, timeout=self.timeout)
             try:
                 version = con.execute("PRAGMA user_version").fetchone()[0]
                 tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
             finally:
                 con.close()
-        except sqlite3.DatabaseError as exc:
-            raise ClusterlensError(f"The project file {where!r} is corrupt: {exc}.") from None
+        if version > SCHEMA_VERSION:
+            return  # a newer clusterlens's project: _migrate says so
         if version < 1 or not {"meta", "objects", "iterations"} <= tables:
             raise ClusterlensError(
                 f"{where!r} is an SQLite database but not a clusterlens search project "
