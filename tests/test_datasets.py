@@ -199,3 +199,15 @@ def test_identical_runs_cooperate_and_leave_no_records(tmp_path):
     b.finalize()
     assert not (tmp_path / "ds" / "_records").exists()
     np.testing.assert_array_equal(LensDataset(tmp_path / "ds").images[2], _image(2))
+
+
+def test_a_lost_completion_marker_is_named_and_restored(tmp_path):
+    writer = DatasetWriter(tmp_path / "ds", 5, SHAPE, attrs={"seed": 1})
+    _write(writer, range(5))
+    writer.finalize()
+    (tmp_path / "ds" / "complete.json").unlink()
+    with pytest.raises(DatasetError, match="all 5 images.*complete.json is missing"):
+        LensDataset(tmp_path / "ds")
+    ds = DatasetWriter(tmp_path / "ds", 5, SHAPE, attrs={"seed": 1}).finalize()
+    assert ds.complete and list(ds.labels) == [0, 1, 0, 1, 0]
+    np.testing.assert_array_equal(ds.images[4], _image(4))
