@@ -104,8 +104,8 @@ def create_app(
     source,
     *,
     iteration: int | None = None,
-    size: int = 371,
-    crop: int = 223,
+    size: int | None = None,
+    crop: int | None = None,
     pixel_scale: float | None = None,
     token: str | None = None,
     cache_dir=None,
@@ -121,10 +121,13 @@ def create_app(
         Where cutouts come from, e.g. ``FitsDirectoryCutouts(folder)``.
     iteration : int, optional
         Iteration to inspect; the open one by default, else the latest.
-    size : int
-        Side of the full field shown [pixels] (``clusterlens fetch`` writes 371).
-    crop : int
-        Side of the network's input crop, outlined on the field [pixels] (223 in the paper).
+    size : int, optional
+        Side of the full field shown [pixels]: the project's recorded cutout size
+        (:meth:`~clusterlens.loop.SearchProject.set_image_geometry`), else 371 (what
+        ``clusterlens fetch`` writes).
+    crop : int, optional
+        Side of the network's input crop, outlined on the field [pixels]: the project's
+        recorded crop, else 223 (the paper's).
     pixel_scale : float, optional
         Arcsec per pixel; the source's ``pixel_scale`` (0.262) by default.
     token : str, optional
@@ -139,8 +142,9 @@ def create_app(
 
     project = project if isinstance(project, SearchProject) else SearchProject(project)
     iteration = _pick_iteration(project, iteration)
-    size = int(size)
-    crop = int(crop)
+    known = project.image_geometry or (371, 223)
+    size = int(known[0] if size is None else size)
+    crop = int(known[1] if crop is None else crop)
     if not 16 <= size <= 4096 or not 1 <= crop:
         raise ParameterError(f"'size' must be in [16, 4096] and 'crop' >= 1. Got {size}, {crop}.")
     scale = float(pixel_scale or getattr(source, "pixel_scale", PIXEL_SCALE))
@@ -512,7 +516,11 @@ def _routes(app, state: _AppState, token: str | None, allowed_hosts: set) -> Non
         if iteration != state.iteration or not 0 <= rank < len(state.queue) or view not in VIEWS:
             abort(404)
         item = state.queue[rank]
-        raw = state.cache.get(item["id"], view, item["ra"], item["dec"])
+        try:
+            raw = state.cache.get(item["id"], view, item["ra"], item["dec"])
+        except ClusterlensError as exc:  # the page shows the reason; the log keeps it too
+            app.logger.warning("no image for %s: %s", item["id"], exc)
+            raise
         ahead = state.queue[rank + 1 : rank + 1 + _PREFETCH_AHEAD]
         state.cache.prefetch((i["id"], i["ra"], i["dec"]) for i in ahead)
         resp = make_response(raw)

@@ -280,6 +280,40 @@ class SearchProject:
         os.replace(tmp, path)
         return cls(path, timeout=timeout)
 
+    def set_image_geometry(self, cutout_size: int, crop: int) -> None:
+        """Record the side of the project's cutouts and of the network's centre crop
+        [pixels], so that ``clusterlens inspect`` shows them without being told."""
+        owner = "SearchProject.set_image_geometry"
+        for name, value in (("cutout_size", cutout_size), ("crop", crop)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ParameterError(
+                    f"The {name!r} parameter of {owner} must be a positive integer. "
+                    f"Got {value!r} instead."
+                )
+        if crop > cutout_size:
+            raise ParameterError(
+                f"The 'crop' parameter of {owner} ({crop}) must not exceed 'cutout_size' "
+                f"({cutout_size})."
+            )
+        value = json.dumps({"cutout_size": int(cutout_size), "crop": int(crop)})
+        self._transaction(
+            lambda conn: conn.execute(
+                "INSERT INTO meta VALUES ('image_geometry', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (value,),
+            )
+        )
+
+    @property
+    def image_geometry(self) -> tuple[int, int] | None:
+        """``(cutout_size, crop)`` [pixels] recorded by :meth:`set_image_geometry`, or
+        ``None``."""
+        rows = self._read("SELECT value FROM meta WHERE key = 'image_geometry'")
+        if not rows:
+            return None
+        g = json.loads(rows[0][0])
+        return int(g["cutout_size"]), int(g["crop"])
+
     def add_objects(self, objects) -> int:
         """Add objects to the pool (one transaction); returns how many were added."""
         names = list(objects.colnames if hasattr(objects, "colnames") else objects.keys())

@@ -32,6 +32,7 @@
   let turnStart = null;
   let outbox = [];
   let refused = []; // decisions the server refused for good: {op, reason}
+  const noImage = {}; // object id -> why its image could not be shown
   let needsToken = false;
   let sending = false;
   let retryDelay = 500;
@@ -444,6 +445,8 @@
   function decide(isLens, grade) {
     const it = items[idx];
     if (!it) return;
+    if (it.id in noImage && !window.confirm(`No image was shown for ${it.id} (${noImage[it.id]}). Grade it anyway?`))
+      return;
     const pts = isLens ? currentPoints(it.id) : [];
     mine[it.id] = {
       is_lens: isLens,
@@ -489,9 +492,21 @@
       requestAnimationFrame(() => turns.push(performance.now() - t0));
     }
   });
-  $("cutout").addEventListener("error", () => {
+  $("cutout").addEventListener("error", async () => {
     $("loading").hidden = true;
-    message("No cutout could be rendered for this candidate (see the server log).");
+    const it = items[idx];
+    if (!it) return;
+    noImage[it.id] = "no cutout could be rendered";
+    try {
+      const resp = await fetch(imgUrl(it.rank, imageView()), {
+        headers: apiHeaders(),
+        credentials: "same-origin",
+      });
+      if (!resp.ok) noImage[it.id] = (await resp.json()).error || `HTTP ${resp.status}`;
+    } catch (e) {
+      /* keep the generic reason */
+    }
+    if (items[idx] === it) message(`No image for ${it.id}: ${noImage[it.id]}`);
   });
   $("frame").addEventListener("click", (ev) => {
     const it = items[idx];
