@@ -10,14 +10,13 @@ indices, and the dataset is marked complete only by the final ``finalize``.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from clusterlens._dask import dask_client
-from clusterlens.datasets import DatasetError, DatasetWriter, LensDataset
+from clusterlens.datasets import DatasetWriter, LensDataset
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.mock.config import MockConfig, config_to_dict
 from clusterlens.mock.simulator import LensRejected, MockLensSimulator
@@ -124,19 +123,6 @@ def _write_batch(indices, writer, seed, n_positive, simulator, sky):
     return len(indices)
 
 
-def _check_resume(path: Path, attrs: dict):
-    meta_file = path / "zarr.json"
-    if not meta_file.is_file():
-        return
-    user = json.loads(meta_file.read_text()).get("attributes", {}).get("user", {})
-    if user and user != attrs:
-        changed = sorted(k for k in set(user) | set(attrs) if user.get(k) != attrs.get(k))
-        raise DatasetError(
-            f"The dataset at {path} was started with a different {', '.join(changed)}; "
-            "resuming would mix two datasets. Use another path or overwrite=True."
-        )
-
-
 def simulate_dataset(
     path,
     n_images: int,
@@ -236,8 +222,7 @@ def simulate_dataset(
         "sky": repr(sky),
         "population": type(simulator.population).__name__,
     }
-    if not overwrite:
-        _check_resume(path, attrs)
+    # the writer refuses a dataset another run (other seed or configuration) is writing
     writer = DatasetWriter(
         path,
         n_images,

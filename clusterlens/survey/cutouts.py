@@ -305,6 +305,10 @@ class CutoutSource(abc.ABC):
             The cutout cannot be obtained or is not usable.
         """
 
+    def invalidate(self, ra: float, dec: float, size: int, bands="grz") -> None:  # noqa: B027
+        """Forget any cached copy of this cutout, so that the next :meth:`get` obtains it
+        anew (``fetch --overwrite``). Sources without a cache do nothing."""
+
 
 class FitsDirectoryCutouts(CutoutSource):
     """Cutouts already on disk, one FITS file per cluster, named by cluster id.
