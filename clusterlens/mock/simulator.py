@@ -53,6 +53,15 @@ _EIGHT = np.ones((3, 3), dtype=bool)
 _MEMBER_COLUMNS = ("x", "y", "stellar_mass", "q", "phi")
 
 
+def _arc_measures(arc_clean, conditions) -> dict:
+    """``arc_radius`` [arcsec] and ``arc_surface_brightness`` [AB mag / arcsec^2, r] of the
+    noiseless arc (:func:`clusterlens.mock.report.measure_arc`)."""
+    from clusterlens.mock.report import measure_arc
+
+    m = measure_arc(arc_clean, conditions.sky_sigma, conditions.pixel_scale)
+    return {"arc_radius": m["arc_radius"], "arc_surface_brightness": m["arc_surface_brightness"]}
+
+
 class LensRejected(ClusterlensError):
     """No accepted mock could be made from this cluster within the configured draws.
 
@@ -702,6 +711,7 @@ class MockLensSimulator:
                 f"arc_mag_{b}": float(nanomaggies_to_mag(max(f, 1e-30)))
                 for b, f in zip(BANDS, arc_flux, strict=True)
             },
+            **_arc_measures(arc_clean, draw.get("conditions", self.conditions)),
         }
         if scene.cluster_id is not None:
             params["cluster_id"] = str(scene.cluster_id)
