@@ -195,27 +195,48 @@ def test_report_with_the_candidate_catalog(dataset, tmp_path):
     assert r.summary["log_m500"]["candidates"]["median"] == pytest.approx(14.389, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_cli_writes_the_report_and_no_report_skips_it(tmp_path, capsys):
     from clusterlens.cli import main
 
     cfg = tmp_path / "small.toml"
     cfg.write_text("[image]\ncutout_size = 131\ncrop_size = 101\n")
-    base = ["simulate", "--config", str(cfg), "--n", "2", "--workers", "0", "--no-progress"]
     out = tmp_path / "ds"
-    assert main([*base, "--out", str(out)]) == 0
+    argv = ["simulate", "--config", str(cfg), "--n", "2", "--workers", "0", "--no-progress"]
+    argv += ["--out", str(out)]
+    assert main([*argv, "--no-report"]) == 0
+    assert "realism report" not in capsys.readouterr().out
+    assert not (out / "report").exists()
+    # the same command without --no-report: the dataset is complete, only the report is made
+    assert main(argv) == 0
     assert "realism report:" in capsys.readouterr().out
     assert rep.report_is_complete(out / "report", dataset=out)
     assert len(LensDataset(out)) == 2  # the report does not disturb the dataset
-    # run again: the dataset is complete and so is its report
-    assert main([*base, "--out", str(out)]) == 0
+    assert main(argv) == 0
     assert "report up to date" in capsys.readouterr().out
-    # a damaged report is rewritten by the same command, the images are not
+    # a damaged report is rewritten by the same command
     (out / "report" / "summary.md").write_text("half")
-    assert main([*base, "--out", str(out)]) == 0
+    assert main(argv) == 0
     assert "realism report:" in capsys.readouterr().out
     assert rep.report_is_complete(out / "report", dataset=out)
-    skipped = tmp_path / "skip"
-    assert main([*base, "--out", str(skipped), "--no-report"]) == 0
-    assert "realism report" not in capsys.readouterr().out
-    assert not (skipped / "report").exists()
-    assert main([*base, "--out", str(skipped), "--candidates", str(tmp_path / "no.csv")]) == 2
+    assert main([*argv, "--candidates", str(tmp_path / "no.csv")]) == 2
+
+
+def test_report_of_any_parameter_table_with_hard_negatives(tmp_path):
+    """A dataset with few parameters and a record of confusers: n/a rows, hard negatives."""
+    from clusterlens.datasets import DatasetWriter
+
+    rng = np.random.default_rng(0)
+    w = DatasetWriter(tmp_path / "toy", 6, (3, 24, 24))
+    confusers = ["", "", "", "spiral", "", "star,ring"]
+    for i in range(6):
+        params = {"einstein_radius": 5.0 + i} if i < 3 else {"confusers": confusers[i]}
+        w.write(i, rng.normal(0, 0.01, (3, 24, 24)).astype(np.float32), int(i < 3), params)
+    ds = w.finalize()
+    r = rep.realism_report(ds, tmp_path / "r", n_gallery=4)
+    assert rep.report_is_complete(r.path, dataset=ds.path)
+    assert r.summary["einstein_radius"]["mocks"]["median"] == pytest.approx(6.0)
+    assert r.summary["arc_radius"]["mocks"] is None and r.summary["arc_snr"]["column"] is None
+    neg = r.galleries["negatives"]
+    assert neg["hard"] and neg["n_hard"] == 2 and neg["n_shown"] == 2
+    assert "confusers" in neg["caption"]

@@ -52,6 +52,8 @@ __all__ = [
     "RealismReport",
     "ReportError",
     "dataset_fingerprint",
+    "format_range",
+    "format_stats",
     "hard_negatives",
     "measure_arc",
     "plot_realism",
@@ -354,13 +356,16 @@ def _summarise(params, table):
     return out
 
 
-def _fmt(s: dict | None) -> str:
+def format_stats(s: dict | None) -> str:
+    """``"median (p16-p84)"`` of a summary entry, or ``"n/a"``."""
     if not s:
         return "n/a"
     return f"{s['median']:.3g} ({s['p16']:.3g}-{s['p84']:.3g})"
 
 
-def _fmt_paper(p: dict | None) -> str:
+def format_range(p: dict | None) -> str:
+    """The paper's range or cut of a summary entry (``"0.034-1.495"``, ``">= 5"``), or
+    ``"n/a"``."""
     if not p:
         return "n/a"
     lo, hi = p["low"], p["high"]
@@ -380,12 +385,11 @@ def summary_table(summary: dict, *, title: str | None = None) -> str:
     ]
     for name, row in summary.items():
         n = row["mocks"]["n"] if row["mocks"] else 0
-        cand = _fmt(row["candidates"])
+        cand = format_stats(row["candidates"])
         if row["candidates"] and row["candidates_column"] not in (None, name):
             cand += f" [{row['candidates_column']}]"
-        lines.append(
-            f"| {name} | {_fmt(row['mocks'])} | {n} | {_fmt_paper(row['paper'])} | {cand} |"
-        )
+        mock, paper = format_stats(row["mocks"]), format_range(row["paper"])
+        lines.append(f"| {name} | {mock} | {n} | {paper} | {cand} |")
     return "\n".join(lines) + "\n"
 
 
@@ -447,13 +451,13 @@ def _hist_panel(ax, q: Quantity, mock, cand_values, row, bins):
         for end in (p["low"], p["high"]):
             if end is not None:
                 ax.axvline(end, color="tab:blue", ls="--", lw=1.2)
-        ax.plot([], [], color="tab:blue", ls="--", label=f"paper {_fmt_paper(p)}")
+        ax.plot([], [], color="tab:blue", ls="--", label=f"paper {format_range(p)}")
     ax.set_xlabel(q.label, fontsize=9)
     ax.set_yticks([])
     ax.tick_params(labelsize=8)
-    title = f"mocks {_fmt(row['mocks'])}"
+    title = f"mocks {format_stats(row['mocks'])}"
     if row["candidates"]:
-        title += f"   cand. {_fmt(row['candidates'])}"
+        title += f"   cand. {format_stats(row['candidates'])}"
     ax.set_title(title, fontsize=7.5)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6.5, loc="upper right", frameon=False)

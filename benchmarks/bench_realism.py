@@ -1,0 +1,112 @@
+"""The realism report of a small dataset, for the default (realistic) and the ``paper`` preset.
+
+For each preset the script writes a dataset of ``--n`` images (half lenses) with
+:func:`clusterlens.mock.simulate_dataset` in this process (no Dask, one numba thread), times
+it (the first images include numba's compile or cache load: ``--warm`` images are made and
+timed apart first), writes its realism report (:func:`clusterlens.mock.report.realism_report`)
+and prints the two summaries side by side: median (16-84%) of every quantity for each preset,
+with the paper's Table 1 figure and the 485 published candidates beside them, then mocks per
+second (lenses and negatives alike, wall time).
+
+Run: ``PYTHONPATH=. python benchmarks/bench_realism.py [--n 60] [--out DIR]
+[--candidates zhang2026_cluster_lens_candidates.csv]``.  The reports stay in
+``DIR/<preset>/report/`` (default a temporary folder, removed at the end unless ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+from clusterlens.mock import preset_config, simulate_dataset  # noqa: E402
+from clusterlens.mock.report import format_range, format_stats, realism_report  # noqa: E402
+
+PRESETS = ("realistic", "paper")
+_CANDIDATES = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _default_candidates():
+    for p in (_CANDIDATES, Path("/work/shared/data")):
+        f = p / "zhang2026_cluster_lens_candidates.csv"
+        if f.is_file():
+            return f
+    return None
+
+
+def run_preset(name: str, root: Path, n: int, warm: int, seed: int, candidates) -> dict:
+    config = preset_config(name)
+    if warm:  # compile / load the numba cache before timing
+        simulate_dataset(root / f"{name}-warm", warm, config, seed=seed + 1, workers=0,
+                         progress=False, overwrite=True)  # fmt: skip
+    t0 = time.perf_counter()
+    ds = simulate_dataset(root / name, n, config, seed=seed, workers=0, progress=False,
+                          overwrite=True)  # fmt: skip
+    wall = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    report = realism_report(ds, candidates=candidates)
+    return {"report": report, "wall": wall, "report_wall": time.perf_counter() - t1, "n": n}
+
+
+def side_by_side(results: dict) -> str:
+    names = list(results)
+    first = results[names[0]]["report"].summary
+    head = "| quantity | " + " | ".join(f"{n}: median (16-84%)" for n in names)
+    head += " | paper | 485 candidates |"
+    lines = [head, "|---" * (len(names) + 3) + "|"]
+    for q, row in first.items():
+        cells = [format_stats(results[n]["report"].summary[q]["mocks"]) for n in names]
+        cand = format_stats(row["candidates"])
+        if row["candidates"] and row["candidates_column"] != q:
+            cand += f" [{row['candidates_column']}]"
+        lines.append(
+            f"| {q} | " + " | ".join(cells) + f" | {format_range(row['paper'])} | {cand} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=60, help="images per preset (half lenses)")
+    parser.add_argument("--warm", type=int, default=2, help="untimed images made first")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None, help="keep the datasets here")
+    parser.add_argument("--candidates", type=Path, default=None)
+    args = parser.parse_args(argv)
+    candidates = args.candidates or _default_candidates()
+    tmp = None
+    root = args.out
+    if root is None:
+        tmp = tempfile.TemporaryDirectory(prefix="bench_realism_")
+        root = Path(tmp.name)
+    try:
+        results = {
+            name: run_preset(name, root, args.n, args.warm, args.seed, candidates)
+            for name in PRESETS
+        }
+        print(f"{args.n} images per preset (half lenses), seed {args.seed}; candidates: "
+              f"{candidates or 'built-in summary'}\n")  # fmt: skip
+        print(side_by_side(results))
+        print()
+        for name, r in results.items():
+            print(
+                f"{name:>9}: {r['n'] / r['wall']:.2f} mocks/s ({r['wall']:.1f} s for {r['n']} "
+                f"images, one process); report {r['report_wall']:.1f} s -> {r['report'].path}"
+            )
+        try:
+            print(f"load average: {os.getloadavg()[0]:.1f}")
+        except OSError:
+            pass
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
