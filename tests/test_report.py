@@ -155,6 +155,10 @@ def test_killed_report_is_not_complete(report, dataset, tmp_path, monkeypatch):
         raise KeyboardInterrupt  # killed while drawing the galleries
 
     monkeypatch.setattr(rep, "_gallery", killed)
+    # a hard kill leaves its temporary folder: never taken for the report, removed next time
+    (tmp_path / ".rep.0123.tmp").mkdir()
+    (tmp_path / ".rep.0123.tmp" / "summary.md").write_text("half")
+    assert not rep.report_is_complete(tmp_path / ".rep.0123.tmp")
     with pytest.raises(KeyboardInterrupt):
         rep.realism_report(dataset, out, n_gallery=2)
     # the old report is untouched and no half-written folder is left
@@ -185,6 +189,10 @@ def test_report_rejects_bad_input(dataset, tmp_path):
         rep.realism_report(dataset, tmp_path / "r", n_gallery=0)
     with pytest.raises(ParameterError, match="candidates"):
         rep.realism_report(dataset, tmp_path / "r", candidates=tmp_path / "missing.csv")
+    # a folder that is not a report (here: the dataset itself) is never replaced
+    with pytest.raises(ParameterError, match="not a realism report"):
+        rep.realism_report(dataset, dataset.path)
+    assert len(LensDataset(dataset.path)) == 6
 
 
 @needs_zhang

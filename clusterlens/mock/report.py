@@ -738,6 +738,23 @@ def load_report(path) -> RealismReport:
     )
 
 
+def _check_replaceable(final: Path) -> None:
+    """Refuse to replace a folder that is not a realism report (a dataset, say)."""
+    if not final.exists():
+        return
+    if final.is_dir() and not any(final.iterdir()):
+        return
+    try:
+        fmt = json.loads((final / _MANIFEST).read_text()).get("format")
+    except (OSError, ValueError, AttributeError):
+        fmt = None
+    if fmt != _FORMAT:
+        raise ParameterError(
+            f"The 'out_dir' parameter of realism_report names {str(final)!r}, which exists and "
+            "is not a realism report; it would be replaced. Give a new or a report folder."
+        )
+
+
 def _publish(tmp: Path, final: Path) -> None:
     """Swap the finished temporary folder in for ``final`` (old report removed after)."""
     old = None
@@ -799,10 +816,15 @@ def realism_report(
             f"The dataset at {ds.path} is not complete; the realism report needs a finished one."
         )
     final = Path(out_dir) if out_dir is not None else ds.path / "report"
+    _check_replaceable(final)
     table = _load_candidates(candidates)
     params = LensDataset(ds.path).params  # the whole dataset, not a view
     summary = _summarise(params, table)
     final.parent.mkdir(parents=True, exist_ok=True)
+    # what a killed run left behind: its temporary folder, or the old report it had set aside
+    for pattern in (f".{final.name}.*.tmp", f".{final.name}.*.old"):
+        for leftover in final.parent.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
     tmp.mkdir()
     try:
