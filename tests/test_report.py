@@ -164,6 +164,7 @@ def test_killed_report_is_not_complete(report, dataset, tmp_path, monkeypatch):
     # the old report is untouched and no half-written folder is left
     assert rep.report_is_complete(out) and sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
     assert rep.load_report(out).files.keys() == report.files.keys()
+    monkeypatch.setattr(rep, "plot_realism", killed)  # killed earlier this time
     with pytest.raises(KeyboardInterrupt):
         rep.realism_report(dataset, tmp_path / "new", n_gallery=2)
     assert not (tmp_path / "new").exists() and not rep.report_is_complete(tmp_path / "new")
