@@ -142,6 +142,18 @@ def test_hard_negatives_from_a_confuser_column():
     t2.rename_column("n_confusers", "confuser_count")
     assert rep.hard_negatives(t2)[0].tolist() == [1, 2]
     assert rep.hard_negatives(Table({"index": [0], "label": [0]}))[2] is None
+    # the synthetic sky's record: a flag decides, the kinds label the panel
+    t3 = Table(
+        {
+            "index": [0, 1, 2, 3],
+            "label": [0, 0, 0, 0],
+            "sky_hard_negative": [False, True, False, True],
+            "sky_confusers": ["spiral", "edge_on,star", "", ""],
+        }
+    )
+    rows, texts, column = rep.hard_negatives(t3)
+    assert column == "sky_hard_negative" and rows.tolist() == [1, 3]
+    assert texts == ["edge_on,star", "hard negative"]
 
 
 def test_killed_report_is_not_complete(report, dataset, tmp_path, monkeypatch):
@@ -248,4 +260,4 @@ def test_report_of_any_parameter_table_with_hard_negatives(tmp_path):
     assert r.summary["arc_radius"]["mocks"] is None and r.summary["arc_snr"]["column"] is None
     neg = r.galleries["negatives"]
     assert neg["hard"] and neg["n_hard"] == 2 and neg["n_shown"] == 2
-    assert "confusers" in neg["caption"]
+    assert "hard by 'confusers'" in neg["caption"]

@@ -67,9 +67,10 @@ _MANIFEST = "complete.json"
 _FORMAT = "clusterlens-realism-report"
 _FORMAT_VERSION = 1
 _ZP = 22.5
-# Column names that may hold a negative's confusers (the synthetic sky's record of what it
-# painted on purpose), tried in order.
-_CONFUSER_COLUMNS = ("confusers", "confuser", "confuser_kinds", "confuser_kind", "hard_negative")
+# The synthetic sky's record of what it painted: a flag for the negatives made hard on
+# purpose, and the confusers' kinds; the first column found of each is used.
+_HARD_FLAG_COLUMNS = ("sky_hard_negative", "hard_negative")
+_CONFUSER_COLUMNS = ("sky_confusers", "confusers", "confuser", "confuser_kinds", "confuser_kind")
 _FALSE_WORDS = {"", "none", "0", "false", "[]", "nan", "-", "n/a"}
 
 
@@ -522,24 +523,41 @@ def _confuser_text(value) -> str | None:
 def hard_negatives(params) -> tuple[np.ndarray, list[str], str | None]:
     """Rows of ``params`` that are hard negatives, with the confusers they carry.
 
-    Returns ``(dataset indices, texts, column)``; ``column`` is None when the table has no
-    record of confusers (then no row is a hard negative).
+    A negative is hard when its flag column (``sky_hard_negative``, ``hard_negative``) is
+    true or, without a flag, when its confuser column (``sky_confusers``, ``confusers``, ...
+    or any column whose name starts with ``confuser``) names any.
+
+    Returns
+    -------
+    (indices, texts, column)
+        Dataset indices of the hard negatives, what each carries (the confuser column's text,
+        else "hard negative"), and the column that decided (None when the table has no record
+        of confusers: then no row is a hard negative).
     """
     neg = ~_lens_rows(params)
-    column = next((c for c in _CONFUSER_COLUMNS if c in params.colnames), None)
-    if column is None:
-        column = next((c for c in params.colnames if c.startswith("confuser")), None)
+    names = params.colnames
+    flag = next((c for c in _HARD_FLAG_COLUMNS if c in names), None)
+    text_col = next((c for c in _CONFUSER_COLUMNS if c in names), None)
+    if text_col is None:
+        text_col = next((c for c in names if c.startswith("confuser")), None)
+    column = flag or text_col
     if column is None:
         return np.zeros(0, dtype=np.int64), [], None
-    col = params[column]
-    mask = np.asarray(getattr(col, "mask", np.zeros(len(col), bool)), dtype=bool)
-    index = np.asarray(params["index"]) if "index" in params.colnames else np.arange(len(params))
+
+    def cells(name):
+        col = params[name]
+        mask = np.asarray(getattr(col, "mask", np.zeros(len(col), bool)), dtype=bool)
+        return [None if (mask.shape and mask[k]) else col[k] for k in range(len(col))]
+
+    decide = cells(column)
+    texts_all = cells(text_col) if text_col is not None else [None] * len(params)
+    index = np.asarray(params["index"]) if "index" in names else np.arange(len(params))
     rows, texts = [], []
     for k in np.flatnonzero(neg):
-        text = None if (mask.shape and mask[k]) else _confuser_text(col[k])
-        if text is not None:
-            rows.append(int(index[k]))
-            texts.append(text)
+        if _confuser_text(decide[k]) is None:
+            continue
+        rows.append(int(index[k]))
+        texts.append(_confuser_text(texts_all[k]) or "hard negative")
     return np.asarray(rows, dtype=np.int64), texts, column
 
 
@@ -614,7 +632,7 @@ def _gallery_negatives(dataset, params, path, n, ncols, seed):
         notes = [texts[k][:34] for k in pick]
         caption = (
             f"{indices.size} of {rows.size} hard negatives ({rows.size} of {all_neg.size} "
-            f"negatives name confusers in '{column}'; bottom: the confusers)"
+            f"negatives are hard by '{column}'; bottom: their confusers)"
         )
         hard = True
     else:
