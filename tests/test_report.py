@@ -154,6 +154,8 @@ def test_hard_negatives_from_a_confuser_column():
     rows, texts, column = rep.hard_negatives(t3)
     assert column == "sky_hard_negative" and rows.tolist() == [1, 3]
     assert texts == ["edge_on,star", "hard negative"]
+    assert rep._short_kinds("merger,merger,edge_on") == "2 merger, edge_on"
+    assert len(rep._short_kinds("merger,edge_on,arclet,spiral,star,ring")) == 26
 
 
 def test_killed_report_is_not_complete(report, dataset, tmp_path, monkeypatch):

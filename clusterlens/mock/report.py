@@ -561,6 +561,14 @@ def hard_negatives(params) -> tuple[np.ndarray, list[str], str | None]:
     return np.asarray(rows, dtype=np.int64), texts, column
 
 
+def _short_kinds(text: str, width: int = 26) -> str:
+    """``"merger,merger,edge_on"`` -> ``"2 merger, edge_on"``, cut to fit a panel."""
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    counts = {k: kinds.count(k) for k in dict.fromkeys(kinds)}
+    out = ", ".join(k if n == 1 else f"{n} {k}" for k, n in counts.items()) or text
+    return out if len(out) <= width else out[: width - 1] + "…"
+
+
 def _gallery(dataset, indices, ids, notes, caption, path, ncols):
     from clusterlens.survey.rgb import gallery
 
@@ -629,7 +637,7 @@ def _gallery_negatives(dataset, params, path, n, ncols, seed):
         rng = np.random.default_rng(seed)
         pick = np.sort(rng.choice(rows.size, size=min(n, rows.size), replace=False))
         indices = rows[pick]
-        notes = [texts[k][:34] for k in pick]
+        notes = [_short_kinds(texts[k]) for k in pick]
         caption = (
             f"{indices.size} of {rows.size} hard negatives ({rows.size} of {all_neg.size} "
             f"negatives are hard by '{column}'; bottom: their confusers)"
