@@ -53,17 +53,6 @@ _EIGHT = np.ones((3, 3), dtype=bool)
 _MEMBER_COLUMNS = ("x", "y", "stellar_mass", "q", "phi")
 
 
-def _arc_measures(sim, scene, arc_clean) -> dict:
-    """``arc_radius`` [arcsec] and ``arc_surface_brightness`` [AB mag / arcsec^2, r] of the
-    noiseless arc (:func:`clusterlens.mock.report.measure_arc`) at the scene's sky noise."""
-    from clusterlens.mock.report import measure_arc
-
-    pick = getattr(sim, "scene_conditions", None)  # per-field conditions, where the sim has them
-    conditions = sim.conditions if pick is None else pick(scene)
-    m = measure_arc(arc_clean, conditions.sky_sigma, conditions.pixel_scale)
-    return {"arc_radius": m["arc_radius"], "arc_surface_brightness": m["arc_surface_brightness"]}
-
-
 class LensRejected(ClusterlensError):
     """No accepted mock could be made from this cluster within the configured draws.
 
@@ -727,3 +716,14 @@ class MockLensSimulator:
             member_xy=member_xy,
             params=params,
         )
+
+
+def _arc_measures(sim, scene, arc_clean) -> dict:
+    """``arc_radius`` [arcsec] and ``arc_surface_brightness`` [AB mag / arcsec^2, r] of the
+    noiseless arc (:func:`clusterlens.mock.report.measure_arc`) at the scene's sky noise."""
+    from clusterlens.mock.report import measure_arc
+
+    pick = getattr(sim, "scene_conditions", None)  # per-field conditions, where the sim has them
+    conditions = sim.conditions if pick is None else pick(scene)
+    m = measure_arc(arc_clean, conditions.sky_sigma, conditions.pixel_scale)
+    return {"arc_radius": m["arc_radius"], "arc_surface_brightness": m["arc_surface_brightness"]}
