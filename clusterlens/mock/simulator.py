@@ -331,6 +331,17 @@ class LensMaps:
         return hi
 
 
+def _arc_measures(sim, scene, arc_clean) -> dict:
+    """``arc_radius`` [arcsec] and ``arc_surface_brightness`` [AB mag / arcsec^2, r] of the
+    noiseless arc (:func:`clusterlens.mock.report.measure_arc`) at the scene's sky noise."""
+    from clusterlens.mock.report import measure_arc
+
+    pick = getattr(sim, "scene_conditions", None)  # per-field conditions, where the sim has them
+    conditions = sim.conditions if pick is None else pick(scene)
+    m = measure_arc(arc_clean, conditions.sky_sigma, conditions.pixel_scale)
+    return {"arc_radius": m["arc_radius"], "arc_surface_brightness": m["arc_surface_brightness"]}
+
+
 class MockLensSimulator:
     """Make mock cluster lenses following section 2.2 of the paper.
 
@@ -716,14 +727,3 @@ class MockLensSimulator:
             member_xy=member_xy,
             params=params,
         )
-
-
-def _arc_measures(sim, scene, arc_clean) -> dict:
-    """``arc_radius`` [arcsec] and ``arc_surface_brightness`` [AB mag / arcsec^2, r] of the
-    noiseless arc (:func:`clusterlens.mock.report.measure_arc`) at the scene's sky noise."""
-    from clusterlens.mock.report import measure_arc
-
-    pick = getattr(sim, "scene_conditions", None)  # per-field conditions, where the sim has them
-    conditions = sim.conditions if pick is None else pick(scene)
-    m = measure_arc(arc_clean, conditions.sky_sigma, conditions.pixel_scale)
-    return {"arc_radius": m["arc_radius"], "arc_surface_brightness": m["arc_surface_brightness"]}
