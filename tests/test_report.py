@@ -71,7 +71,8 @@ def test_simulator_stores_arc_measures(dataset):
     sb = np.asarray(p["arc_surface_brightness"], float)[lens]
     theta = np.asarray(p["einstein_radius"], float)[lens]
     assert np.all(r > 0.3 * theta) and np.all(r < 3 * theta)  # arcs lie near theta_E
-    assert np.all((sb > 18) & (sb < 30))
+    seen = np.isfinite(sb)  # NaN: no r pixel above the noise (the arc is seen in g or z)
+    assert seen.any() and np.all((sb[seen] > 18) & (sb[seen] < 30))
 
 
 def test_report_files_complete(report, dataset):
