@@ -2,15 +2,16 @@
 
 For each preset the script writes a dataset of ``--n`` images (half lenses) with
 :func:`clusterlens.mock.simulate_dataset` in this process (no Dask, one numba thread), times
-it (the first images include numba's compile or cache load: ``--warm`` images are made and
-timed apart first), writes its realism report (:func:`clusterlens.mock.report.realism_report`)
+it (numba's compile or cache load is paid by ``--warm`` images made first, not timed), writes its realism report (:func:`clusterlens.mock.report.realism_report`)
 and prints the two summaries side by side: median (16-84%) of every quantity for each preset,
 with the paper's Table 1 figure and the 485 published candidates beside them, then mocks per
 second (lenses alone, negatives alone, and all images written, wall time).
 
 Run: ``PYTHONPATH=. python benchmarks/bench_realism.py [--n 60] [--out DIR]
-[--candidates zhang2026_cluster_lens_candidates.csv]``.  The reports stay in
-``DIR/<preset>/report/`` (default a temporary folder, removed at the end unless ``--out``).
+[--candidates zhang2026_cluster_lens_candidates.csv] [--check]``; ``--check`` exits 1 unless
+both reports are complete and every mock median lies inside the paper's range where it gives
+one.  The reports stay in ``DIR/<preset>/report/`` with ``--out`` (default: a temporary
+folder, removed at the end).
 """
 
 from __future__ import annotations
@@ -98,6 +99,25 @@ def side_by_side(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _check(results: dict) -> list[str]:
+    from clusterlens.mock.report import report_is_complete
+
+    problems = []
+    for name, r in results.items():
+        report = r["report"]
+        if not report_is_complete(report.path):
+            problems.append(f"{name}: the report at {report.path} is not complete")
+        for q, row in report.summary.items():
+            paper, mock = row["paper"], row["mocks"]
+            if not paper or not mock:
+                continue
+            lo = -float("inf") if paper["low"] is None else paper["low"]
+            hi = float("inf") if paper["high"] is None else paper["high"]
+            if not lo <= mock["median"] <= hi:
+                problems.append(f"{name}: {q} median {mock['median']:.3g} outside {lo}-{hi}")
+    return problems
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=60, help="images per preset (half lenses)")
@@ -105,7 +125,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="keep the datasets here")
     parser.add_argument("--candidates", type=Path, default=None)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 unless both reports are complete and every mock median lies in the "
+        "paper's range where it gives one",
+    )
+    args, _ = parser.parse_known_args(argv)  # run_all.py passes the same options to all
     candidates = args.candidates or _default_candidates()
     tmp = None
     root = args.out
@@ -135,6 +161,12 @@ def main(argv: list[str]) -> int:
             print(f"load average: {os.getloadavg()[0]:.1f}")
         except OSError:
             pass
+        if args.check:
+            problems = _check(results)
+            for p in problems:
+                print("CHECK FAILED:", p)
+            if problems:
+                return 1
     finally:
         if tmp is not None:
             tmp.cleanup()
