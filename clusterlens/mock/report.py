@@ -648,7 +648,7 @@ def _gallery_negatives(dataset, params, path, n, ncols, seed):
         indices = np.sort(rng.choice(all_neg, size=min(n, all_neg.size), replace=False))
         notes = None
         why = (
-            f"no negative names a confuser in '{column}'"
+            f"no negative is a hard one by '{column}'"
             if column is not None
             else "the parameter table has no record of confusers"
         )
