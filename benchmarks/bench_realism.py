@@ -1,11 +1,12 @@
 """The realism report of a small dataset, for the default (realistic) and the ``paper`` preset.
 
 For each preset the script writes a dataset of ``--n`` images (half lenses) with
-:func:`clusterlens.mock.simulate_dataset` in this process (no Dask, one numba thread), times
-it (numba's compile or cache load is paid by ``--warm`` images made first, not timed), writes its realism report (:func:`clusterlens.mock.report.realism_report`)
-and prints the two summaries side by side: median (16-84%) of every quantity for each preset,
-with the paper's Table 1 figure and the 485 published candidates beside them, then mocks per
-second (lenses alone, negatives alone, and all images written, wall time).
+:func:`clusterlens.mock.simulate_dataset` in this process (no Dask, one numba thread) and
+times it (numba's compile or cache load is paid by ``--warm`` images made first, not timed),
+writes its realism report (:func:`clusterlens.mock.report.realism_report`) and prints the two
+summaries side by side: median (16-84%) of every quantity for each preset, with the paper's
+Table 1 figure and the 485 published candidates beside them, then mocks per second (lenses
+alone, negatives alone, and all images written, wall time).
 
 Run: ``PYTHONPATH=. python benchmarks/bench_realism.py [--n 60] [--out DIR]
 [--candidates zhang2026_cluster_lens_candidates.csv] [--check]``; ``--check`` exits 1 unless
