@@ -331,6 +331,17 @@ class LensMaps:
         return hi
 
 
+def _arc_measures(sim, scene, arc_clean) -> dict:
+    """``arc_radius`` [arcsec] and ``arc_surface_brightness`` [AB mag / arcsec^2, r] of the
+    noiseless arc (:func:`clusterlens.mock.report.measure_arc`) at the scene's sky noise."""
+    from clusterlens.mock.report import measure_arc
+
+    pick = getattr(sim, "scene_conditions", None)  # per-field conditions, where the sim has them
+    conditions = sim.conditions if pick is None else pick(scene)
+    m = measure_arc(arc_clean, conditions.sky_sigma, conditions.pixel_scale)
+    return {"arc_radius": m["arc_radius"], "arc_surface_brightness": m["arc_surface_brightness"]}
+
+
 class MockLensSimulator:
     """Make mock cluster lenses following section 2.2 of the paper.
 
@@ -702,6 +713,7 @@ class MockLensSimulator:
                 f"arc_mag_{b}": float(nanomaggies_to_mag(max(f, 1e-30)))
                 for b, f in zip(BANDS, arc_flux, strict=True)
             },
+            **_arc_measures(self, scene, arc_clean),
         }
         if scene.cluster_id is not None:
             params["cluster_id"] = str(scene.cluster_id)
