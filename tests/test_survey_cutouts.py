@@ -482,3 +482,26 @@ def test_cli_fetch_timing_options_and_workers(server, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--workers" in err and "max_concurrent" not in err
     assert main(base + ["--max-transfer-time", "5", "--max-backoff", "1"]) == 0
+
+
+def test_written_cutouts_carry_a_full_wcs_and_their_unit(tmp_path):
+    from astropy.wcs import WCS
+
+    from clusterlens.survey import write_cutout_fits
+
+    image = np.zeros((3, 41, 41), dtype=np.float32)
+    header = fits.Header({"CRVAL1": 150.1, "CRVAL2": 2.2, "BANDS": "grz"})  # as the demo has
+    path = write_cutout_fits(tmp_path / "c.fits", image, header)
+    with fits.open(path) as hdul:
+        h = hdul[0].header
+    assert h["BUNIT"] == "nanomaggy" and h["CTYPE1"] == "RA---TAN"
+    wcs = WCS(h, naxis=2)
+    centre = wcs.pixel_to_world(20, 20)  # 0-based centre pixel
+    assert centre.ra.deg == pytest.approx(150.1) and centre.dec.deg == pytest.approx(2.2)
+    east = wcs.pixel_to_world(19, 20)  # one pixel to the left is east
+    sep = centre.separation(east).arcsec
+    assert sep == pytest.approx(0.262, rel=1e-6) and east.ra.deg > centre.ra.deg
+    # a header with its own WCS keeps it
+    own = fits.Header({"CRVAL1": 1.0, "CRVAL2": 2.0, "CDELT1": -1e-4, "CDELT2": 1e-4})
+    with fits.open(write_cutout_fits(tmp_path / "d.fits", image, own)) as hdul:
+        assert "CD1_1" not in hdul[0].header and hdul[0].header["CDELT2"] == 1e-4
