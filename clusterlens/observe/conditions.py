@@ -213,6 +213,8 @@ class ConditionsDistribution:
         return float(max(SURVEYS[k].fwhm_range[1] for k in self._surveys()))
 
     def _conditions(self, fwhm, depth, sky, beta) -> SurveyConditions:
+        if self.psf_model == "gaussian":  # beta means nothing then: keep the default
+            beta = SurveyConditions.psf_beta
         return SurveyConditions(
             pixel_scale=self.pixel_scale,
             psf_fwhm=tuple(float(f) for f in fwhm),
