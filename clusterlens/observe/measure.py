@@ -192,7 +192,7 @@ def measure_psf(
     threshold: float = 30.0,
     saturation: float | None = None,
     fwhm_range: tuple[float, float] = (0.6, 3.0),
-    max_stars: int = 15,
+    max_stars: int = 10,
     stamp: int = 21,
 ) -> PSFMeasurement:
     """The PSF FWHM of each band, from the cutout's isolated, unsaturated point sources.
@@ -200,8 +200,9 @@ def measure_psf(
     Candidates are local maxima (5 x 5) at least ``threshold`` sky sigma above the
     background, ``stamp // 2`` pixels from the edges, with no NaN in their stamp, below
     ``saturation`` and isolated (no other maximum above a tenth of theirs within the
-    stamp).  The brightest ``3 max_stars`` are fitted with a pixel-integrated Moffat (free
-    ``beta``) or Gaussian plus a constant.  Stars are the most compact objects: fits with a
+    stamp).  The ``2 max_stars`` most concentrated ones (peak over the flux of the 5 x 5
+    pixels around it) are fitted with a pixel-integrated Moffat (free ``beta``) or Gaussian
+    plus a constant.  Stars are the most compact objects: fits with a
     FWHM outside ``fwhm_range`` are dropped and, of the rest, those within 15% of the 25th
     percentile FWHM are kept (galaxies are broader); the result is their median.
 
@@ -240,6 +241,10 @@ def measure_psf(
         raise ParameterError(
             f"The 'stamp' parameter of {owner} must be an odd integer >= 9. Got {stamp!r}."
         )
+    if isinstance(max_stars, bool) or not isinstance(max_stars, int) or max_stars < 1:
+        raise ParameterError(
+            f"The 'max_stars' parameter of {owner} must be an integer >= 1. Got {max_stars!r}."
+        )
     f_lo, f_hi = (check_scalar(v, "fwhm_range", owner, low=0.0) for v in fwhm_range)
     sig = (
         measure_sky_sigma(img) if sky_sigma is None else np.atleast_1d(np.asarray(sky_sigma, float))
@@ -261,16 +266,19 @@ def measure_psf(
         peaks = (filled == ndimage.maximum_filter(filled, size=5)) & (filled - med > thr * sig[b])
         peaks[:h], peaks[-h:], peaks[:, :h], peaks[:, -h:] = False, False, False, False
         ys, xs = np.nonzero(peaks)
-        order = np.argsort(filled[ys, xs])[::-1]
-        ys, xs = ys[order], xs[order]
         values = filled[ys, xs] - med
+        # most concentrated first (peak over the 5 x 5 flux around it): point sources lead,
+        # so the fits are spent on stars rather than on the cluster's bright galaxies
+        box = ndimage.uniform_filter(filled - med, 5)[ys, xs] * 25.0
+        order = np.argsort(-values / np.maximum(box, 1e-30), kind="stable")
+        ys, xs, values = ys[order], xs[order], values[order]
         # isolation: any other maximum above a tenth of this one within the stamp rejects it
         all_max = (filled == ndimage.maximum_filter(filled, size=3)) & (filled - med > 3.0 * sig[b])
         my, mx = np.nonzero(all_max)
         mval = filled[my, mx] - med
         fits = []
         for y, x, v in zip(ys, xs, values, strict=True):
-            if len(fits) >= 3 * max_stars:
+            if len(fits) >= 2 * max_stars:
                 break
             if saturation is not None and band[y, x] >= saturation:
                 continue
