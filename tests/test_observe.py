@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -462,3 +463,66 @@ def test_simulator_observes_each_scene_with_its_own_conditions():
         sim.simulate(ClusterScene(**base, conditions=SurveyConditions(pixel_scale=0.2)))
     with pytest.raises(ParameterError, match="'conditions'"):
         ClusterScene(**base, conditions="decals")
+
+
+class _Cutouts:
+    def __init__(self, images):
+        self.images = images
+
+    def get(self, ra, dec, size, bands="grz", *, cluster_id=None):
+        return self.images[int(cluster_id)], None
+
+
+def test_catalog_sky_reads_psfsize_columns_and_measures_the_noise():
+    from astropy.table import Table
+
+    from clusterlens.fields import SyntheticClusterField
+    from clusterlens.mock import CatalogSky, ImageConfig, MockConfig
+
+    config = MockConfig(image=ImageConfig(cutout_size=131, crop_size=101))
+    truth = SurveyConditions(psf_fwhm=(1.6, 1.4, 1.2), psf_model="moffat", psf_beta=3.0)
+    fields = {
+        cid: SyntheticClusterField(redshift=0.3, m500=6e14, size=131, conditions=truth).draw(cid)
+        for cid in (1, 2)
+    }
+    images = {cid: f.image for cid, f in fields.items()}
+    members = Table(
+        {
+            "cluster_id": [1, 2],
+            "ra": [150.0, 151.0],
+            "dec": [2.0, 40.0],
+            "z": [0.3, 0.3],
+            "stellar_mass": [3e11, 3e11],
+            "q": [0.8, 0.8],
+            "pa": [10.0, 10.0],
+        }
+    )
+    clusters = Table(
+        rows=[(1, 150.0, 2.0, 0.3, 6e14, 1.7, 1.5, 1.3), (2, 151.0, 40.0, 0.3, 6e14, 0, 0, 0)],
+        names=("cluster_id", "ra", "dec", "z", "m500", "psfsize_g", "psfsize_r", "psfsize_z"),
+    )
+    sky = CatalogSky(_Cutouts(images), clusters, members, config)
+    scene = sky.scene(0)
+    assert scene.conditions.psf_fwhm == (1.7, 1.5, 1.3)
+    assert sky.records[0]["psf_source"] == ("catalog",) * 3
+    # the depth is the one the cutout's own noise implies (the noise drawn: image -
+    # noiseless, sky plus the shot noise of the cluster's light); in a crowded 131-pixel
+    # cluster field, faint light below the source mask raises the estimate by 2-6%
+    from astropy.stats import mad_std
+
+    drawn = mad_std(fields[1].image - fields[1].noiseless, axis=(1, 2))
+    ratio = scene.conditions.sky_sigma / drawn
+    assert np.all((ratio > 0.98) & (ratio < 1.08))
+    assert sky.scene(0).conditions is scene.conditions  # measured once per cluster
+    # psfsize 0 (no data) north of Dec 32.375: stars, or else the BASS/MzLS median
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        north = sky.scene(1).conditions
+    for band, source in enumerate(sky.records[1]["psf_source"]):
+        assert source in ("stars", "fallback")
+        if source == "fallback":
+            assert north.psf_fwhm[band] == SURVEYS["bass_mzls"].fwhm_median[band]
+    assert (
+        CatalogSky(_Cutouts(images), clusters, members, config, measure=False).scene(0).conditions
+        is None
+    )
