@@ -526,3 +526,16 @@ def test_catalog_sky_reads_psfsize_columns_and_measures_the_noise():
         CatalogSky(_Cutouts(images), clusters, members, config, measure=False).scene(0).conditions
         is None
     )
+
+
+def test_paper_preset_scenes_draw_the_field_as_before():
+    from clusterlens.fields import SyntheticClusterField
+    from clusterlens.mock import preset_config, synthetic_scene
+
+    paper = preset_config("paper")
+    scene = synthetic_scene(paper, z_lens=0.3, m500=4e14, seed=9, size=101)
+    assert scene.conditions == SurveyConditions()
+    # fixed Gaussian conditions take nothing from the stream: the field is the one drawn
+    # with the fixed conditions directly, as before per-field conditions
+    before = SyntheticClusterField(redshift=0.3, m500=4e14, size=101).draw(9)
+    np.testing.assert_array_equal(scene.image, before.image)
