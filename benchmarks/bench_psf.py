@@ -2,8 +2,8 @@
 
 clusterlens: :func:`clusterlens.observe.convolve` with the nominal DECaLS FWHM (1.45, 1.35,
 1.20"): Gaussian PSFs (two separable 1-D passes, numba), Moffat PSFs with beta 2.5 / 3.5 /
-4.5 (one real FFT of the three bands; the kernel transforms cached, as for every arc of a
-field after the first) and the same Moffat kernels as :class:`PixelPSF` (no cache).
+4.5 (a real FFT per band; the kernel transforms cached, as for every arc of a field after
+the first) and the same Moffat kernels as :class:`PixelPSF` (no cache).
 Baseline: ``scipy.signal.fftconvolve`` per band with the Moffat kernels.  The script also
 times the per-field work that Moffat conditions add: building the conditions and their
 ``N_eff`` (sky noise), and measuring the conditions of a 371 x 371 cutout from its stars.

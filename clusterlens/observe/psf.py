@@ -290,8 +290,8 @@ def convolve(image, psfs, *, pixel_scale: float = 0.262) -> np.ndarray:
         The result of ``scipy.signal.fftconvolve(..., mode="same")`` per band: the
         kernel's centre pixel maps onto the same pixel.  A :class:`GaussianPSF` is separable
         and is applied as two 1-D convolutions summed directly (same result to rounding,
-        ~10x faster at 253^2); the other bands go through one real FFT of the stacked bands
-        (kernels zero-padded to a common size, their transforms cached by PSF parameters):
+        ~10x faster at 253^2); the other bands go through a real FFT each (the kernel
+        transforms of Moffat PSFs cached by their parameters):
         ~16 ms CPU for three Moffat bands of 253^2 against ~5 ms for three Gaussians
         (docs/observe.md).
     """
@@ -331,34 +331,31 @@ def _kernel_key(psf, pixel_scale):
 
 
 _KERNEL_FFTS: dict = {}
-_KERNEL_FFT_CACHE = 8
+_KERNEL_FFT_CACHE = 24
 
 
 def _fft_convolve(images, kernels, keys):
-    """``fftconvolve(mode="same")`` of each image (n, ny, nx) with its kernel, in one real FFT
-    of the stack (kernels zero-padded to a common odd size, centres kept).  The kernels'
-    transforms are cached by PSF parameters: a field's PSFs convolve every arc drawn on it,
-    and the kernel transform is a third of the work."""
+    """``fftconvolve(mode="same")`` of each image (n, ny, nx) with its kernel, one real FFT
+    per band at the next fast length.  The kernels' transforms are cached by PSF
+    parameters: a field's PSFs convolve every arc drawn on it, and the kernel transform is
+    a third of the work."""
     n, ny, nx = images.shape
-    ky = max(k.shape[0] for k in kernels)
-    kx = max(k.shape[1] for k in kernels)
-    fy = sp_fft.next_fast_len(ny + ky - 1, real=True)
-    fx = sp_fft.next_fast_len(nx + kx - 1, real=True)
-    key = None if any(k is None for k in keys) else (tuple(keys), fy, fx)
-    kfft = _KERNEL_FFTS.get(key) if key is not None else None
-    if kfft is None:
-        stack = np.zeros((n, ky, kx))
-        for i, k in enumerate(kernels):
-            oy, ox = (ky - k.shape[0]) // 2, (kx - k.shape[1]) // 2
-            stack[i, oy : oy + k.shape[0], ox : ox + k.shape[1]] = k
-        kfft = sp_fft.rfft2(stack, (fy, fx), axes=(1, 2))
-        if key is not None:
-            if len(_KERNEL_FFTS) >= _KERNEL_FFT_CACHE:
-                _KERNEL_FFTS.pop(next(iter(_KERNEL_FFTS)))
-            _KERNEL_FFTS[key] = kfft
-    full = sp_fft.irfft2(sp_fft.rfft2(images, (fy, fx), axes=(1, 2)) * kfft, (fy, fx), axes=(1, 2))
-    oy, ox = ky // 2, kx // 2
-    return full[:, oy : oy + ny, ox : ox + nx]
+    out = np.empty(images.shape)
+    for i, (kernel, key) in enumerate(zip(kernels, keys, strict=True)):
+        ky, kx = kernel.shape
+        fy = sp_fft.next_fast_len(ny + ky - 1, real=True)
+        fx = sp_fft.next_fast_len(nx + kx - 1, real=True)
+        full_key = None if key is None else (key, fy, fx)
+        kfft = _KERNEL_FFTS.get(full_key) if full_key is not None else None
+        if kfft is None:
+            kfft = sp_fft.rfft2(kernel, (fy, fx))
+            if full_key is not None:
+                if len(_KERNEL_FFTS) >= _KERNEL_FFT_CACHE:
+                    _KERNEL_FFTS.pop(next(iter(_KERNEL_FFTS)))
+                _KERNEL_FFTS[full_key] = kfft
+        full = sp_fft.irfft2(sp_fft.rfft2(images[i], (fy, fx)) * kfft, (fy, fx))
+        out[i] = full[ky // 2 : ky // 2 + ny, kx // 2 : kx // 2 + nx]
+    return out
 
 
 def _check_odd(size, name, owner):
