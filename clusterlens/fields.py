@@ -25,8 +25,9 @@ a default of :class:`FieldConfig`:
   n ~ 4 (BCG ~ 5), axis ratios ~ 0.75;
 - field galaxies with r-band number counts ``N(< r) = 10 (10^(0.35 (r - 24))) arcmin^-2``
   over r = 18-25, blue-to-red colours, and a few stars (0.5 per arcmin^2, r = 15-22);
-- the survey's Gaussian PSF per band, the sky noise implied by its 5-sigma depth, and the
-  objects' shot noise (:class:`~clusterlens.observe.SurveyConditions`).
+- the field's PSF per band (``conditions.psfs``: Gaussian, Moffat or pixelised, the same
+  for galaxies and stars), the sky noise implied by its 5-sigma depth, and the objects' shot
+  noise (:class:`~clusterlens.observe.SurveyConditions`, drawn per field by the mock sky).
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ class SyntheticClusterField:
     size : int
         Side of the cutout [pixels]; the paper's cutouts are 371.
     conditions : SurveyConditions
-        Pixel scale, PSF and depth (default DECaLS).
+        Pixel scale, PSF per band and depth of this field (default nominal DECaLS).
     config : FieldConfig
     cosmology : astropy.cosmology.Cosmology, optional
         Default flat LambdaCDM, H0 = 70, Om0 = 0.3.

@@ -9,7 +9,8 @@ configuration file read by :func:`load_config` (``clusterlens simulate --config 
     [placement]   where sources go: the high-magnification region near the caustics
     [selection]   the paper's Einstein-radius cut and an arc-visibility rule
     [image]       cutout size, final crop, PSF margin, render accuracy
-    [observation] pixel scale, PSF FWHM, depth, sky (clusterlens.observe.SurveyConditions)
+    [observation] pixel scale, per-field PSF and depth distributions
+                  (clusterlens.observe.ConditionsDistribution)
     [clusters]    the built-in synthetic sky: ranges of M500 and redshift
 
 Every key is optional; unknown tables or keys and bad values raise a
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ParameterError
-from clusterlens.observe.noise import SurveyConditions
+from clusterlens.observe.conditions import ConditionsDistribution
 from clusterlens.sources.population import (
     SourcePopulationConfig,
     TruncatedLogNormal,
@@ -327,8 +328,8 @@ class ClusterSamplingConfig:
         )
 
 
-def _default_conditions() -> SurveyConditions:
-    return SurveyConditions()
+def _default_conditions() -> ConditionsDistribution:
+    return ConditionsDistribution()
 
 
 @dataclass(frozen=True)
@@ -341,7 +342,7 @@ class MockConfig:
     placement: PlacementConfig = field(default_factory=PlacementConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
-    observation: SurveyConditions = field(default_factory=_default_conditions)
+    observation: ConditionsDistribution = field(default_factory=_default_conditions)
     clusters: ClusterSamplingConfig = field(default_factory=ClusterSamplingConfig)
 
     def __post_init__(self):
@@ -355,10 +356,12 @@ class MockConfig:
 
     @property
     def psf_margin(self) -> int:
-        """Pixels simulated around the crop (``image.psf_margin`` or 3 PSF FWHM)."""
+        """Pixels simulated around the crop (``image.psf_margin`` or 3 FWHM of the widest PSF
+        any field can draw, :attr:`ConditionsDistribution.max_fwhm`)."""
         if self.image.psf_margin is not None:
             return self.image.psf_margin
-        return int(math.ceil(3.0 * max(self.observation.psf_fwhm) / self.observation.pixel_scale))
+        obs = self.observation
+        return int(math.ceil(3.0 * obs.max_fwhm / obs.pixel_scale))
 
 
 _SECTIONS = {
@@ -368,7 +371,7 @@ _SECTIONS = {
     "placement": PlacementConfig,
     "selection": SelectionConfig,
     "image": ImageConfig,
-    "observation": SurveyConditions,
+    "observation": ConditionsDistribution,
     "clusters": ClusterSamplingConfig,
 }
 

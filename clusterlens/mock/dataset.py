@@ -19,7 +19,7 @@ from clusterlens._dask import dask_client
 from clusterlens.datasets import DatasetWriter, LensDataset
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.mock.config import MockConfig, config_to_dict
-from clusterlens.mock.simulator import LensRejected, MockLensSimulator
+from clusterlens.mock.simulator import LensRejected, MockLensSimulator, observation_params
 from clusterlens.mock.sky import SyntheticSky
 
 __all__ = ["simulate_dataset", "make_image", "image_rng", "acceptance_summary"]
@@ -61,6 +61,7 @@ def make_image(index: int, *, seed: int, n_positive: int, simulator: MockLensSim
         "log_m500": math.log10(scene.m500),
         "n_members": scene.n_members,
     }
+    params.update(observation_params(simulator.scene_conditions(scene)))
     if scene.cluster_id is not None:
         params["cluster_id"] = str(scene.cluster_id)
     return simulator.crop_cutout(scene.image), 0, params

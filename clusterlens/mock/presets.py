@@ -25,7 +25,9 @@ _PAPER_MASS: dict = {}
 _PAPER_SOURCE: dict = {}
 
 # --- [observation]: PSFs, depth, noise --------------------------------------------------------
-_PAPER_OBSERVATION: dict = {}
+# the paper: one Gaussian PSF per band (FWHM 1.3, 1.2, 1.1") and the DESI target depths
+# 24.0, 23.4, 22.5 for every field, as before per-field conditions
+_PAPER_OBSERVATION: dict = {"observation": {"survey": "fixed", "psf_model": "gaussian"}}
 
 # --- [sky]: the synthetic cluster fields and confusers ---------------------------------------
 _PAPER_SKY: dict = {}

@@ -17,6 +17,7 @@ from clusterlens.errors import ParameterError
 from clusterlens.fields import FieldConfig, SyntheticClusterField
 from clusterlens.mock.config import MockConfig
 from clusterlens.mock.simulator import ClusterScene
+from clusterlens.observe import SurveyConditions
 
 __all__ = ["SyntheticSky", "CatalogSky", "synthetic_scene", "ROLES"]
 
@@ -41,6 +42,7 @@ def synthetic_scene(
     size=None,
     field_config: FieldConfig | None = None,
     cosmology=None,
+    conditions: SurveyConditions | None = None,
 ) -> ClusterScene:
     """A :class:`ClusterScene` from a :class:`~clusterlens.fields.SyntheticClusterField`.
 
@@ -56,22 +58,40 @@ def synthetic_scene(
     seed : numpy.random.Generator, int or None
     size : int, optional
         Cutout side [pixels].
+    conditions : SurveyConditions, optional
+        The field's PSFs and depth; default: one draw of ``config.observation``
+        (:meth:`~clusterlens.observe.ConditionsDistribution.draw`) from ``seed``'s stream,
+        before the field.  The field's galaxies, stars and noise and the scene's arc get them.
     """
     config = MockConfig() if config is None else config
     size = _simulated_size(config) if size is None else size
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if conditions is None:
+        conditions = config.observation.draw(rng)
+    elif not isinstance(conditions, SurveyConditions):
+        raise ParameterError(
+            "The 'conditions' parameter of synthetic_scene must be a SurveyConditions. "
+            f"Got {type(conditions).__name__} instead."
+        )
     fld = SyntheticClusterField(
         redshift=z_lens,
         m500=m500,
         size=size,
-        conditions=config.observation,
+        conditions=conditions,
         config=FieldConfig() if field_config is None else field_config,
         cosmology=cosmology,
-    ).draw(seed)
-    return ClusterScene.from_members_table(fld.image, fld.members, z_lens=z_lens, m500=m500)
+    ).draw(rng)
+    return ClusterScene.from_members_table(
+        fld.image, fld.members, z_lens=z_lens, m500=m500, conditions=conditions
+    )
 
 
 class SyntheticSky:
     """The built-in sky: clusters with log10 M500 and z uniform in ``config.clusters``.
+
+    Every field gets its own observing conditions, drawn from ``config.observation``
+    (:class:`~clusterlens.observe.ConditionsDistribution`): its galaxies, stars, noise and
+    arc share them.
 
     Each field is drawn at the simulated size (final crop plus PSF margin): the pixels of a
     371-pixel cutout outside it would be cropped away.  Only members inside that box carry
@@ -128,10 +148,19 @@ class CatalogSky:
     members : astropy.table.Table
         Canonical member catalog (:func:`clusterlens.survey.read_member_catalog`).
     config : MockConfig
-        Cutout size (``image.cutout_size``).
+        Cutout size (``image.cutout_size``) and ``observation`` (pixel scale, PSF model,
+        fallback medians).
+    measure : bool
+        Give every scene the conditions of its cutout
+        (:func:`~clusterlens.observe.measure_conditions`: the PSF FWHM from the cluster
+        table's ``psfsize_g/r/z`` columns where present, else from the cutout's stars, else
+        the median of DECaLS, or of BASS/MzLS north of Dec 32.375 deg; the noise measured on
+        the cutout), cached per cluster.  ``False``: the simulator's nominal conditions.
     """
 
-    def __init__(self, cutouts, clusters, members, config: MockConfig | None = None):
+    def __init__(
+        self, cutouts, clusters, members, config: MockConfig | None = None, *, measure=True
+    ):
         if not hasattr(cutouts, "get"):
             raise ParameterError(
                 "The 'cutouts' parameter of CatalogSky must be a CutoutSource (with get). "
@@ -152,6 +181,25 @@ class CatalogSky:
         self.config = MockConfig() if config is None else config
         n = len(clusters)
         self._pools = {"lens": np.arange(0, n, 2), "non-lens": np.arange(1, n, 2)}
+        self.measure = bool(measure)
+        self._conditions: dict = {}
+        self.records: dict = {}
+        """Per catalog row: where its PSF and noise came from (``measure_conditions``)."""
+
+    def _scene_conditions(self, index, row, image):
+        if not self.measure:
+            return None
+        if index not in self._conditions:
+            from clusterlens.observe import measure_conditions
+
+            # the DR9 boundary: DECaLS south of Dec 32.375 deg, BASS/MzLS north of it
+            survey = "bass_mzls" if float(row["dec"]) > 32.375 else "decals"
+            cond, record = measure_conditions(
+                image, row=row, distribution=self.config.observation, survey=survey
+            )
+            self._conditions[index] = cond
+            self.records[index] = record
+        return self._conditions[index]
 
     def scene(self, index: int) -> ClusterScene:
         """The scene of catalog row ``index``."""
@@ -183,6 +231,7 @@ class CatalogSky:
             inputs.q,
             inputs.phi,
             cluster_id=row["cluster_id"],
+            conditions=self._scene_conditions(int(index), row, image),
         )
 
     def draw(self, rng: np.random.Generator, role: str = "lens") -> ClusterScene:
