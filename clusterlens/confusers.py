@@ -263,7 +263,9 @@ def _ring_stamp(out, xc, yc, radius, width, q, phi, knots, knot_amp, knot_phase)
             r = math.sqrt(xp * xp + yp * yp)
             th = math.atan2(yp, xp)
             u = (r - radius) / width
-            out[i, j] = math.exp(-0.5 * u * u) * (1.0 + knot_amp * math.cos(knots * th + knot_phase))
+            out[i, j] = math.exp(-0.5 * u * u) * (
+                1.0 + knot_amp * math.cos(knots * th + knot_phase)
+            )
     return out
 
 
@@ -483,7 +485,9 @@ def paint_confusers(image, confusers, *, pixel_scale, spike_angles=(0.0, 90.0)):
             m_spike = cf.mag_r - 2.5 * math.log10(_STAR_SPIKE_FRACTION)
             m_core = cf.mag_r - 2.5 * math.log10(1.0 - _STAR_HALO_FRACTION - _STAR_SPIKE_FRACTION)
             # the halo's own normalisation within a box of ~60 r_h: most of its light
-            stamp, box = painter.stamp(_halo_stamp, cf.x, cf.y, 60.0 * p["halo_r"], p["halo_r"] / scale)
+            stamp, box = painter.stamp(
+                _halo_stamp, cf.x, cf.y, 60.0 * p["halo_r"], p["halo_r"] / scale
+            )
             if stamp is not None:
                 painter.add(stamp, box, m_halo, p["colours"])
             angles = np.radians(np.concatenate([spike_angles, np.asarray(spike_angles) + 180.0]))

@@ -279,8 +279,7 @@ class FieldConfig:
                 lo, hi = value
             except (TypeError, ValueError):
                 raise ParameterError(
-                    f"The {name!r} parameter of {owner} must be a (low, high) pair. "
-                    f"Got {value!r}."
+                    f"The {name!r} parameter of {owner} must be a (low, high) pair. Got {value!r}."
                 ) from None
             bounds = {} if low is None else {"low": low, "high": high}
             lo = check_scalar(lo, f"{name}[0]", owner, **bounds)
@@ -530,7 +529,9 @@ class SyntheticClusterField:
             k = 1 + int(rng.poisson(extra))
             kinds += [str(v) for v in rng.choice(CONFUSER_KINDS, size=k, p=p)]
         if hard_negative:
-            arc_w = np.array([w for k, w in zip(CONFUSER_KINDS, weights) if k in ARC_LIKE_KINDS])
+            arc_w = np.array(
+                [w for k, w in zip(CONFUSER_KINDS, weights, strict=True) if k in ARC_LIKE_KINDS]
+            )
             first = ARC_LIKE_KINDS if arc_w.sum() > 0 else CONFUSER_KINDS
             pa = arc_w / arc_w.sum() if arc_w.sum() > 0 else p
             kinds.append(str(rng.choice(first, p=pa)))

@@ -11,6 +11,8 @@ configuration file read by :func:`load_config` (``clusterlens simulate --config 
     [image]       cutout size, final crop, PSF margin, render accuracy
     [observation] pixel scale, PSF FWHM, depth, sky (clusterlens.observe.SurveyConditions)
     [clusters]    the built-in synthetic sky: ranges of M500 and redshift
+    [sky]         the synthetic fields' content: BCG, ICL, members, confusers, hard
+                  negatives (clusterlens.fields.FieldConfig)
 
 Every key is optional; unknown tables or keys and bad values raise a
 :class:`~clusterlens.errors.ParameterError` naming ``table.key``.  ``docs/mock.md`` lists
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ParameterError
+from clusterlens.fields import FieldConfig
 from clusterlens.observe.noise import SurveyConditions
 from clusterlens.sources.population import (
     SourcePopulationConfig,
@@ -343,6 +346,7 @@ class MockConfig:
     image: ImageConfig = field(default_factory=ImageConfig)
     observation: SurveyConditions = field(default_factory=_default_conditions)
     clusters: ClusterSamplingConfig = field(default_factory=ClusterSamplingConfig)
+    sky: FieldConfig = field(default_factory=FieldConfig)
 
     def __post_init__(self):
         for f in fields(self):
@@ -370,6 +374,7 @@ _SECTIONS = {
     "image": ImageConfig,
     "observation": SurveyConditions,
     "clusters": ClusterSamplingConfig,
+    "sky": FieldConfig,
 }
 
 # TOML forms of the source population's distributions
