@@ -15,7 +15,7 @@ Kinds (:data:`CONFUSER_KINDS`), all with their typical Legacy Surveys appearance
     a foreground disc galaxy (r = 16.5-19.5, scale length 1.2-3.5") with two or three
     logarithmic arms (pitch 12-30 deg) and a red bulge;
 ``edge_on``
-    a thin disc (q = 0.07-0.2, r_e = 1.5-5") with a small bulge;
+    a thin disc (q = 0.08-0.25, r_e = 1-3.5") with a small bulge;
 ``ring``
     a Gaussian ring (radius 2-7", width 0.25-0.7") with knots and a red core; 30% of them sit
     on the BCG with the BCG's colour (the paper's "ring-galaxy like BCG");
@@ -127,8 +127,8 @@ def draw_confusers(rng, kinds, *, half_width, bcg_colours=(1.5, 0.7)) -> list[Co
         elif kind == "edge_on":
             mag = rng.uniform(16.5, 19.5)
             p.update(
-                r_e=rng.uniform(1.5, 5.0),
-                q=rng.uniform(0.07, 0.2),
+                r_e=rng.uniform(1.0, 3.5),
+                q=rng.uniform(0.08, 0.25),
                 bulge_frac=rng.uniform(0.05, 0.3),
                 colours=_disc_colours(rng),
                 bulge_colours=_red_colours(rng),

@@ -155,9 +155,9 @@ class FieldConfig:
     bcg_log_mstar_scatter: float = 0.17
     bcg_size_boost: float = 1.5
     bcg_size_relation: str = "bernardi2007"
-    bcg_log_re_pivot: float = 1.1
+    bcg_log_re_pivot: float = 1.03
     bcg_log_re_per_mag: float = -0.35
-    bcg_re_scatter_dex: float = 0.1
+    bcg_re_scatter_dex: float = 0.2
     bcg_sersic_n_mean: float = 6.0
     bcg_sersic_n_sigma: float = 1.0
     bcg_sersic_n_range: tuple[float, float] = (4.0, 8.0)

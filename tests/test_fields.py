@@ -134,7 +134,7 @@ def _abs_mag_r(members, fld):
 def test_bcg_size_follows_the_luminosity_size_relation():
     from astropy.cosmology import FlatLambdaCDM
 
-    cfg, cosmo = FieldConfig(**QUIET), FlatLambdaCDM(H0=70.0, Om0=0.3)
+    cfg, cosmo = FieldConfig(bcg_re_scatter_dex=0.1, **QUIET), FlatLambdaCDM(H0=70.0, Om0=0.3)
     log_re, abs_r = [], []
     for i, log_m in enumerate(np.linspace(13.7, 15.2, 40)):
         fld = SyntheticClusterField(
@@ -149,7 +149,7 @@ def test_bcg_size_follows_the_luminosity_size_relation():
     assert slope == pytest.approx(cfg.bcg_log_re_per_mag, abs=0.1)
     assert icpt == pytest.approx(cfg.bcg_log_re_pivot, abs=0.08)
     resid = np.asarray(log_re) - (icpt + slope * (np.array(abs_r) + 23.5))
-    assert 0.05 < resid.std() < 0.16
+    assert resid.std() == pytest.approx(cfg.bcg_re_scatter_dex, rel=0.35)
     assert np.corrcoef(abs_r, log_re)[0, 1] < -0.6
 
 
