@@ -3,30 +3,37 @@
 :class:`SyntheticClusterField` draws a g, r, z cutout of a galaxy cluster (float32,
 nanomaggies, 0.262 arcsec per pixel by default) from a catalog-like description (redshift and
 M500 or richness) together with the table of member galaxies that a mass model turns into
-SIE lenses.  The model is simple and documented in ``docs/fields.md``; every number below is
-a default of :class:`FieldConfig`:
+lenses.  The model is documented in ``docs/fields.md``; every number below is a default of
+:class:`FieldConfig` (the ``[sky]`` table of the mock configuration):
 
-- BCG at the cutout centre, ``log M*_BCG = 11.6 + 0.35 log10(M500 / 1e14 Msun)`` (0.12 dex
-  scatter), in the range of the BCG stellar mass - halo mass relation of Kravtsov et al.
-  (2018, slope 0.33-0.4);
+- BCG at the cutout centre, ``log M*_BCG = 11.6 + 0.35 log10(M500 / 1e14 Msun)`` (0.17 dex
+  scatter; Kravtsov et al. 2018), half-light radius from a BCG luminosity-size relation
+  ``log10(R_e / kpc) = 1.03 - 0.35 (M_r + 23.5)`` (0.2 dex; R_e ~ L^0.88, Bernardi et al.
+  2007), Sérsic n 4-8, and an intracluster-light envelope (Sérsic n = 1.5, r_e 50-150 kpc,
+  10-40% of the BCG + ICL light);
 - members: a Poisson number with mean ``richness`` inside R500 (3-D), radii following an NFW
   number-density profile with concentration 3, projected; stellar masses from a Schechter
-  function (log M* = 10.95, alpha = -1.0) above ``10^10 Msun`` (Table 1 of the paper has
-  members from 10^8 to 10^12.7 Msun);
+  function (log M* = 10.95, alpha = -1.0) above ``10^10 Msun``;
 - richness <-> M500: ``richness = 22.5 (M500 / 1.23e14 Msun)^0.9``, a power law through the
   mean mass and richness of the Zou et al. (2021) catalog quoted by the paper;
 - light: z-band ``m_z = 4.50 - 2.5 log10(M* / 1.5 Msun) + DM(z)`` (a passive population's
-  M/L_z ~ 1.5; K and evolution corrections neglected: they largely cancel in z for red
-  galaxies at z < 1), red-sequence g - r and r - z from the table :data:`RED_SEQUENCE`
-  (approximate DECam colours of passive galaxies, good to ~0.1-0.2 mag) with a tilt of
-  -0.03 mag per z-band magnitude and 0.05 mag scatter;
-- sizes from the early-type mass-size relation of Shen et al. (2003),
-  ``R_50 = 2.88e-6 (M* / Msun)^0.56 kpc`` (0.15 dex scatter; BCGs 1.5x larger), Sérsic
-  n ~ 4 (BCG ~ 5), axis ratios ~ 0.75;
+  M/L_z ~ 1.5; K and evolution corrections neglected), red-sequence g - r and r - z from
+  :data:`RED_SEQUENCE` with a tilt of -0.03 mag per z-band magnitude and 0.05 mag scatter;
+  a fraction ``0.05 + 0.5 z + 0.3 min(R / R500, 1)`` of the members below 10^11 Msun is
+  blue (Butcher-Oemler), with :data:`BLUE_CLOUD` colours, M/L_z = 0.8 and disc shapes;
+- sizes of red members from the early-type mass-size relation of Shen et al. (2003),
+  ``R_50 = 2.88e-6 (M* / Msun)^0.56 kpc`` (0.15 dex scatter), Sérsic n ~ 4, q ~ 0.75;
 - field galaxies with r-band number counts ``N(< r) = 10 (10^(0.35 (r - 24))) arcmin^-2``
   over r = 18-25, blue-to-red colours, and a few stars (0.5 per arcmin^2, r = 15-22);
-- the survey's Gaussian PSF per band, the sky noise implied by its 5-sigma depth, and the
-  objects' shot noise (:class:`~clusterlens.observe.SurveyConditions`).
+- confusers (:mod:`clusterlens.confusers`: spirals, edge-on discs, rings, mergers, arc-like
+  blue galaxies, bright stars, masked patches) in a fraction 0.3 of the fields, and on top
+  in hard negatives;
+- the survey's PSF per band, the sky noise implied by its 5-sigma depth, and the objects'
+  shot noise (:class:`~clusterlens.observe.SurveyConditions`).
+
+The ``paper`` preset (:mod:`clusterlens.mock.presets`) switches the ICL, the blue members
+and the confusers off and restores the earlier BCG (0.12 dex, Shen et al. sizes x 1.5,
+n ~ 5): the same seed then gives the same field as before they existed.
 """
 
 from __future__ import annotations
