@@ -16,7 +16,7 @@ its negatives *hard negatives* with at least one arc-like confuser on top.  Its 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from astropy.cosmology import FlatLambdaCDM
@@ -117,10 +117,9 @@ def synthetic_scene(
         cosmology=cosmology,
     ).draw(seed, hard_negative=hard_negative, confusers=confusers)
     base = ClusterScene.from_members_table(fld.image, fld.members, z_lens=z_lens, m500=m500)
-    return SkyScene(
-        base.image, base.z_lens, base.m500, base.x, base.y, base.stellar_mass, base.q,
-        base.phi, sky_params=sky_params(fld),
-    )  # fmt: skip
+    # every field of the base scene, whatever the simulator's ClusterScene holds
+    inherited = {f.name: getattr(base, f.name) for f in fields(ClusterScene) if f.init}
+    return SkyScene(**inherited, sky_params=sky_params(fld))
 
 
 class SyntheticSky:
