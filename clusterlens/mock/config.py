@@ -12,6 +12,8 @@ configuration file read by :func:`load_config` (``clusterlens simulate --config 
     [observation] pixel scale, per-field PSF and depth distributions
                   (clusterlens.observe.ConditionsDistribution)
     [clusters]    the built-in synthetic sky: ranges of M500 and redshift
+    [sky]         the synthetic fields' content: BCG, ICL, members, confusers, hard
+                  negatives (clusterlens.fields.FieldConfig)
 
 Every key is optional; unknown tables or keys and bad values raise a
 :class:`~clusterlens.errors.ParameterError` naming ``table.key``.  ``docs/mock.md`` lists
@@ -27,6 +29,7 @@ from pathlib import Path
 
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ParameterError
+from clusterlens.fields import FieldConfig
 from clusterlens.observe.conditions import ConditionsDistribution
 from clusterlens.sources.population import (
     SourcePopulationConfig,
@@ -344,6 +347,7 @@ class MockConfig:
     image: ImageConfig = field(default_factory=ImageConfig)
     observation: ConditionsDistribution = field(default_factory=_default_conditions)
     clusters: ClusterSamplingConfig = field(default_factory=ClusterSamplingConfig)
+    sky: FieldConfig = field(default_factory=FieldConfig)
 
     def __post_init__(self):
         for f in fields(self):
@@ -373,6 +377,7 @@ _SECTIONS = {
     "image": ImageConfig,
     "observation": ConditionsDistribution,
     "clusters": ClusterSamplingConfig,
+    "sky": FieldConfig,
 }
 
 # TOML forms of the source population's distributions

@@ -45,6 +45,7 @@ def make_image(index: int, *, seed: int, n_positive: int, simulator: MockLensSim
             except LensRejected:
                 continue
             params = dict(result.params)
+            params.update(getattr(scene, "sky_params", {}))  # what the synthetic sky painted
             params.update({f"tries_{k}": v for k, v in stats.items()})
             params["tries_clusters"] = tried
             return result.image, 1, params
@@ -64,6 +65,7 @@ def make_image(index: int, *, seed: int, n_positive: int, simulator: MockLensSim
     params.update(observation_params(simulator.scene_conditions(scene)))
     if scene.cluster_id is not None:
         params["cluster_id"] = str(scene.cluster_id)
+    params.update(getattr(scene, "sky_params", {}))
     return simulator.crop_cutout(scene.image), 0, params
 
 
