@@ -110,7 +110,7 @@ def test_paper_preset_reproduces_the_previous_field():
 
     paper = preset_config("paper")
     f = SyntheticClusterField(
-        redshift=0.35, m500=4e14, size=201, conditions=paper.observation, config=paper.sky
+        redshift=0.35, m500=4e14, size=201, conditions=paper.observation.nominal, config=paper.sky
     ).draw(seed=7)
     assert len(f.members) == 11 and len(f.field_galaxies) == 15 and len(f.stars) == 0
     assert f.members["mag_r"][0] == pytest.approx(17.514334640410556, abs=1e-9)

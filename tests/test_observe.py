@@ -537,5 +537,5 @@ def test_paper_preset_scenes_draw_the_field_as_before():
     assert scene.conditions == SurveyConditions()
     # fixed Gaussian conditions take nothing from the stream: the field is the one drawn
     # with the fixed conditions directly, as before per-field conditions
-    before = SyntheticClusterField(redshift=0.3, m500=4e14, size=101).draw(9)
+    before = SyntheticClusterField(redshift=0.3, m500=4e14, size=101, config=paper.sky).draw(9)
     np.testing.assert_array_equal(scene.image, before.image)
