@@ -668,6 +668,34 @@ class MockLensSimulator:
             )
             yield maps, hp
 
+    def einstein_radius(
+        self, scene: ClusterScene, z_source: float, seed=None, *, grid=None
+    ) -> float:
+        """Effective Einstein radius [arcsec] of one halo draw of ``scene``'s lens (halo,
+        members and BCG as configured, mass budget applied) for a source at ``z_source``.
+
+        ``sqrt(A / pi)`` of the tangential critical region around the centre on the
+        simulator's grid (:meth:`LensMaps.einstein_radius`); a lower bound when that region
+        reaches the grid's edge.  ``grid = (n, pixel_scale)`` evaluates it on an ``n x n``
+        grid of that pixel scale [arcsec] instead.
+        """
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        z_s = check_scalar(z_source, "z_source", "MockLensSimulator.einstein_radius")
+        if z_s <= scene.z_lens:
+            raise ParameterError(
+                "The 'z_source' parameter of MockLensSimulator.einstein_radius must be larger "
+                f"than the scene's z_lens ({scene.z_lens}). Got {z_s} instead."
+            )
+        galaxies, _ = self._galaxies(scene, z_s)
+        fraction, _ = self.halo_mass_fraction(scene, galaxies, z_s)
+        halo, _ = self.draw_halo(scene, rng, z_s, mass_fraction=fraction)
+        if grid is None:
+            x, y, scale = self._x, self._y, self.conditions.pixel_scale
+        else:
+            n, scale = int(grid[0]), float(grid[1])
+            x, y = pixel_grid(n, scale)
+        return LensMaps(halo, galaxies, x, y, scale).einstein_radius(1.0)
+
     def simulate(self, scene: ClusterScene, seed=None, *, stats: dict | None = None) -> MockResult:
         """Make one accepted mock lens from ``scene``.
 
