@@ -24,7 +24,7 @@ it makes the total mass independent of the core,
 
     M_tot = pi Sigma_cr theta_E s   (angles in radians times D_d)  = pi sigma^2 s / G,
 
-with ``s`` the physical cut radius: 1.13e12 Msun for sigma = 180 km/s, s = 45 kpc.  In the
+with ``s`` the physical cut radius: 1.07e12 Msun for sigma = 180 km/s, s = 45 kpc.  In the
 units of the lensing quantities (``Sigma_cr`` times arcsec^2), ``M_tot = pi theta_E s``;
 multiply by :func:`clusterlens.cosmology.sigma_crit_arcsec2` for Msun.  With the radii on the
 intermediate axis the total mass does not depend on ``q``.  The 3D mass inside ``r`` is
