@@ -10,6 +10,7 @@ the tangential critical region (:meth:`MockLensSimulator.einstein_radius`) for
 
 * the default (realistic) mass model: eNFW minus the galaxies' mass inside R500, truncated
   dPIE members, a dPIE BCG;
+* the same without the BCG component (the BCG an ordinary dPIE member);
 * the ``paper`` preset: eNFW holding the whole M500 plus untruncated SIE members;
 * the halo alone (the paper's eNFW, no galaxies);
 
@@ -54,10 +55,11 @@ GRID = (160, 0.4)
 
 MODELS = {
     "realistic": {},
+    "no BCG": {"bcg": {"enabled": False}},
     "paper": {},
     "halo alone": {"members": {"min_stellar_mass": 1e20}},
 }
-BASES = {"realistic": "realistic", "paper": "paper", "halo alone": "paper"}
+BASES = {"realistic": "realistic", "no BCG": "realistic", "paper": "paper", "halo alone": "paper"}
 
 
 def load_candidates(n: int | None = None, *, seed: int = 0) -> Table:
@@ -78,10 +80,15 @@ def predicted_radii(table: Table, z_sources, *, grid=GRID, models=MODELS) -> dic
         for name, overrides in models.items()
     }
     out = {(m, z): np.empty(len(table)) for m in models for z in z_sources}
+    out["galaxies_fraction"] = np.empty(len(table))
     base_cfg = sims["realistic" if "realistic" in sims else next(iter(sims))].config
     for i, row in enumerate(table):
         z_l, m500 = float(row["PZ_BCG"]), 10.0 ** float(row["M_500"])
         scene = synthetic_scene(base_cfg, z_lens=z_l, m500=m500, seed=int(row["CLUSTER_ID"]))
+        if "realistic" in sims:
+            real = sims["realistic"]
+            gal = real.members_lens(scene, z_sources[0])
+            out["galaxies_fraction"][i] = 1.0 - real.halo_mass_fraction(scene, gal, z_sources[0])[0]
         for name, sim in sims.items():
             for z_s in z_sources:
                 # one halo draw per cluster, the same for every model and redshift
@@ -103,12 +110,15 @@ def main(argv=None) -> int:
     print(f'{len(table)} published candidates; measured R_EIN median {med:.2f}"')
     header = ("model", "z_s", "median", "/ meas", "spearman", "f(>=5)")
     print("{:<12} {:>5} {:>8} {:>6} {:>9} {:>6}".format(*header))
+    frac = radii.pop("galaxies_fraction")
     for (name, z_s), theta in radii.items():
         rho = spearmanr(theta, measured).statistic
         print(
             f'{name:<12} {z_s:5.2f} {np.median(theta):7.2f}" {np.median(theta) / med:6.2f} '
             f"{rho:9.3f} {np.mean(theta >= 5.0):6.2f}"
         )
+    lo, mid, hi = np.percentile(frac, [5, 50, 95])
+    print(f"mass budget: galaxies hold {mid:.3f} of M500 (5-95%: {lo:.3f}-{hi:.3f})")
     print(f"({elapsed:.0f} s)")
     return 0
 
