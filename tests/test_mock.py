@@ -532,11 +532,18 @@ def test_published_haloes_realistic_model_below_paper_and_above_halo_alone():
         ),
     }
     theta = {k: [] for k in sims}
+    budget = []
     for i in rows:
         z_l, m500 = float(table["PZ_BCG"][i]), 10.0 ** float(table["M_500"][i])
         sc = synthetic_scene(SMALL, z_lens=z_l, m500=m500, seed=int(i))
+        real = sims["realistic"]
+        f, m_gal = real.halo_mass_fraction(sc, real.members_lens(sc, 1.5), 1.5)
+        budget.append((f, m_gal / m500))
         for name, s in sims.items():
             theta[name].append(s.einstein_radius(sc, 1.5, seed=int(i), grid=(72, 0.8)))
+    f, gal = np.array(budget).T
+    np.testing.assert_allclose(f + gal, 1.0, rtol=1e-12)  # halo + galaxies = M500
+    assert np.all((gal > 0.0) & (gal < 0.3))
     med = {k: float(np.median(v)) for k, v in theta.items()}
     assert med["halo"] < med["realistic"] < med["paper"]
     assert np.all(np.array(theta["realistic"]) <= np.array(theta["paper"]) + 0.5)
