@@ -248,9 +248,9 @@ class BCGConfig:
     velocity_relation : {"zahid2016", "auger2010"}
     r_core_kpc, r_cut_kpc : float or None
         Core and cut radius [kpc]; ``None`` (default) extends the members' scaling to the
-        BCG's sigma (``r_cut_star_kpc (sigma / sigma_star)^2``: ~140 kpc and ~0.5 kpc for
-        a 320 km/s BCG, within the 100-300 kpc BCG cut radii of Lenstool cluster models;
-        see ``docs/mock.md``).
+        BCG's sigma (``r_cut_star_kpc (sigma / sigma_star)^2``, the same constant
+        mass-to-light ratio: ~140 kpc and ~0.5 kpc for a 320 km/s BCG; the BCG is then the
+        same dPIE it would be as a member; see ``docs/mock.md``).
     max_offset : float
         Largest distance [arcsec] of an unflagged BCG from the centre.
     """
