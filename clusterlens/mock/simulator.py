@@ -104,9 +104,13 @@ def mass_budget(m500, galaxies, z_lens, z_source, *, cosmology=None):
             f"halo.mass_budget needs galaxy profiles with a mass_3d(radius) method; {missing} "
             "has none (choose members.profile = 'dpie' or set halo.mass_budget = false)."
         )
-    d_d, _, _ = cosmo.angular_diameter_distances(z_lens, z_source, cosmology)
-    r500_arcsec = float(cosmo.r500(m500, z_lens, cosmology)) / float(d_d) * _RAD_TO_ARCSEC
-    unit = float(cosmo.sigma_crit_arcsec2(z_lens, z_source, cosmology))
+    d_d, d_s, d_ds = (
+        float(d) for d in cosmo.angular_diameter_distances(z_lens, z_source, cosmology)
+    )
+    r500_arcsec = float(cosmo.r500(m500, z_lens, cosmology)) / d_d * _RAD_TO_ARCSEC
+    # Sigma_cr D_d^2 per arcsec^2 (cosmology.sigma_crit_arcsec2, without its second
+    # distance computation: this runs once per cluster)
+    unit = cosmo._C2_OVER_4PIG * d_s / (d_d * d_ds) * (d_d / _RAD_TO_ARCSEC) ** 2
     m_gal = unit * sum(float(p.mass_3d(r500_arcsec)) for p in parts)
     return max(1.0 - m_gal / float(m500), _MIN_HALO_FRACTION), m_gal
 

@@ -19,7 +19,7 @@ Normalisation
 ``s -> inf`` (same intermediate-axis convention as :class:`~clusterlens.profiles.SIE`), so
 ``theta_E = 4 pi (sigma / c)^2 D_ds / D_s`` for a velocity dispersion ``sigma``
 (:func:`clusterlens.cosmology.sigma_to_theta_e`).  The factor ``s / (s - a)`` is
-Elíasdóttir et al.'s (their eq. A11, with their fiducial ``sigma_0`` in place of ``sigma``):
+Elíasdóttir et al.'s (with their fiducial ``sigma_0`` in place of ``sigma``):
 it makes the total mass independent of the core,
 
     M_tot = pi Sigma_cr theta_E s   (angles in radians times D_d)  = pi sigma^2 s / G,
@@ -40,7 +40,8 @@ Strong-lensing models of clusters (Lenstool) scale the members from an L* galaxy
 (Jullo et al. 2007, NJPh 9, 447; Limousin et al. 2007, ApJ 668, 643; Richard et al. 2010,
 MNRAS 404, 325).  Galaxy-galaxy lensing of cluster members finds L* galaxies truncated at
 r_cut* ~ 45 kpc (Limousin et al. 2007, A&A 461, 881; Natarajan et al. 2009, ApJ 693, 970)
-for sigma* ~ 180 km/s, and Lenstool models use r_core* ~ 0.15 kpc.
+for sigma* ~ 180 km/s, and Lenstool models use r_core* ~ 0.15 kpc (values as commonly
+quoted from these papers; not re-checked against their tables here).
 :func:`member_radii` applies this scaling.
 """
 
