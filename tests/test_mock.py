@@ -416,6 +416,10 @@ def test_paper_preset_keeps_table1_mass_model(scene):
     sim_paper = MockLensSimulator(paper)
     members = sim_paper.members_lens(scene, 1.0)
     assert isinstance(members, SIEPopulation) and len(members) == scene.n_members
+    table1 = SIEPopulation.from_stellar_masses(
+        scene.stellar_mass, scene.x, scene.y, scene.z_lens, 1.0, q=scene.q, phi=scene.phi
+    )
+    np.testing.assert_allclose(members.theta_e, table1.theta_e, rtol=1e-13)
     assert sim_paper.halo_mass_fraction(scene, members, 1.0) == (1.0, 0.0)
     realistic = MockLensSimulator(SMALL).members_lens(scene, 1.0)
     assert isinstance(realistic, Composite)
