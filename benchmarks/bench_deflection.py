@@ -6,6 +6,13 @@ calls, ours and lenstronomy's alternating (after a warm-up call, so numba compil
 excluded).  Magnification
 is mu = 1 / det(I - H) from the Hessian for both codes (lenstronomy's ``magnification``).
 
+A second table times the 100 members alone as truncated dPIEs (``DPIEPopulation``, core
+0.05", cuts 2-15") against the same members as SIEs (``SIEPopulation``) and against
+lenstronomy, where the same elliptical dPIE is ``s/(s - a)`` times a pair of ``NIE``
+(cores a and s; lenstronomy's ``PJAFFE`` is its spherical case and its
+``PJAFFE_ELLIPSE_POTENTIAL`` has the ellipticity in the potential, another profile), on the
+223 x 223 grid, best of ``--repeat``.
+
 Usage::
 
     PYTHONPATH=. python benchmarks/bench_deflection.py            # print the table
@@ -21,7 +28,7 @@ import time
 
 import numpy as np
 
-from clusterlens.profiles import ENFW, SIEPopulation
+from clusterlens.profiles import ENFW, DPIEPopulation, SIEPopulation
 
 #: Smallest acceptable speed-up (lenstronomy time / clusterlens time) per quantity.
 FLOORS = {"deflection": 5.0, "magnification": 10.0}
@@ -60,6 +67,76 @@ def build_lens(seed: int = 1):
         kwargs.append(dict(theta_E=te[i], e1=e1, e2=e2, center_x=x0[i], center_y=y0[i]))
     model = LensModel(["NFW_ELLIPSE_POTENTIAL"] + ["SIE"] * N_MEMBERS)
     return ours, model, kwargs
+
+
+def build_members(seed: int = 1):
+    """The benchmark's members as (SIEPopulation, DPIEPopulation, {name: (lenstronomy model,
+    kwargs)}): ``nie``, the same elliptical dPIEs as NIE pairs, and ``pjaffe``, round dPIEs
+    of the same theta_E and radii (lenstronomy's PJAFFE)."""
+    from lenstronomy.LensModel.lens_model import LensModel
+    from lenstronomy.Util import param_util
+
+    rng = np.random.default_rng(seed)
+    te = rng.uniform(0.1, 1.5, N_MEMBERS)
+    q = rng.uniform(0.4, 0.95, N_MEMBERS)
+    phi = rng.uniform(-90.0, 90.0, N_MEMBERS)
+    x0 = rng.uniform(-30.0, 30.0, N_MEMBERS)
+    y0 = rng.uniform(-30.0, 30.0, N_MEMBERS)
+    core, cut = 0.05, rng.uniform(2.0, 15.0, N_MEMBERS)
+    sie = SIEPopulation(te, q, phi, x0, y0)
+    dpie = DPIEPopulation(te, core, cut, q, phi, x0, y0)
+    kwargs = []
+    for i in range(N_MEMBERS):
+        e1, e2 = param_util.phi_q2_ellipticity(np.deg2rad(phi[i]), q[i])
+        f = cut[i] / (cut[i] - core)
+        common = dict(e1=e1, e2=e2, center_x=x0[i], center_y=y0[i])
+        kwargs.append(dict(theta_E=te[i] * f, s_scale=core, **common))
+        kwargs.append(dict(theta_E=-te[i] * f, s_scale=cut[i], **common))
+    pjaffe = [
+        dict(sigma0=te[i] / (2 * core), Ra=core, Rs=cut[i], center_x=x0[i], center_y=y0[i])
+        for i in range(N_MEMBERS)
+    ]
+    models = {
+        "nie": (LensModel(["NIE"] * (2 * N_MEMBERS)), kwargs),
+        "pjaffe": (LensModel(["PJAFFE"] * N_MEMBERS), pjaffe),
+    }
+    return sie, dpie, models
+
+
+def run_members(repeat: int, n: int = 223) -> list[tuple]:
+    """``(quantity, dPIE, SIE, lenstronomy NIE pairs, lenstronomy PJAFFE)`` times for the
+    members alone."""
+    sie, dpie, models = build_members()
+    half = 0.5 * (n - 1) * PIXEL_SCALE
+    y, x = np.mgrid[-half : half : n * 1j, -half : half : n * 1j]
+    ax, ay = dpie.deflection(x, y)
+    nie, nie_kw = models["nie"]
+    pj, pj_kw = models["pjaffe"]
+    lx, ly = nie.alpha(x, y, nie_kw)
+    err = np.max(np.hypot(ax - lx, ay - ly))
+    if err > 1e-10:
+        raise RuntimeError(f"dPIE deflections differ by {err:.2e} arcsec")
+    rows = []
+    for name, f_d, f_s, f_n, f_p in (
+        (
+            "deflection",
+            lambda: dpie.deflection(x, y),
+            lambda: sie.deflection(x, y),
+            lambda: nie.alpha(x, y, nie_kw),
+            lambda: pj.alpha(x, y, pj_kw),
+        ),
+        (
+            "hessian",
+            lambda: dpie.hessian(x, y),
+            lambda: sie.hessian(x, y),
+            lambda: nie.hessian(x, y, nie_kw),
+            lambda: pj.hessian(x, y, pj_kw),
+        ),
+    ):
+        t_d, t_n = best_times(f_d, f_n, repeat)
+        t_s, t_p = best_times(f_s, f_p, repeat)
+        rows.append((name, t_d, t_s, t_n, t_p))
+    return rows
 
 
 def magnification(profile, x, y):
@@ -125,6 +202,16 @@ def main(argv=None) -> int:
         print(f"{name:<14}{n:>5}^2{t_ours * 1e3:>11.2f} ms{t_ref * 1e3:>11.2f} ms{ratio:>7.1f}x")
         if ratio < FLOORS[name]:
             failed.append(f"{name} {n}^2: {ratio:.1f}x < floor {FLOORS[name]:.0f}x")
+    print(f"\n{N_MEMBERS} members alone, 223^2: dPIE vs SIE vs lenstronomy")
+    print(
+        f"{'quantity':<12}{'dPIE':>11}{'SIE':>11}{'dPIE/SIE':>9}"
+        f"{'2 x NIE':>12}{'ratio':>7}{'PJAFFE':>12}{'ratio':>7}"
+    )
+    for name, t_d, t_s, t_n, t_p in run_members(max(3, args.repeat // 3)):
+        print(
+            f"{name:<12}{t_d * 1e3:>8.2f} ms{t_s * 1e3:>8.2f} ms{t_d / t_s:>9.2f}"
+            f"{t_n * 1e3:>9.1f} ms{t_n / t_d:>6.1f}x{t_p * 1e3:>9.1f} ms{t_p / t_d:>6.1f}x"
+        )
     if failed and args.check:
         print("below the floor: " + "; ".join(failed), file=sys.stderr)
         return 1

@@ -21,6 +21,7 @@ from clusterlens.mock import (
     synthetic_scene,
 )
 from clusterlens.sources import COLOUR_CLASSES
+from tests._data import ZHANG_CATALOG, needs_zhang
 
 # Small images keep the tests fast: a 101-pixel crop (26") still holds 5" Einstein radii.
 SMALL = MockConfig(image=ImageConfig(cutout_size=131, crop_size=101))
@@ -382,20 +383,171 @@ def test_scale_for_radius_is_the_smallest(sim, scene):
 
 def test_rescaled_map_equals_lens_built_at_the_source_redshift(results, scene):
     """One map at z_ref times D_ls/D_s ratios == the lens made directly for z_s."""
-    from clusterlens.profiles import ENFW, SIEPopulation
+    from clusterlens.profiles import ENFW
 
     r = results[1]
     p = r.params
     halo = ENFW.from_m500(
         scene.m500, scene.z_lens, p["source_redshift"], p["halo_q"], p["halo_phi"],
         c500c=p["halo_c500c"],
-    )  # fmt: skip
-    members = SIEPopulation.from_stellar_masses(
-        scene.stellar_mass, scene.x, scene.y, scene.z_lens, p["source_redshift"],
-        q=scene.q, phi=scene.phi,
-    )  # fmt: skip
+    ).scaled(p["halo_mass_fraction"])  # fmt: skip
+    # members (dPIE) and BCG built directly for the source's redshift
+    members = MockLensSimulator(SMALL).members_lens(scene, p["source_redshift"])
     x = np.array([-7.3, 0.4, 3.1, 12.0])
     y = np.array([2.2, -5.5, 0.1, -8.0])
     direct = np.array((halo + members).deflection(x, y))
     scaled = np.array(r.lens.deflection(x, y))
     assert np.allclose(scaled, direct, rtol=1e-9, atol=1e-12)
+
+
+# --- the mass model: profiles by name, presets, the mass budget ------------------------------
+
+
+def test_paper_preset_keeps_table1_mass_model(scene):
+    from clusterlens.mock import preset_config
+    from clusterlens.profiles import Composite, DPIEPopulation, SIEPopulation
+
+    paper = preset_config("paper", {"image": {"cutout_size": 131, "crop_size": 101}})
+    assert (paper.members.profile, paper.halo.mass_budget, paper.bcg.enabled) == (
+        "sie",
+        False,
+        False,
+    )
+    sim_paper = MockLensSimulator(paper)
+    members = sim_paper.members_lens(scene, 1.0)
+    assert isinstance(members, SIEPopulation) and len(members) == scene.n_members
+    table1 = SIEPopulation.from_stellar_masses(
+        scene.stellar_mass, scene.x, scene.y, scene.z_lens, 1.0, q=scene.q, phi=scene.phi
+    )
+    np.testing.assert_allclose(members.theta_e, table1.theta_e, rtol=1e-13)
+    assert sim_paper.halo_mass_fraction(scene, members, 1.0) == (1.0, 0.0)
+    realistic = MockLensSimulator(SMALL).members_lens(scene, 1.0)
+    assert isinstance(realistic, Composite)
+    pop, bcg = realistic.components
+    assert isinstance(pop, DPIEPopulation) and len(pop) == scene.n_members - 1
+    assert len(bcg) == 1 and bcg.r_cut[0] > pop.r_cut.max()  # the BCG is its own component
+
+
+def test_mass_budget_halo_plus_galaxies_is_m500(sim, scene):
+    """The halo's NFW mass inside R500 plus the dPIEs' 3D masses (physical formulas, written
+    out here) adds up to M500."""
+    from astropy import units as u
+    from astropy.constants import G
+
+    from clusterlens import cosmology as cosmo
+
+    z_l, z_s = scene.z_lens, 1.2
+    galaxies = sim.members_lens(scene, z_s)
+    fraction, m_gal = sim.halo_mass_fraction(scene, galaxies, z_s)
+    assert 0.0 < 1.0 - fraction < 0.3
+    halo, _ = sim.draw_halo(scene, np.random.default_rng(5), z_s, mass_fraction=fraction)
+    d_d, _, _ = cosmo.angular_diameter_distances(z_l, z_s)
+    arcsec = np.pi / 180 / 3600
+    rs_mpc = halo.rs * arcsec * d_d
+    kappa_s = halo.alpha_rs / (4 * halo.rs * (1 + np.log(0.5)))
+    rho0 = kappa_s * cosmo.sigma_crit(z_l, z_s) / rs_mpc
+    r500 = cosmo.r500(scene.m500, z_l)
+    x = r500 / rs_mpc
+    m_halo = 4 * np.pi * rho0 * rs_mpc**3 * (np.log1p(x) - x / (1 + x))
+    # every galaxy: M_3d(r) = (2 sigma^2 / G) s / (s - a) [s atan(r/s) - a atan(r/a)]
+    m_check = 0.0
+    for part in galaxies.components:
+        te = part.theta_e * arcsec
+        sigma2 = (
+            te
+            / (4 * np.pi)
+            * (cosmo.angular_diameter_distances(z_l, z_s)[1])
+            / (cosmo.angular_diameter_distances(z_l, z_s)[2])
+            * (2.99792458e5) ** 2
+        )
+        a = part.r_core * arcsec * d_d * 1e3
+        s = part.r_cut * arcsec * d_d * 1e3
+        r = r500 * 1e3
+        m3d = (
+            2
+            * sigma2
+            / G.to_value(u.kpc * u.km**2 / u.s**2 / u.Msun)
+            * s
+            / (s - a)
+            * (s * np.arctan(r / s) - a * np.arctan(r / np.maximum(a, 1e-30)))
+        )
+        m_check += m3d.sum()
+    assert m_gal == pytest.approx(m_check, rel=1e-6)
+    assert m_halo + m_gal == pytest.approx(scene.m500, rel=2e-3)
+
+
+def test_halo_and_member_profiles_by_registry_name(scene):
+    from clusterlens.profiles import ENFW, EllipticalNFW, register_profile
+
+    cse = MockLensSimulator(config_from_dict({"halo": {"profile": "cse_nfw"}}))
+    halo, _ = cse.draw_halo(scene, np.random.default_rng(0), 1.0)
+    assert isinstance(halo, EllipticalNFW)
+
+    class MyHalo(ENFW):
+        pass
+
+    register_profile(MyHalo, name="test_my_halo")
+    mine = MockLensSimulator(config_from_dict({"halo": {"profile": "test_my_halo"}}))
+    assert isinstance(mine.draw_halo(scene, np.random.default_rng(0), 1.0)[0], MyHalo)
+    for table, name, words in [
+        ("halo", "nfw", "from_m500"),
+        ("halo", "no_such_profile", "not a registered profile"),
+        ("members", "enfw", "from_sigma"),
+        ("bcg", "nfw", "from_sigma"),
+    ]:
+        with pytest.raises(ParameterError, match=f"{table}.profile") as err:
+            MockLensSimulator(config_from_dict({table: {"profile": name}}))
+        assert words in str(err.value)
+    with pytest.raises(ParameterError, match=r"\[halo\].*'profile'"):
+        config_from_dict({"halo": {"profile": 3}})
+    with pytest.raises(ParameterError, match=r"\[members\].*'r_core_star_kpc'"):
+        config_from_dict({"members": {"r_core_star_kpc": 50.0}})
+
+
+def test_bcg_is_the_flagged_member_or_the_most_massive_near_the_centre(sim, scene):
+    assert scene.is_bcg is not None and sim.bcg_index(scene) == int(np.argmax(scene.is_bcg))
+    kw = {k: getattr(scene, k) for k in ("x", "y", "stellar_mass", "q", "phi")}
+    unflagged = ClusterScene(scene.image, scene.z_lens, scene.m500, **kw)
+    near = np.hypot(scene.x, scene.y) <= sim.config.bcg.max_offset
+    expected = np.flatnonzero(near)[np.argmax(scene.stellar_mass[near])]
+    assert sim.bcg_index(unflagged) == expected
+    with pytest.raises(ParameterError, match="is_bcg"):
+        ClusterScene(scene.image, scene.z_lens, scene.m500, **kw, is_bcg=[True])
+
+
+@needs_zhang
+@pytest.mark.slow
+def test_published_haloes_realistic_model_below_paper_and_above_halo_alone():
+    """40 of the 485 published haloes (their M500 and z) on a coarse grid: the truncated,
+    mass-budgeted model predicts smaller Einstein radii than the paper's SIE-on-full-halo
+    model and larger than the halo alone."""
+    from astropy.table import Table
+
+    from clusterlens.mock import preset_config
+
+    table = Table.read(ZHANG_CATALOG, format="ascii.csv")
+    rows = np.random.default_rng(0).choice(len(table), 40, replace=False)
+    small = {"image": {"cutout_size": 131, "crop_size": 101}}
+    sims = {
+        "realistic": MockLensSimulator(preset_config("realistic", small)),
+        "paper": MockLensSimulator(preset_config("paper", small)),
+        "halo": MockLensSimulator(
+            preset_config("paper", {**small, "members": {"min_stellar_mass": 1e20}})
+        ),
+    }
+    theta = {k: [] for k in sims}
+    budget = []
+    for i in rows:
+        z_l, m500 = float(table["PZ_BCG"][i]), 10.0 ** float(table["M_500"][i])
+        sc = synthetic_scene(SMALL, z_lens=z_l, m500=m500, seed=int(i))
+        real = sims["realistic"]
+        f, m_gal = real.halo_mass_fraction(sc, real.members_lens(sc, 1.5), 1.5)
+        budget.append((f, m_gal / m500))
+        for name, s in sims.items():
+            theta[name].append(s.einstein_radius(sc, 1.5, seed=int(i), grid=(72, 0.8)))
+    f, gal = np.array(budget).T
+    np.testing.assert_allclose(f + gal, 1.0, rtol=1e-12)  # halo + galaxies = M500
+    assert np.all((gal > 0.0) & (gal < 0.3))
+    med = {k: float(np.median(v)) for k, v in theta.items()}
+    assert med["halo"] < med["realistic"] < med["paper"]
+    assert np.all(np.array(theta["realistic"]) <= np.array(theta["paper"]) + 0.5)

@@ -4,6 +4,7 @@ See ``docs/mock.md``.  The paper's section 2.2 and Table 1 (Zhang et al.) are th
 """
 
 from clusterlens.mock.config import (
+    BCGConfig,
     ClusterSamplingConfig,
     HaloConfig,
     ImageConfig,
@@ -24,12 +25,14 @@ from clusterlens.mock.simulator import (
     LensRejected,
     MockLensSimulator,
     MockResult,
+    mass_budget,
 )
 from clusterlens.mock.sky import CatalogSky, SyntheticSky, synthetic_scene
 
 __all__ = [
     "PRESETS",
     "preset_config",
+    "BCGConfig",
     "ClusterSamplingConfig",
     "HaloConfig",
     "ImageConfig",
@@ -45,6 +48,7 @@ __all__ = [
     "LensRejected",
     "MockLensSimulator",
     "MockResult",
+    "mass_budget",
     "CatalogSky",
     "SyntheticSky",
     "synthetic_scene",

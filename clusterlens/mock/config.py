@@ -3,8 +3,10 @@
 A :class:`MockConfig` groups small frozen dataclasses, one per TOML table of the
 configuration file read by :func:`load_config` (``clusterlens simulate --config FILE``)::
 
-    [halo]        elliptical NFW: axis ratio, position angle, concentration scatter
-    [members]     member SIEs: stellar mass -> velocity dispersion relation
+    [halo]        the cluster halo: profile name, axis ratio, position angle, concentration,
+                  mass budget
+    [members]     member galaxies: profile name (truncated dPIE or SIE), M* -> sigma, cut radii
+    [bcg]         the brightest cluster galaxy as its own mass component
     [source]      Sérsic source population (clusterlens.sources.SourcePopulationConfig)
     [placement]   where sources go: the high-magnification region near the caustics
     [selection]   the paper's Einstein-radius cut and an arc-visibility rule
@@ -41,6 +43,7 @@ from clusterlens.sources.population import (
 __all__ = [
     "HaloConfig",
     "MembersConfig",
+    "BCGConfig",
     "PlacementConfig",
     "SelectionConfig",
     "ImageConfig",
@@ -68,6 +71,34 @@ def _pair(value, name, owner, **bounds) -> tuple[float, float]:
     return (lo, hi)
 
 
+def _profile_name(value, name, owner) -> str:
+    # the registry lookup itself happens in the simulator (user profiles may be registered
+    # after the configuration is read); here only the type
+    if not isinstance(value, str) or not value:
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be the registry name of a mass profile "
+            f"(clusterlens.profiles.available_profiles()). Got {value!r} instead."
+        )
+    return value
+
+
+def _bool(value, name, owner) -> bool:
+    if not isinstance(value, bool):
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be true or false. Got {value!r} instead."
+        )
+    return value
+
+
+def _velocity_relation(value, owner) -> str:
+    if value not in ("zahid2016", "auger2010"):
+        raise ParameterError(
+            f"The 'velocity_relation' parameter of {owner} must be 'zahid2016' or 'auger2010'. "
+            f"Got {value!r} instead."
+        )
+    return value
+
+
 def _int(value, name, owner, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ParameterError(
@@ -78,10 +109,20 @@ def _int(value, name, owner, low: int) -> int:
 
 @dataclass(frozen=True)
 class HaloConfig:
-    """The cluster halo: a pseudo-elliptical NFW (Golse & Kneib 2002) from M500.
+    """The cluster halo: by default a pseudo-elliptical NFW (Golse & Kneib 2002) from M500.
 
     Parameters
     ----------
+    profile : str
+        Registry name of the halo profile (:func:`clusterlens.profiles.get_profile`):
+        ``"enfw"`` (pseudo-elliptical NFW, the paper's), ``"cse_nfw"`` (NFW with elliptical
+        convergence, Oguri 2021; slower) or a user's registered class with a classmethod
+        ``from_m500(m500, z_lens, z_source, q, phi, *, cosmology, c500c)``.
+    mass_budget : bool
+        Take the galaxies' mass inside R500 (members and BCG, their 3D dPIE masses) out of
+        the halo, so that halo + galaxies hold M500 inside R500 (the halo keeps the scale
+        radius of the full M500 and its normalisation drops; see ``docs/mock.md``).  The
+        paper adds the member SIEs on top of a halo holding the whole M500 (``false``).
     q_mean, q_sigma : float
         Axis ratio ~ normal(q_mean, q_sigma) truncated to ``q_range`` (Table 1: 0.75, 0.1).
     q_range : (float, float)
@@ -95,6 +136,8 @@ class HaloConfig:
         is typical of N-body haloes (e.g. Diemer & Joyce 2019).  Not in the paper.
     """
 
+    profile: str = "enfw"
+    mass_budget: bool = True
     q_mean: float = 0.75
     q_sigma: float = 0.1
     q_range: tuple[float, float] = (0.4, 1.0)
@@ -104,6 +147,8 @@ class HaloConfig:
 
     def __post_init__(self):
         o, s = "HaloConfig", object.__setattr__
+        s(self, "profile", _profile_name(self.profile, "profile", o))
+        s(self, "mass_budget", _bool(self.mass_budget, "mass_budget", o))
         s(self, "q_mean", check_scalar(self.q_mean, "q_mean", o, low=0.0, high=1.0))
         s(self, "q_sigma", check_scalar(self.q_sigma, "q_sigma", o, low=0.0))
         s(
@@ -128,31 +173,122 @@ class HaloConfig:
 
 @dataclass(frozen=True)
 class MembersConfig:
-    """Member galaxies as SIEs; sigma from the stellar mass
-    (:func:`clusterlens.cosmology.velocity_dispersion`).
+    """Member galaxies: sigma from the stellar mass
+    (:func:`clusterlens.cosmology.velocity_dispersion`), truncated by default.
 
     Parameters
     ----------
+    profile : str
+        Registry name of the member profile: ``"dpie"`` (truncated PIEMD,
+        :class:`~clusterlens.profiles.DPIEPopulation`, the Lenstool/GLAFIC member model) or
+        ``"sie"`` (untruncated, the paper's); a user's class needs a classmethod
+        ``from_sigma(sigma_kms, x0, y0, z_lens, z_source, *, q, phi, r_core_kpc, r_cut_kpc,
+        cosmology)`` (or a ``population_class`` attribute pointing to one that has it).
     velocity_relation : {"zahid2016", "auger2010"}
     min_stellar_mass : float
         Members below this stellar mass [Msun] carry no mass (0: all members).
+    sigma_star : float
+        Velocity dispersion of the L* member [km/s] of the cut-radius scaling (180).
+    r_cut_star_kpc, r_core_star_kpc : float
+        Cut and core radius of the L* member [kpc]; member radii scale as
+        ``(sigma / sigma_star)^2``, i.e. ``(L/L*)^(1/2)`` (45 and 0.15 kpc: Limousin et al.
+        2007; Natarajan et al. 2009; Richard et al. 2010; see
+        :func:`clusterlens.profiles.member_radii`).  Ignored by ``"sie"``.
     """
 
+    profile: str = "dpie"
     velocity_relation: str = "zahid2016"
     min_stellar_mass: float = 0.0
+    sigma_star: float = 180.0
+    r_cut_star_kpc: float = 45.0
+    r_core_star_kpc: float = 0.15
 
     def __post_init__(self):
-        o = "MembersConfig"
-        if self.velocity_relation not in ("zahid2016", "auger2010"):
-            raise ParameterError(
-                f"The 'velocity_relation' parameter of {o} must be 'zahid2016' or 'auger2010'. "
-                f"Got {self.velocity_relation!r} instead."
-            )
-        object.__setattr__(
+        o, s = "MembersConfig", object.__setattr__
+        s(self, "profile", _profile_name(self.profile, "profile", o))
+        _velocity_relation(self.velocity_relation, o)
+        s(
             self,
             "min_stellar_mass",
             check_scalar(self.min_stellar_mass, "min_stellar_mass", o, low=0.0),
         )
+        s(
+            self,
+            "sigma_star",
+            check_scalar(self.sigma_star, "sigma_star", o, low=0.0, low_inclusive=False),
+        )
+        s(
+            self,
+            "r_cut_star_kpc",
+            check_scalar(self.r_cut_star_kpc, "r_cut_star_kpc", o, low=0.0, low_inclusive=False),
+        )
+        s(
+            self,
+            "r_core_star_kpc",
+            check_scalar(self.r_core_star_kpc, "r_core_star_kpc", o, low=0.0),
+        )
+        if self.r_core_star_kpc >= self.r_cut_star_kpc:
+            raise ParameterError(
+                f"The 'r_core_star_kpc' parameter of {o} must be smaller than 'r_cut_star_kpc' "
+                f"({self.r_cut_star_kpc}). Got {self.r_core_star_kpc} instead."
+            )
+
+
+@dataclass(frozen=True)
+class BCGConfig:
+    """The brightest cluster galaxy as a mass component of its own.
+
+    The BCG is the member flagged ``is_bcg`` in the scene (the synthetic fields flag it), or
+    else the most massive member within ``max_offset`` of the lens centre; it leaves the
+    member population and becomes one galaxy of profile ``profile`` with sigma from its
+    stellar mass and its own radii.
+
+    Parameters
+    ----------
+    enabled : bool
+        ``false`` (the paper): the BCG is an ordinary member.
+    profile : str
+        Registry name, as ``members.profile`` (default ``"dpie"``).
+    velocity_relation : {"zahid2016", "auger2010"}
+    r_core_kpc, r_cut_kpc : float or None
+        Core and cut radius [kpc]; ``None`` (default) extends the members' scaling to the
+        BCG's sigma (``r_cut_star_kpc (sigma / sigma_star)^2``, the same constant
+        mass-to-light ratio: ~140 kpc and ~0.5 kpc for a 320 km/s BCG; the BCG is then the
+        same dPIE it would be as a member; see ``docs/mock.md``).
+    max_offset : float
+        Largest distance [arcsec] of an unflagged BCG from the centre.
+    """
+
+    enabled: bool = True
+    profile: str = "dpie"
+    velocity_relation: str = "zahid2016"
+    r_core_kpc: float | None = None
+    r_cut_kpc: float | None = None
+    max_offset: float = 3.0
+
+    def __post_init__(self):
+        o, s = "BCGConfig", object.__setattr__
+        s(self, "enabled", _bool(self.enabled, "enabled", o))
+        s(self, "profile", _profile_name(self.profile, "profile", o))
+        _velocity_relation(self.velocity_relation, o)
+        if self.r_core_kpc is not None:
+            s(self, "r_core_kpc", check_scalar(self.r_core_kpc, "r_core_kpc", o, low=0.0))
+        if self.r_cut_kpc is not None:
+            s(
+                self,
+                "r_cut_kpc",
+                check_scalar(self.r_cut_kpc, "r_cut_kpc", o, low=0.0, low_inclusive=False),
+            )
+        if (
+            self.r_core_kpc is not None
+            and self.r_cut_kpc is not None
+            and self.r_core_kpc >= self.r_cut_kpc
+        ):
+            raise ParameterError(
+                f"The 'r_core_kpc' parameter of {o} must be smaller than 'r_cut_kpc' "
+                f"({self.r_cut_kpc}). Got {self.r_core_kpc} instead."
+            )
+        s(self, "max_offset", check_scalar(self.max_offset, "max_offset", o, low=0.0))
 
 
 @dataclass(frozen=True)
@@ -341,6 +477,7 @@ class MockConfig:
 
     halo: HaloConfig = field(default_factory=HaloConfig)
     members: MembersConfig = field(default_factory=MembersConfig)
+    bcg: BCGConfig = field(default_factory=BCGConfig)
     source: SourcePopulationConfig = field(default_factory=SourcePopulationConfig)
     placement: PlacementConfig = field(default_factory=PlacementConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
@@ -371,6 +508,7 @@ class MockConfig:
 _SECTIONS = {
     "halo": HaloConfig,
     "members": MembersConfig,
+    "bcg": BCGConfig,
     "source": SourcePopulationConfig,
     "placement": PlacementConfig,
     "selection": SelectionConfig,

@@ -19,7 +19,12 @@ from clusterlens.errors import ParameterError
 __all__ = ["PRESETS", "preset_config", "preset_overrides"]
 
 # --- [halo], [members], [bcg]: the mass model -----------------------------------------------
-_PAPER_MASS: dict = {}
+# Table 1: an eNFW holding the whole M500 plus untruncated SIE members (the BCG one of them).
+_PAPER_MASS: dict = {
+    "halo": {"profile": "enfw", "mass_budget": False},
+    "members": {"profile": "sie"},
+    "bcg": {"enabled": False},
+}
 
 # --- [source]: the source population ---------------------------------------------------------
 _PAPER_SOURCE: dict = {}

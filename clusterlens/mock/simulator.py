@@ -2,9 +2,13 @@
 
 Steps for one mock, on the pixels that survive the final crop plus a PSF margin:
 
-1. the cluster (:class:`ClusterScene`: cutout, BCG redshift, M500, member table) gives an
-   elliptical NFW halo (q ~ normal(0.75, 0.1) in [0.4, 1], phi uniform, c500c from a c-M
-   relation with log-normal scatter) plus one SIE per member (sigma from the stellar mass);
+1. the cluster (:class:`ClusterScene`: cutout, BCG redshift, M500, member table) gives a
+   halo of the registered profile ``halo.profile`` (default the elliptical NFW: q ~
+   normal(0.75, 0.1) in [0.4, 1], phi uniform, c500c from a c-M relation with log-normal
+   scatter), the members as ``members.profile`` (default truncated dPIEs; sigma from the
+   stellar mass, cut radii ~ sigma^2) and the BCG as its own component (``[bcg]``); with
+   ``halo.mass_budget`` the galaxies' mass inside R500 is taken out of the halo
+   (:func:`mass_budget`), so the total stays M500;
 2. the lens is reduced to maps of its deflection and Hessian at a reference source
    redshift ``z_ref`` (the population's highest).  All the mass is at the cluster redshift,
    so for any source redshift the deflection is the map times
@@ -40,8 +44,8 @@ from clusterlens.lensing import pixel_grid
 from clusterlens.mock.config import MockConfig
 from clusterlens.observe import SurveyConditions, add_arc_noise, arc_snr, convolve, inject
 from clusterlens.observe.photometry import nanomaggies_to_mag
-from clusterlens.profiles import ENFW, SIEPopulation
-from clusterlens.profiles.base import MassProfile
+from clusterlens.profiles import SIEPopulation, get_profile
+from clusterlens.profiles.base import Composite, MassProfile
 from clusterlens.sources import BANDS, Sersic, SourcePopulation
 
 __all__ = [
@@ -51,6 +55,7 @@ __all__ = [
     "MockLensSimulator",
     "LensMaps",
     "observation_params",
+    "mass_budget",
 ]
 
 # Sources are drawn at least this far behind the cluster (a lens at the source's redshift
@@ -58,6 +63,72 @@ __all__ = [
 _MIN_SOURCE_BEHIND = 0.05
 _EIGHT = np.ones((3, 3), dtype=bool)
 _MEMBER_COLUMNS = ("x", "y", "stellar_mass", "q", "phi")
+_RAD_TO_ARCSEC = 180.0 / math.pi * 3600.0
+# The halo keeps at least this fraction of M500 whatever the galaxies weigh (an SIE's mass
+# inside R500 can exceed the cluster's).
+_MIN_HALO_FRACTION = 0.05
+
+
+def mass_budget(m500, galaxies, z_lens, z_source, *, cosmology=None):
+    """The fraction of M500 left to the halo once the galaxies' mass is taken out.
+
+    The galaxies' mass is the sum over ``galaxies`` (a profile or a
+    :class:`~clusterlens.profiles.Composite` of populations built for ``z_source``) of
+    ``mass_3d(R500)``: each galaxy's 3D mass inside a sphere of radius R500 about its own
+    centre (for a dPIE with r_cut << R500 nearly its total mass, ``pi sigma^2 r_cut / G``).
+    The galaxies of a cutout lie inside R500 in projection and are counted whole.  The halo
+    built for the full M500 is then scaled by ``f = 1 - M_galaxies / M500`` (at least
+    0.05): its 3D mass inside R500 becomes ``f M500``, and halo + galaxies hold M500.
+
+    Parameters
+    ----------
+    m500 : float
+        M500c [Msun].
+    galaxies : MassProfile
+        Parts with a ``mass_3d(radius_arcsec)`` method (units of Sigma_cr arcsec^2):
+        :class:`~clusterlens.profiles.DPIEPopulation`, :class:`~clusterlens.profiles.DPIE`,
+        the SIE classes.
+    z_lens, z_source : float
+    cosmology : astropy.cosmology.Cosmology, optional
+
+    Returns
+    -------
+    fraction : float
+        ``f`` in [0.05, 1].
+    m_galaxies : float
+        The galaxies' mass inside R500 [Msun].
+    """
+    parts = galaxies.components if isinstance(galaxies, Composite) else (galaxies,)
+    missing = [type(p).__name__ for p in parts if not hasattr(p, "mass_3d")]
+    if missing:
+        raise ParameterError(
+            f"halo.mass_budget needs galaxy profiles with a mass_3d(radius) method; {missing} "
+            "has none (choose members.profile = 'dpie' or set halo.mass_budget = false)."
+        )
+    d_d, d_s, d_ds = (
+        float(d) for d in cosmo.angular_diameter_distances(z_lens, z_source, cosmology)
+    )
+    r500_arcsec = float(cosmo.r500(m500, z_lens, cosmology)) / d_d * _RAD_TO_ARCSEC
+    # Sigma_cr D_d^2 per arcsec^2 (cosmology.sigma_crit_arcsec2, without its second
+    # distance computation: this runs once per cluster)
+    unit = cosmo._C2_OVER_4PIG * d_s / (d_d * d_ds) * (d_d / _RAD_TO_ARCSEC) ** 2
+    m_gal = unit * sum(float(p.mass_3d(r500_arcsec)) for p in parts)
+    return max(1.0 - m_gal / float(m500), _MIN_HALO_FRACTION), m_gal
+
+
+def _resolve(name: str, key: str, method: str):
+    """The registered class ``name`` (or its ``population_class``) if it offers ``method``."""
+    try:
+        cls = get_profile(name)
+    except ParameterError as exc:
+        raise ParameterError(f"{key} = {name!r} is not a registered profile: {exc}") from None
+    cls = getattr(cls, "population_class", cls)
+    if not callable(getattr(cls, method, None)):
+        raise ParameterError(
+            f"{key} = {name!r} ({cls.__module__}.{cls.__qualname__}) cannot be used by the "
+            f"simulator: it needs a classmethod {method}(...) (see docs/profiles.md)."
+        )
+    return cls
 
 
 def observation_params(conditions: SurveyConditions) -> dict:
@@ -109,6 +180,9 @@ class ClusterScene:
         from the catalog for a real cutout); the arc is convolved, given shot noise and
         S/N-tested with them.  ``None``: the simulator's nominal conditions
         (``config.observation.nominal``).
+    is_bcg : array_like of bool, optional
+        Flags the BCG among the members (for ``[bcg]``); ``None``: the simulator takes the
+        most massive member within ``bcg.max_offset`` of the centre.
     """
 
     image: np.ndarray
@@ -121,6 +195,7 @@ class ClusterScene:
     phi: np.ndarray
     cluster_id: object = None
     conditions: SurveyConditions | None = None
+    is_bcg: np.ndarray | None = None
 
     def __post_init__(self):
         o, s = "ClusterScene", object.__setattr__
@@ -173,6 +248,14 @@ class ClusterScene:
             )
         for k, v in arrays.items():
             s(self, k, v)
+        if self.is_bcg is not None:
+            flags = np.atleast_1d(np.asarray(self.is_bcg, dtype=bool))
+            if flags.shape != arrays["x"].shape:
+                raise ParameterError(
+                    f"The 'is_bcg' parameter of {o} must have one flag per member "
+                    f"({arrays['x'].size}). Got shape {flags.shape} instead."
+                )
+            s(self, "is_bcg", flags)
 
     @property
     def n_members(self) -> int:
@@ -180,7 +263,8 @@ class ClusterScene:
 
     @classmethod
     def from_members_table(cls, image, members, *, z_lens, m500, cluster_id=None, conditions=None):
-        """From a member Table with columns ``x, y, stellar_mass, q, phi`` (e.g.
+        """From a member Table with columns ``x, y, stellar_mass, q, phi`` and optionally
+        ``is_bcg`` (e.g.
         :attr:`clusterlens.fields.SyntheticField.members` or
         :meth:`clusterlens.survey.ClusterInputs.members_table`)."""
         missing = [c for c in _MEMBER_COLUMNS if c not in members.colnames]
@@ -191,7 +275,10 @@ class ClusterScene:
         cols = {
             c: np.asarray(getattr(members[c], "value", members[c]), float) for c in _MEMBER_COLUMNS
         }
-        return cls(image, z_lens, m500, cluster_id=cluster_id, conditions=conditions, **cols)
+        is_bcg = np.asarray(members["is_bcg"], bool) if "is_bcg" in members.colnames else None
+        return cls(
+            image, z_lens, m500, cluster_id=cluster_id, conditions=conditions, is_bcg=is_bcg, **cols
+        )
 
 
 @dataclass(frozen=True)
@@ -418,6 +505,12 @@ class MockLensSimulator:
         inner[m : m + self.crop, m : m + self.crop] = True
         self._inner = inner
         self.z_ref = self._max_redshift()
+        mass = self.config
+        self._halo_cls = _resolve(mass.halo.profile, "halo.profile", "from_m500")
+        self._member_cls = _resolve(mass.members.profile, "members.profile", "from_sigma")
+        self._bcg_cls = (
+            _resolve(mass.bcg.profile, "bcg.profile", "from_sigma") if mass.bcg.enabled else None
+        )
         # Gaussian PSFs: convolve applies them as two 1-D passes (separable); Moffat PSFs go
         # through one FFT of the three bands with cached kernel transforms
         self._psfs = self.conditions.psfs
@@ -438,24 +531,103 @@ class MockLensSimulator:
         _, d_s, d_ls = cosmo.angular_diameter_distances(z_lens, z_source, self.cosmology)
         return np.asarray(d_ls) / np.asarray(d_s)
 
-    def members_lens(self, scene: ClusterScene, z_source: float) -> SIEPopulation:
-        """The member SIEs of ``scene`` for a source at ``z_source``."""
-        mcfg = self.config.members
+    def members_lens(self, scene: ClusterScene, z_source: float) -> MassProfile:
+        """The galaxies of ``scene`` for a source at ``z_source``: the members as
+        ``members.profile`` plus, with ``bcg.enabled``, the BCG as ``bcg.profile``."""
+        return self._galaxies(scene, z_source)[0]
+
+    def bcg_index(self, scene: ClusterScene) -> int | None:
+        """Row of the BCG among the members: the one flagged ``is_bcg``, else the most
+        massive member within ``bcg.max_offset`` of the centre; ``None`` if none."""
+        if scene.is_bcg is not None:
+            rows = np.flatnonzero(scene.is_bcg)
+            return int(rows[0]) if rows.size else None
+        near = np.flatnonzero(np.hypot(scene.x, scene.y) <= self.config.bcg.max_offset)
+        if not near.size:
+            return None
+        return int(near[np.argmax(scene.stellar_mass[near])])
+
+    def _galaxies(self, scene: ClusterScene, z_source: float):
+        """``(galaxies profile, params)``: members (and BCG) for a source at ``z_source``."""
+        mcfg, bcfg = self.config.members, self.config.bcg
         keep = scene.stellar_mass >= mcfg.min_stellar_mass
-        if not keep.any():  # an SIE population needs one member: a massless one
-            return SIEPopulation(0.0, 1.0, 0.0, 0.0, 0.0)
-        sigma = np.atleast_1d(
-            cosmo.velocity_dispersion(scene.stellar_mass[keep], relation=mcfg.velocity_relation)
-        )
-        theta = np.atleast_1d(
-            cosmo.sigma_to_theta_e(sigma, scene.z_lens, z_source, cosmology=self.cosmology)
-        )
-        return SIEPopulation(theta, scene.q[keep], scene.phi[keep], scene.x[keep], scene.y[keep])
+        bcg = self.bcg_index(scene) if self._bcg_cls is not None else None
+        if bcg is not None:
+            keep[bcg] = False
+        parts, info = [], {"members_n_mass": int(keep.sum())}
+        common = {"cosmology": self.cosmology}
+        if keep.any():
+            sigma = np.atleast_1d(
+                cosmo.velocity_dispersion(scene.stellar_mass[keep], relation=mcfg.velocity_relation)
+            )
+            x2 = (sigma / mcfg.sigma_star) ** 2
+            members = self._member_cls.from_sigma(
+                sigma,
+                scene.x[keep],
+                scene.y[keep],
+                scene.z_lens,
+                z_source,
+                q=scene.q[keep],
+                phi=scene.phi[keep],
+                r_core_kpc=mcfg.r_core_star_kpc * x2,
+                r_cut_kpc=mcfg.r_cut_star_kpc * x2,
+                **common,
+            )
+            parts.append(members)
+            theta = getattr(members, "theta_e", None)
+            info["members_theta_e_max_zref"] = float(np.max(theta)) if theta is not None else 0.0
+        else:
+            info["members_theta_e_max_zref"] = 0.0
+        if bcg is not None:
+            sigma_b = float(
+                cosmo.velocity_dispersion(scene.stellar_mass[bcg], relation=bcfg.velocity_relation)
+            )
+            x2 = (sigma_b / mcfg.sigma_star) ** 2
+            core = mcfg.r_core_star_kpc * x2 if bcfg.r_core_kpc is None else bcfg.r_core_kpc
+            cut = mcfg.r_cut_star_kpc * x2 if bcfg.r_cut_kpc is None else bcfg.r_cut_kpc
+            core = min(core, 0.5 * cut)
+            bcg_lens = self._bcg_cls.from_sigma(
+                np.array([sigma_b]),
+                scene.x[bcg : bcg + 1],
+                scene.y[bcg : bcg + 1],
+                scene.z_lens,
+                z_source,
+                q=scene.q[bcg : bcg + 1],
+                phi=scene.phi[bcg : bcg + 1],
+                r_core_kpc=core,
+                r_cut_kpc=cut,
+                **common,
+            )
+            parts.append(bcg_lens)
+            theta = getattr(bcg_lens, "theta_e", None)
+            info.update(
+                bcg_sigma=sigma_b,
+                bcg_r_cut_kpc=float(cut),
+                bcg_theta_e_zref=float(np.max(theta)) if theta is not None else 0.0,
+            )
+        if not parts:  # no galaxy carries mass: one massless SIE keeps the maps uniform
+            parts.append(SIEPopulation(0.0, 1.0, 0.0, 0.0, 0.0))
+        galaxies = parts[0] if len(parts) == 1 else Composite(parts)
+        return galaxies, info
+
+    def halo_mass_fraction(self, scene: ClusterScene, galaxies: MassProfile, z_source: float):
+        """``(f, M_galaxies)``: the halo's share of M500 under ``halo.mass_budget``
+        (:func:`mass_budget`), ``(1, 0)`` without it."""
+        if not self.config.halo.mass_budget:
+            return 1.0, 0.0
+        return mass_budget(scene.m500, galaxies, scene.z_lens, z_source, cosmology=self.cosmology)
 
     def draw_halo(
-        self, scene: ClusterScene, rng: np.random.Generator, z_source: float, *, c_mean=None
+        self,
+        scene: ClusterScene,
+        rng: np.random.Generator,
+        z_source: float,
+        *,
+        c_mean=None,
+        mass_fraction: float = 1.0,
     ):
-        """One halo realisation: ``(ENFW at z_source, params)``."""
+        """One halo realisation: ``(halo.profile at z_source, params)``; its normalisation
+        is ``mass_fraction`` of the M500 halo's (the mass budget)."""
         h = self.config.halo
         lo, hi = h.q_range
         q = h.q_mean
@@ -468,10 +640,13 @@ class MockLensSimulator:
         if c_mean is None:
             c_mean = self._mean_concentration(scene)
         c = float(c_mean * 10.0 ** (rng.normal(0.0, h.concentration_scatter_dex)))
-        halo = ENFW.from_m500(
+        halo = self._halo_cls.from_m500(
             scene.m500, scene.z_lens, z_source, q, phi, cosmology=self.cosmology, c500c=c
         )
-        return halo, {"halo_q": q, "halo_phi": phi, "halo_c500c": c, "halo_c500c_mean": c_mean}
+        if mass_fraction != 1.0:
+            halo = halo.scaled(mass_fraction)
+        params = {"halo_q": q, "halo_phi": phi, "halo_c500c": c, "halo_c500c_mean": c_mean}
+        return halo, params
 
     def _mean_concentration(self, scene) -> float:
         return cosmo.nfw_halo(
@@ -515,7 +690,9 @@ class MockLensSimulator:
     # ---------------------------------------------------------------------------------------
     def lens_maps(self, scene: ClusterScene, rng: np.random.Generator):
         """Yield ``(LensMaps at z_ref, halo params)`` for successive halo draws of a cluster."""
-        members = self.members_lens(scene, self.z_ref)
+        members, info = self._galaxies(scene, self.z_ref)
+        fraction, m_gal = self.halo_mass_fraction(scene, members, self.z_ref)
+        info.update(halo_mass_fraction=fraction, galaxies_mass=m_gal)
         xf, yf = self._x.ravel(), self._y.ravel()
         mh = members._hessian(xf, yf)
         c_mean = self._mean_concentration(scene)
@@ -527,7 +704,8 @@ class MockLensSimulator:
             return cache["d"]
 
         while True:
-            halo, hp = self.draw_halo(scene, rng, self.z_ref, c_mean=c_mean)
+            halo, hp = self.draw_halo(scene, rng, self.z_ref, c_mean=c_mean, mass_fraction=fraction)
+            hp.update(info)
             maps = LensMaps(
                 halo,
                 members,
@@ -538,6 +716,34 @@ class MockLensSimulator:
                 members_deflection=member_deflection,
             )
             yield maps, hp
+
+    def einstein_radius(
+        self, scene: ClusterScene, z_source: float, seed=None, *, grid=None
+    ) -> float:
+        """Effective Einstein radius [arcsec] of one halo draw of ``scene``'s lens (halo,
+        members and BCG as configured, mass budget applied) for a source at ``z_source``.
+
+        ``sqrt(A / pi)`` of the tangential critical region around the centre on the
+        simulator's grid (:meth:`LensMaps.einstein_radius`); a lower bound when that region
+        reaches the grid's edge.  ``grid = (n, pixel_scale)`` evaluates it on an ``n x n``
+        grid of that pixel scale [arcsec] instead.
+        """
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        z_s = check_scalar(z_source, "z_source", "MockLensSimulator.einstein_radius")
+        if z_s <= scene.z_lens:
+            raise ParameterError(
+                "The 'z_source' parameter of MockLensSimulator.einstein_radius must be larger "
+                f"than the scene's z_lens ({scene.z_lens}). Got {z_s} instead."
+            )
+        galaxies, _ = self._galaxies(scene, z_s)
+        fraction, _ = self.halo_mass_fraction(scene, galaxies, z_s)
+        halo, _ = self.draw_halo(scene, rng, z_s, mass_fraction=fraction)
+        if grid is None:
+            x, y, scale = self._x, self._y, self.conditions.pixel_scale
+        else:
+            n, scale = int(grid[0]), float(grid[1])
+            x, y = pixel_grid(n, scale)
+        return LensMaps(halo, galaxies, x, y, scale).einstein_radius(1.0)
 
     def simulate(self, scene: ClusterScene, seed=None, *, stats: dict | None = None) -> MockResult:
         """Make one accepted mock lens from ``scene``.
@@ -712,10 +918,12 @@ class MockLensSimulator:
         arc_noisy, snr, theta_e = draw["arc_noisy"], draw["snr"], draw["theta_e"]
         cutout = self.crop_cutout(scene.image)
         image = inject(cutout, arc_noisy)
-        halo = maps.halo
-        halo_s = ENFW(halo.rs, halo.alpha_rs * s, halo.q, halo.phi, halo.x0, halo.y0)
-        mem = maps.members
-        members_s = SIEPopulation(mem.theta_e * s, mem.q, mem.phi, mem.x0, mem.y0)
+        halo_s = maps.halo.scaled(s)
+        members_s = maps.members.scaled(s)
+        halo_params = dict(halo_params)
+        for key in ("members_theta_e_max_zref", "bcg_theta_e_zref"):
+            if key in halo_params:  # Einstein radii at the source's redshift
+                halo_params[key.removesuffix("_zref")] = halo_params.pop(key) * s
         fluxes = np.asarray(source.fluxes)
         mags = source.magnitudes
         arc_flux = arc_clean.sum(axis=(1, 2))
@@ -727,10 +935,9 @@ class MockLensSimulator:
             "members_log_mstar_total": float(np.log10(scene.stellar_mass.sum()))
             if scene.n_members
             else 0.0,
-            "members_theta_e_max": float(members_s.theta_e.max()) if len(members_s) else 0.0,
             **halo_params,
-            "halo_rs": halo.rs,
-            "halo_alpha_rs": halo.alpha_rs * s,
+            "halo_rs": float(getattr(halo_s, "rs", math.nan)),
+            "halo_alpha_rs": float(getattr(halo_s, "alpha_rs", math.nan)),
             "einstein_radius": theta_e,
             "einstein_radius_truncated": maps.truncated(s),
             "einstein_radius_zref": maps.einstein_radius(1.0),

@@ -315,3 +315,165 @@ def cse_sum(u, v, amps, scales, q, mode, o1, o2, o3):
         b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
         for k in range(amps.size):
             _cse_block(ub, vb, amps[k], scales[k], q, mode, b1, b2, b3)
+
+
+# --- dPIE (truncated PIEMD) -----------------------------------------------------------------
+# A dPIE is s/(s - a) times the difference of two cored isothermal ellipsoids (Keeton's
+# "NIE"), core a minus core s.  In Keeton's major-axis form, with b the NIE's amplitude,
+# core w (major-axis units), psi_w = sqrt(q^2 (w^2 + x^2) + y^2), S = sqrt(1 - q^2) and
+# D_w = (1 + q^2) w^2 + x^2 + y^2 + 2 w psi_w = (psi_w + w)^2 + S^2 x^2:
+#   alpha_x = (b q / S) arctan(S x / (psi_w + w)),
+#   alpha_y = (b q / S) arctanh(S y / (psi_w + q^2 w)),
+#   f_xx = b q (y^2 + q^2 w^2 + w psi_w) / (psi_w D_w), f_yy = b q (x^2 + w^2 + w psi_w) /
+#   (psi_w D_w), f_xy = -b q x y / (psi_w D_w), kappa = b q / (2 psi_w),
+#   psi = x alpha_x + y alpha_y - b q w (ln D_w / 2 - ln((1 + q) w))   (Keeton 2001).
+# The two arctan (arctanh) of a member are combined into one with
+#   arctan u1 - arctan u2 = arctan((u1 - u2) / (1 + u1 u2))  (u1 u2 >= 0),
+#   arctanh v1 - arctanh v2 = arctanh((v1 - v2) / (1 - v1 v2))  (|v| < 1),
+# and psi_s - psi_a = q^2 (s^2 - a^2) / (psi_s + psi_a) has no cancellation, so a member
+# costs two square roots, three divisions and one arctan/arctanh pair.
+
+# Columns of the dPIE constants table (see ``dpie_table``).
+DPIE_COLUMNS = 12
+
+
+def dpie_table(theta_e, r_core, r_cut, q, phi_deg, x0, y0) -> np.ndarray:
+    """Per-member constants: x0, y0, cos(phi), sin(phi), q^2, S, A / S, A, a, s, S^2, C.
+
+    ``theta_e``, ``r_core``, ``r_cut`` are in the intermediate-axis convention (arcsec);
+    a = r_core / sqrt(q) and s = r_cut / sqrt(q) are the major-axis cores of the two NIEs,
+    A = theta_e sqrt(q) r_cut / (r_cut - r_core) their common amplitude b q, and
+    C = A (a ln((1 + q) a) - s ln((1 + q) s)) the potential's constant.  q = 1 uses
+    S = 1e-8 (as the SIE), for which arctan(S t) / S = t to rounding.
+    """
+    arrays = [np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (theta_e, r_core, r_cut, q)]
+    theta_e, r_core, r_cut, q = np.broadcast_arrays(*arrays)
+    phi = np.deg2rad(np.broadcast_to(np.asarray(phi_deg, dtype=np.float64), theta_e.shape))
+    sq = np.sqrt(q)
+    s_big = np.maximum(np.sqrt((1.0 - q) * (1.0 + q)), 1e-8)
+    a = r_core / sq
+    s = r_cut / sq
+    amp = theta_e * sq * r_cut / (r_cut - r_core)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a_log = np.where(a > 0.0, a * np.log((1.0 + q) * np.where(a > 0, a, 1.0)), 0.0)
+    table = np.empty((theta_e.size, DPIE_COLUMNS))
+    table[:, 0] = x0
+    table[:, 1] = y0
+    table[:, 2] = np.cos(phi)
+    table[:, 3] = np.sin(phi)
+    table[:, 4] = q * q
+    table[:, 5] = s_big
+    table[:, 6] = amp / s_big
+    table[:, 7] = amp
+    table[:, 8] = a
+    table[:, 9] = s
+    table[:, 10] = s_big * s_big
+    table[:, 11] = amp * (a_log - s * np.log((1.0 + q) * s))
+    return table
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _dpie_psis(xx, yy, q2, a, s):
+    """psi_a, psi_s and psi_s - psi_a at one pixel (major-axis frame squares xx, yy)."""
+    pa = max(math.sqrt(q2 * (a * a + xx) + yy), _PSI_MIN)
+    ps = math.sqrt(q2 * (s * s + xx) + yy)
+    return pa, ps, q2 * (s - a) * (s + a) / (pa + ps)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _dpie_deflection_block(x, y, row, ax, ay):
+    xc, yc, c, sn, q2, sb, scale = row[0], row[1], row[2], row[3], row[4], row[5], row[6]
+    a, s, sb2 = row[8], row[9], row[10]
+    ds = s - a
+    for i in range(x.size):
+        xp, yp = _to_major_axis(x[i], y[i], xc, yc, c, sn)
+        xx = xp * xp
+        yy = yp * yp
+        pa, ps, dpsi = _dpie_psis(xx, yy, q2, a, s)
+        tx = atan_ratio(sb * xp * (dpsi + ds), (pa + a) * (ps + s) + sb2 * xx)
+        ty = atanh_ratio(sb * yp * (dpsi + q2 * ds), (pa + q2 * a) * (ps + q2 * s) - sb2 * yy)
+        fx = scale * tx
+        fy = scale * ty
+        ax[i] += c * fx - sn * fy
+        ay[i] += sn * fx + c * fy
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _dpie_hessian_block(x, y, row, fxx, fxy, fyy):
+    xc, yc, c, sn, q2, amp = row[0], row[1], row[2], row[3], row[4], row[7]
+    a, s = row[8], row[9]
+    one_q2 = 1.0 + q2
+    cc, ss, cs = c * c, sn * sn, c * sn
+    c2 = cc - ss
+    for i in range(x.size):
+        xp, yp = _to_major_axis(x[i], y[i], xc, yc, c, sn)
+        xx = xp * xp
+        yy = yp * yp
+        pa, ps, _ = _dpie_psis(xx, yy, q2, a, s)
+        r2 = xx + yy
+        da = max(one_q2 * a * a + r2 + 2.0 * a * pa, _R2_MIN)
+        db = one_q2 * s * s + r2 + 2.0 * s * ps
+        ta = amp / (pa * da)
+        tb = amp / (ps * db)
+        hxx = ta * (yy + q2 * a * a + a * pa) - tb * (yy + q2 * s * s + s * ps)
+        hyy = ta * (xx + a * a + a * pa) - tb * (xx + s * s + s * ps)
+        hxy = -(ta - tb) * xp * yp
+        fxx[i] += cc * hxx - 2.0 * cs * hxy + ss * hyy
+        fyy[i] += ss * hxx + 2.0 * cs * hxy + cc * hyy
+        fxy[i] += cs * (hxx - hyy) + c2 * hxy
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _dpie_potential_block(x, y, row, out):
+    xc, yc, c, sn, q2, sb, scale = row[0], row[1], row[2], row[3], row[4], row[5], row[6]
+    amp, a, s, sb2, const = row[7], row[8], row[9], row[10], row[11]
+    ds = s - a
+    one_q2 = 1.0 + q2
+    for i in range(x.size):
+        xp, yp = _to_major_axis(x[i], y[i], xc, yc, c, sn)
+        xx = xp * xp
+        yy = yp * yp
+        pa, ps, dpsi = _dpie_psis(xx, yy, q2, a, s)
+        tx = atan_ratio(sb * xp * (dpsi + ds), (pa + a) * (ps + s) + sb2 * xx)
+        ty = atanh_ratio(sb * yp * (dpsi + q2 * ds), (pa + q2 * a) * (ps + q2 * s) - sb2 * yy)
+        r2 = xx + yy
+        da = max(one_q2 * a * a + r2 + 2.0 * a * pa, _R2_MIN)
+        db = one_q2 * s * s + r2 + 2.0 * s * ps
+        logs = a * log_positive(da) - s * log_positive(db)
+        out[i] += scale * (xp * tx + yp * ty) - amp * 0.5 * logs + const
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _dpie_convergence_block(x, y, row, out):
+    xc, yc, c, sn, q2, half = row[0], row[1], row[2], row[3], row[4], 0.5 * row[7]
+    a, s = row[8], row[9]
+    for i in range(x.size):
+        xp, yp = _to_major_axis(x[i], y[i], xc, yc, c, sn)
+        xx = xp * xp
+        yy = yp * yp
+        pa, ps, dpsi = _dpie_psis(xx, yy, q2, a, s)
+        # 1/pa - 1/ps = (ps - pa) / (pa ps), without cancellation
+        out[i] += half * dpsi / (pa * ps)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def dpie_accumulate(x, y, table, mode, o1, o2, o3):
+    """Add the dPIE quantity ``mode`` of every row of ``table`` into the outputs (as
+    :func:`sie_accumulate`: parallel over pixel blocks, members inside)."""
+    n = x.size
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for blk in prange(nblocks):
+        start = blk * BLOCK
+        stop = min(start + BLOCK, n)
+        xb, yb = x[start:stop], y[start:stop]
+        b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
+        for j in range(table.shape[0]):
+            row = table[j]
+            if mode == DEFLECTION:
+                _dpie_deflection_block(xb, yb, row, b1, b2)
+            elif mode == HESSIAN:
+                _dpie_hessian_block(xb, yb, row, b1, b2, b3)
+            elif mode == POTENTIAL:
+                _dpie_potential_block(xb, yb, row, b1)
+            else:
+                _dpie_convergence_block(xb, yb, row, b1)

@@ -22,6 +22,7 @@ from clusterlens._validation import as_coordinates
 __all__ = [
     "MassProfile",
     "Composite",
+    "ScaledProfile",
     "ENTRY_POINT_GROUP",
     "register_profile",
     "get_profile",
@@ -75,6 +76,22 @@ class MassProfile(abc.ABC):
     def _potential(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement a lensing potential")
 
+    # --- rescaling ----------------------------------------------------------------------------
+    def scaled(self, factor: float) -> MassProfile:
+        """A profile whose every lensing quantity (deflection, Hessian, convergence,
+        potential) is this one's times ``factor`` >= 0.
+
+        All the mass of a lens at one redshift scales with the source redshift only through
+        ``D_ds / D_s``, so the lens for another source is ``lens.scaled(ratio)``; the mass
+        budget scales a halo's normalisation the same way.  The built-in profiles return
+        the same class with its amplitude rescaled (so sums stay fused kernels); this
+        default wraps any other profile.
+        """
+        from clusterlens._validation import check_scalar
+
+        f = check_scalar(factor, "factor", f"{type(self).__name__}.scaled", low=0.0)
+        return ScaledProfile(self, f)
+
     # --- algebra ----------------------------------------------------------------------------
     def __add__(self, other):
         if not isinstance(other, MassProfile):
@@ -86,6 +103,48 @@ class MassProfile(abc.ABC):
         if isinstance(other, int) and other == 0:
             return self
         return NotImplemented
+
+
+class ScaledProfile(MassProfile):
+    """``factor`` times ``profile`` (what :meth:`MassProfile.scaled` returns for profiles
+    without an amplitude of their own to rescale)."""
+
+    def __init__(self, profile: MassProfile, factor: float):
+        if isinstance(profile, ScaledProfile):
+            profile, factor = profile.profile, profile.factor * factor
+        object.__setattr__(self, "profile", profile)
+        object.__setattr__(self, "factor", float(factor))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("ScaledProfile is immutable")
+
+    def __repr__(self) -> str:
+        return f"ScaledProfile({self.profile!r}, {self.factor!r})"
+
+    def __getattr__(self, name):
+        # parameters (x0, y0, q, ...) of the wrapped profile stay readable
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.profile, name)
+
+    def scaled(self, factor: float) -> MassProfile:
+        from clusterlens._validation import check_scalar
+
+        f = check_scalar(factor, "factor", "ScaledProfile.scaled", low=0.0)
+        return ScaledProfile(self.profile, self.factor * f)
+
+    def _deflection(self, x, y):
+        ax, ay = self.profile._deflection(x, y)
+        return ax * self.factor, ay * self.factor
+
+    def _hessian(self, x, y):
+        return tuple(h * self.factor for h in self.profile._hessian(x, y))
+
+    def _convergence(self, x, y):
+        return self.profile._convergence(x, y) * self.factor
+
+    def _potential(self, x, y):
+        return self.profile._potential(x, y) * self.factor
 
 
 class Composite(MassProfile):
@@ -126,6 +185,10 @@ class Composite(MassProfile):
 
     def __iter__(self):
         return iter(self.components)
+
+    def scaled(self, factor: float) -> Composite:
+        """Every part scaled by ``factor`` (see :meth:`MassProfile.scaled`)."""
+        return Composite(tuple(c.scaled(factor) for c in self.components))
 
     def _sum(self, method: str, x, y):
         total = None

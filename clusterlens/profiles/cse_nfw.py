@@ -21,7 +21,12 @@ import numpy as np
 
 from clusterlens.profiles import _kernels
 from clusterlens.profiles._kernel_profile import KernelProfile
-from clusterlens.profiles.nfw import _ONE_PLUS_LN_HALF, _HaloFromMass, validate_halo
+from clusterlens.profiles.nfw import (
+    _ONE_PLUS_LN_HALF,
+    _HaloFromMass,
+    _scaled_halo,
+    validate_halo,
+)
 
 __all__ = ["EllipticalNFW"]
 
@@ -87,6 +92,10 @@ class EllipticalNFW(_HaloFromMass, KernelProfile):
         object.__setattr__(
             self, "_consts", (math.cos(p), math.sin(p), self.alpha_rs / _ONE_PLUS_LN_HALF)
         )
+
+    def scaled(self, factor: float) -> EllipticalNFW:
+        """The same halo with ``alpha_rs`` (every lensing quantity) times ``factor``."""
+        return _scaled_halo(self, factor)
 
     def _accumulate(self, mode, x, y, o1, o2, o3):
         c, sn, big_a = self._consts

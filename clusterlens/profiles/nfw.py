@@ -20,6 +20,7 @@ low q; :class:`~clusterlens.profiles.cse_nfw.EllipticalNFW` is the alternative.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -88,8 +89,19 @@ def validate_halo(profile, *, elliptical: bool) -> None:
         object.__setattr__(profile, key, check_scalar(getattr(profile, key), key, name, **bounds))
 
 
+def _scaled_halo(profile, factor):
+    """``profile`` with ``alpha_rs`` (the whole normalisation) times ``factor``."""
+    f = check_scalar(factor, "factor", f"{type(profile).__name__}.scaled", low=0.0)
+    return dataclasses.replace(profile, alpha_rs=profile.alpha_rs * f)
+
+
 class _HaloFromMass:
-    """``from_m500`` for the halo classes whose constructor is (rs, alpha_rs, q, phi, x0, y0)."""
+    """``from_m500`` for the halo classes whose constructor is (rs, alpha_rs, q, phi, x0, y0).
+
+    This classmethod is what the mock simulator needs of a ``[halo] profile``: any
+    registered class with ``from_m500(m500, z_lens, z_source, q, phi, *, cosmology, c500c)``
+    (returning a :class:`~clusterlens.profiles.MassProfile`) can be the cluster halo.
+    """
 
     @classmethod
     def from_m500(
@@ -133,6 +145,10 @@ class _NFWKernels(KernelProfile):
 
     def _accumulate(self, mode, x, y, o1, o2, o3):
         _kernels.enfw_all(x, y, self._consts, mode, o1, o2, o3)
+
+    def scaled(self, factor: float):
+        """The same halo with ``alpha_rs`` (every lensing quantity) times ``factor``."""
+        return _scaled_halo(self, factor)
 
     def _set_consts(self, q, phi):
         e = (1.0 - q * q) / (1.0 + q * q)

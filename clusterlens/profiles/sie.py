@@ -16,6 +16,7 @@ q = 1 is the singular isothermal sphere, |alpha| = theta_E, reached without divi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -34,6 +35,14 @@ class _SIEKernels(KernelProfile):
 
     def _accumulate(self, mode, x, y, o1, o2, o3):
         _kernels.sie_accumulate(x, y, self._table, mode, o1, o2, o3)
+
+    def mass_3d(self, radius: float) -> float:
+        """Mass inside a sphere of ``radius`` [arcsec] about each galaxy's centre, summed, in
+        units of ``Sigma_cr arcsec^2``: ``2 theta_E r`` (the singular isothermal sphere,
+        M_3d = 2 sigma^2 r / G; used for the ellipsoid too).  It grows without bound: an
+        SIE has no finite mass."""
+        r = check_scalar(radius, "radius", type(self).__name__, low=0.0)
+        return float(np.sum(2.0 * np.asarray(self.theta_e) * r))
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,8 @@ class SIE(_SIEKernels):
     1.5...
     """
 
+    population_class: ClassVar[type]
+
     theta_e: float
     q: float = 1.0
     phi: float = 0.0
@@ -75,6 +86,11 @@ class SIE(_SIEKernels):
         set_(self, "x0", check_scalar(self.x0, "x0", name))
         set_(self, "y0", check_scalar(self.y0, "y0", name))
         set_(self, "_table", _kernels.sie_table(self.theta_e, self.q, self.phi, self.x0, self.y0))
+
+    def scaled(self, factor: float) -> SIE:
+        """The same SIE with every lensing quantity times ``factor`` (theta_E scaled)."""
+        f = check_scalar(factor, "factor", "SIE.scaled", low=0.0)
+        return SIE(self.theta_e * f, self.q, self.phi, self.x0, self.y0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,6 +151,11 @@ class SIEPopulation(_SIEKernels):
     def __repr__(self) -> str:
         return f"SIEPopulation(<{len(self)} members>)"
 
+    def scaled(self, factor: float) -> SIEPopulation:
+        """The same members with every lensing quantity times ``factor``."""
+        f = check_scalar(factor, "factor", "SIEPopulation.scaled", low=0.0)
+        return SIEPopulation(self.theta_e * f, self.q, self.phi, self.x0, self.y0)
+
     def members(self) -> list[SIE]:
         """The members as individual :class:`SIE` objects."""
         return [
@@ -180,3 +201,35 @@ class SIEPopulation(_SIEKernels):
         sigma = cosmo.velocity_dispersion(stellar_mass)
         theta_e = cosmo.sigma_to_theta_e(sigma, z_lens, z_source, cosmology=cosmology)
         return cls(theta_e, q, phi, x0, y0)
+
+    @classmethod
+    def from_sigma(
+        cls,
+        sigma_kms,
+        x0,
+        y0,
+        z_lens: float,
+        z_source: float,
+        *,
+        q=1.0,
+        phi=0.0,
+        r_core_kpc=None,
+        r_cut_kpc=None,
+        cosmology=None,
+    ) -> SIEPopulation:
+        """Members from velocity dispersions [km/s] and positions [arcsec] (the mock
+        simulator's member-profile interface, as
+        :meth:`~clusterlens.profiles.DPIEPopulation.from_sigma`).
+
+        ``r_core_kpc`` and ``r_cut_kpc`` are accepted and ignored: an SIE is the limit
+        r_core -> 0, r_cut -> inf of the truncated profile.
+        """
+        from clusterlens import cosmology as cosmo
+
+        theta_e = cosmo.sigma_to_theta_e(
+            np.atleast_1d(sigma_kms), z_lens, z_source, cosmology=cosmology
+        )
+        return cls(theta_e, q, phi, x0, y0)
+
+
+SIE.population_class = SIEPopulation
