@@ -721,9 +721,9 @@ class _Demo:
 def _bar(enabled: bool, total: int, desc: str):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from clusterlens._progress import progress
 
-    return tqdm(total=total, desc=desc, unit="field", leave=False)
+    return progress(total=total, desc=desc, unit="field", leave=False)
 
 
 def _write_ecsv(table, path: Path) -> None:

@@ -503,7 +503,8 @@ class Trainer:
                 self.best_auc_, self.best_epoch_ = record["val_auc"], record["epoch"]
         self.stopped_early_ = self._should_stop(history, cfg)
 
-        from tqdm.auto import tqdm
+        from clusterlens._progress import progress as progress_bar
+        from clusterlens._progress import write as progress_write
 
         n_train = len(train_loader) * cfg.batch_size if train_loader.drop_last else len(train)
         epoch = start
@@ -511,7 +512,7 @@ class Trainer:
             train_sampler.epoch = epoch
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            with tqdm(
+            with progress_bar(
                 total=n_train,
                 desc=f"epoch {epoch + 1}/{cfg.epochs}",
                 unit="img",
@@ -559,7 +560,7 @@ class Trainer:
             save_checkpoint(last, model, **save, rng=capture_rng_state())
             self._write_metrics(out, history)
             if cfg.progress:
-                tqdm.write(
+                progress_write(
                     f"epoch {epoch}: train loss {train_loss:.4f}, val loss {val_loss:.4f}, "
                     f"val AUC {val_auc:.4f} (best {self.best_auc_:.4f} at {self.best_epoch_})"
                 )
