@@ -616,7 +616,7 @@ class _Demo:
                     f"  iteration {row['iteration']}: {row['new']} new lenses, "
                     f"{row['cumulative']} in all"
                 )
-            fig = project.plot_progress()
+            fig = project.plot_progress(test_label="whole survey")
             _save_figure(fig, self.figures / "figure6_progress.png")
             table = project.table()
             _write_ecsv(table, self.out / "table2.ecsv")
