@@ -8,11 +8,13 @@ interpreter running the tests but not the source tree. That interpreter may itse
 virtual environment, a conda environment or a system Python: ``venv --system-site-packages``
 would only see the *base* interpreter's packages (none, from inside a venv), so instead the
 new environment gets a ``.pth`` file that adds this interpreter's package folders after its
-own, so that the wheel installed there comes first.
+own, so that the wheel installed there comes first. This interpreter's pip (seen through
+that file) does the install, so the environment needs no ensurepip.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -103,7 +105,14 @@ def venv(tmp_path_factory):
     """A fresh virtual environment that sees this interpreter's dependencies."""
     venv = tmp_path_factory.mktemp("venv")
     env = _child_env()
-    _run([sys.executable, "-m", "venv", str(venv)], env=env)
+    # This interpreter's pip, seen through the .pth, installs into the new environment (pip
+    # installs where the Python running it lives): no ensurepip, which takes seconds and is
+    # missing from some system Pythons (Debian's without python3-venv).
+    own_pip = importlib.util.find_spec("pip") is not None
+    _run(
+        [sys.executable, "-m", "venv", str(venv)] + (["--without-pip"] if own_pip else []),
+        env=env,
+    )
     python = venv / ("Scripts" if sys.platform == "win32" else "bin") / "python"
     purelib = _run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], env=env
