@@ -619,7 +619,7 @@ class _Demo:
                     f"  iteration {row['iteration']}: {row['new']} new lenses, "
                     f"{row['cumulative']} in all"
                 )
-            fig = project.plot_progress()
+            fig = project.plot_progress(test_label="whole survey")
             _save_figure(fig, self.figures / "figure6_progress.png")
             table = project.table()
             _write_ecsv(table, self.out / "table2.ecsv")
@@ -724,9 +724,9 @@ class _Demo:
 def _bar(enabled: bool, total: int, desc: str):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from clusterlens._progress import progress
 
-    return tqdm(total=total, desc=desc, unit="field", leave=False)
+    return progress(total=total, desc=desc, unit="field", leave=False)
 
 
 def _write_ecsv(table, path: Path) -> None:

@@ -119,3 +119,97 @@ def test_grade_rejects_a_bad_csv_and_writes_nothing(project, tmp_path, capsys):
     _assert_user_error(capsys, ["grade", str(project), "--import", str(csv)])
     assert main(["grade", str(project)]) == 0
     assert "graders: ann" in capsys.readouterr().out
+
+
+# Heavy libraries that `clusterlens --help` must not import: seconds each (numba's import
+# alone is ~1 s), while help should answer at once. Subcommands import them inside run().
+HEAVY = ("numba", "torch", "astropy", "scipy", "matplotlib", "dask", "flask", "skimage")
+
+
+def test_help_imports_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import contextlib, io, sys\n"
+        "import clusterlens.cli as cli\n"
+        "cli.build_parser()\n"
+        f"for argv in [['--help']] + [[n, '--help'] for n in {STAGES!r}]:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try:\n"
+        "            cli.main(argv)\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    loaded = set(eval(result.stdout))
+    assert "clusterlens" in loaded
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_fetch_help_constants_match_the_legacy_module():
+    from clusterlens.cli import fetch
+    from clusterlens.survey import legacy
+
+    assert fetch.DEFAULT_BASE_URL == legacy.DEFAULT_BASE_URL
+    assert fetch.LAYERS == legacy.LAYERS
+
+
+def _load_kernel_module(path, name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compile_notice_is_said_once_and_not_when_the_kernel_is_cached(tmp_path):
+    import io
+
+    from clusterlens.cli._compile_notice import MESSAGE, compile_notice
+
+    path = tmp_path / "kern.py"
+    path.write_text(
+        "from numba import njit\n\n\n@njit(cache=True)\ndef add_one(x):\n    return x + 1\n"
+    )
+    first = io.StringIO()
+    with compile_notice(first, module_prefix="kernpkg"):
+        module = _load_kernel_module(path, "kernpkg.first")
+        assert module.add_one(1) == 2 and module.add_one(2.5) == 3.5  # two compilations
+    assert first.getvalue() == MESSAGE + "\n"
+    # a fresh dispatcher of the same source loads both signatures from the on-disk cache
+    again = io.StringIO()
+    with compile_notice(again, module_prefix="kernpkg"):
+        module = _load_kernel_module(path, "kernpkg.again")
+        assert module.add_one(1) == 2 and module.add_one(2.5) == 3.5
+    assert again.getvalue() == ""
+    # kernels of other packages are not announced (compiled, not cached)
+    other_path = tmp_path / "other.py"
+    other_path.write_text(path.read_text().replace("cache=True", "cache=False"))
+    other = io.StringIO()
+    with compile_notice(other, module_prefix="kernpkg"):
+        module = _load_kernel_module(other_path, "otherpkg.mod")
+        assert module.add_one(3) == 4
+    assert other.getvalue() == ""
+
+
+def test_the_command_announces_compilation_on_stderr(capsys, monkeypatch):
+    import clusterlens.cli.grade as grade
+    from clusterlens.cli._compile_notice import MESSAGE
+
+    def compile_a_kernel(args):
+        from numba import njit
+
+        def twice(x):
+            return 2 * x
+
+        twice.__module__ = "clusterlens.cli.grade"  # as if one of the library's kernels
+        assert njit(twice)(2) == 4
+        return 0
+
+    monkeypatch.setattr(grade, "run", compile_a_kernel)
+    assert main(["grade", "whatever.sqlite"]) == 0
+    assert capsys.readouterr().err == MESSAGE + "\n"

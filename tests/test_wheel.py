@@ -2,16 +2,26 @@
 and imports from a fresh virtual environment.
 
 Needs the ``build`` package (in the ``test`` extra). The project is copied to a temporary
-folder first so that the build leaves nothing in the source tree. The virtual environment
-sees the system's site-packages (numpy, astropy... are not reinstalled) but not the source
-tree, and the wheel is installed into it without dependencies.
+folder first so that the build leaves nothing in the source tree. The wheel is installed,
+without dependencies, into a fresh virtual environment that sees the dependencies of the
+interpreter running the tests but not the source tree. That interpreter may itself be a
+virtual environment, a conda environment or a system Python: ``venv --system-site-packages``
+would only see the *base* interpreter's packages (none, from inside a venv), so instead the
+new environment gets a ``.pth`` file that adds this interpreter's package folders after its
+own, so that the wheel installed there comes first. This interpreter's pip (seen through
+that file) does the install, so the environment needs no ensurepip.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import re
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -43,7 +53,7 @@ def wheel(tmp_path_factory):
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--skip-dependency-check"]
         + ["--outdir", str(out), str(src)]
     )
-    (path,) = out.glob("clusterlens-*.whl")
+    (path,) = out.glob(f"{_wheel_prefix()}-*.whl")
     return path
 
 
@@ -59,15 +69,78 @@ def test_wheel_holds_the_package_data(wheel):
     assert any(n.endswith("entry_points.txt") for n in names)
 
 
-def test_wheel_installs_and_imports_in_a_fresh_venv(wheel, tmp_path):
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)])
+def _wheel_prefix() -> str:
+    """The wheel file's name before the version: the distribution name, normalized."""
+    import tomllib
+
+    name = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _parent_package_dirs() -> list[str]:
+    """This interpreter's package folders (site-packages, user site, PYTHONPATH...), not the
+    source tree: what the fresh environment must see to import the wheel's dependencies."""
+    dirs = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    dirs += [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    dirs += [p for p in sys.path if p]
+    kept = []
+    for d in dirs:
+        path = Path(d).resolve()
+        if not path.is_dir() or path == ROOT or ROOT in path.parents or str(path) in kept:
+            continue
+        kept.append(str(path))
+    return kept
+
+
+def _child_env() -> dict[str, str]:
+    # PYTHONPATH may name the source tree (as `PYTHONPATH=. python ...` does): the fresh
+    # environment must import the installed wheel, so it gets the folders through its .pth.
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory):
+    """A fresh virtual environment that sees this interpreter's dependencies."""
+    venv = tmp_path_factory.mktemp("venv")
+    env = _child_env()
+    # This interpreter's pip, seen through the .pth, installs into the new environment (pip
+    # installs where the Python running it lives): no ensurepip, which takes seconds and is
+    # missing from some system Pythons (Debian's without python3-venv).
+    own_pip = importlib.util.find_spec("pip") is not None
+    _run(
+        [sys.executable, "-m", "venv", str(venv)] + (["--without-pip"] if own_pip else []),
+        env=env,
+    )
     python = venv / ("Scripts" if sys.platform == "win32" else "bin") / "python"
-    # --ignore-installed: where the project is also installed in the system's site-packages
-    # (as CI does), pip would otherwise call the requirement satisfied and skip the wheel.
+    purelib = _run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], env=env
+    ).stdout.strip()
+    # addsitedir, not a bare path line: the parent's own .pth files (editable installs,
+    # namespace packages) are processed too. Appended after the venv's site-packages.
+    dirs = _parent_package_dirs()
+    line = f"import site; list(map(site.addsitedir, {dirs!r}))\n"
+    (Path(purelib) / "_clusterlens_test_parent.pth").write_text(line)
+    return venv, python
+
+
+def test_the_fresh_venv_sees_the_dependencies_but_not_the_source(venv, tmp_path):
+    _, python = venv
+    code = "import numpy, astropy, numba, importlib.util as u; print(u.find_spec('clusterlens'))"
+    result = _run([str(python), "-c", code], cwd=tmp_path, env=_child_env())
+    assert str(ROOT) not in result.stdout
+
+
+def test_wheel_installs_and_imports_in_a_fresh_venv(wheel, venv, tmp_path):
+    venv, python = venv
+    env = _child_env()
+    # --ignore-installed: where the project is also installed in this interpreter's
+    # site-packages (as CI does), pip would otherwise call the requirement satisfied.
     _run(
         [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed"]
-        + [str(wheel)]
+        + ["--disable-pip-version-check", str(wheel)],
+        env=env,
     )
     code = (
         "import clusterlens, clusterlens.app, clusterlens.demo, clusterlens.cli as c;"
@@ -77,7 +150,9 @@ def test_wheel_installs_and_imports_in_a_fresh_venv(wheel, tmp_path):
         "print(clusterlens.__file__, clusterlens.__version__);"
         "assert c.main(['--version']) == 0"
     )
-    result = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
     # argparse's --version exits via SystemExit(0)
     assert result.returncode == 0, result.stderr
     location, version = result.stdout.split()[:2]
@@ -86,5 +161,5 @@ def test_wheel_installs_and_imports_in_a_fresh_venv(wheel, tmp_path):
     # the console script is installed too
     script = venv / ("Scripts" if sys.platform == "win32" else "bin") / "clusterlens"
     assert script.exists()
-    help_text = _run([str(script), "--help"], cwd=tmp_path).stdout
+    help_text = _run([str(script), "--help"], cwd=tmp_path, env=env).stdout
     assert "demo" in help_text and "grade" in help_text

@@ -10,6 +10,11 @@ Modules are discovered by name, so adding a stage's command means adding one fil
 A :class:`~clusterlens.errors.ClusterlensError` raised by a subcommand (or a file that
 cannot be found or opened) is printed as one line on stderr with exit status 2, never as a
 traceback; bad options are argparse's usage errors, also status 2.
+
+Subcommand modules import nothing heavy at module level (numba, torch, astropy... are
+imported inside ``run``), so that ``clusterlens --help`` and ``clusterlens COMMAND --help``
+answer at once; while a subcommand runs, the first compilation of the numba kernels is
+announced once on stderr (:mod:`clusterlens.cli._compile_notice`).
 """
 
 from __future__ import annotations
@@ -59,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "_run"):
         parser.print_help()
         return 1
+    from clusterlens.cli._compile_notice import compile_notice
+
     try:
-        return int(args._run(args) or 0)
+        with compile_notice():
+            return int(args._run(args) or 0)
     except ClusterlensError as exc:
         print(f"clusterlens {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clusterlens.survey.catalogs import find_column, read_table, write_table
-from clusterlens.survey.crossmatch import crossmatch
-
 __all__ = ["HELP", "DESCRIPTION", "add_arguments", "run"]
 
 HELP = "match candidates with known objects on the sky: matched, new and missed"
@@ -34,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _positions(table, given, which):
+    from clusterlens.survey.catalogs import find_column
+
     if given is not None:
         return tuple(given)
     option = f"--{which}-columns"
@@ -41,6 +40,9 @@ def _positions(table, given, which):
 
 
 def run(args: argparse.Namespace) -> int:
+    from clusterlens.survey.catalogs import read_table, write_table
+    from clusterlens.survey.crossmatch import crossmatch
+
     cands = read_table(args.candidates)
     known = read_table(args.known)
     result = crossmatch(

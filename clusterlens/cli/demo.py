@@ -51,6 +51,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
+# Table 2's columns as a reader wants them in a terminal: a header and a value format.
+# Scores are shown to 3 decimals, purity and completeness (fractions) as percentages.
+_TABLE2_COLUMNS = {
+    "iteration": ("iteration", "{:d}"),
+    "threshold": ("threshold", "{:.3f}"),
+    "threshold_tp": ("lowest new", "{:.3f}"),
+    "n_selected": ("selected", "{:d}"),
+    "new": ("new", "{:d}"),
+    "cumulative": ("total", "{:d}"),
+    "cum_A": ("A", "{:d}"),
+    "cum_B": ("B", "{:d}"),
+    "cum_C": ("C", "{:d}"),
+    "purity": ("purity %", "{:.1f}"),
+    "completeness": ("completeness %", "{:.1f}"),
+}
+
+
+def table2_lines(table) -> list[str]:
+    """Table 2 (``SearchProject.table()``) as aligned text lines: readable headers, scores to
+    3 decimals, purity and completeness in percent, a dash where a value is missing (NaN)."""
+    import math
+
+    names = [n for n in table.colnames if n in _TABLE2_COLUMNS]
+    header = [_TABLE2_COLUMNS[n][0] for n in names]
+    rows = []
+    for row in table:
+        cells = []
+        for n in names:
+            value = row[n].item() if hasattr(row[n], "item") else row[n]
+            fmt = _TABLE2_COLUMNS[n][1]
+            if isinstance(value, float) and not math.isfinite(value):
+                cells.append("-")
+            elif n in ("purity", "completeness"):
+                cells.append(fmt.format(100 * float(value)))
+            elif fmt.endswith("d}"):
+                cells.append(fmt.format(int(value)))
+            else:
+                cells.append(fmt.format(float(value)))
+        rows.append(cells)
+    widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
+    return [
+        "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))
+        for cells in [header, *rows]
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     from clusterlens.demo import DemoConfig, run_demo
 
@@ -90,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         raise ClusterlensError(str(exc)) from None
     result = run_demo(args.out, config)
     print(f"report: {result.report}")
-    result.table.pprint(max_lines=-1, max_width=-1)
+    print("Table 2: the search, one row per iteration")
+    print("\n".join(table2_lines(result.table)))
     print(result.summary["crossmatch"]["summary"])
     return 0

@@ -7,10 +7,22 @@ import sys
 from pathlib import Path
 
 from clusterlens.errors import ClusterlensError
-from clusterlens.survey.catalogs import find_column, read_table
-from clusterlens.survey.legacy import DEFAULT_BASE_URL, LAYERS, LegacySurveyCutouts
 
 __all__ = ["HELP", "DESCRIPTION", "add_arguments", "run"]
+
+# Copies of clusterlens.survey.legacy's DEFAULT_BASE_URL and LAYERS (a test keeps them equal):
+# importing that module loads the whole survey package (astropy, numba kernels), seconds
+# that `clusterlens --help` should not spend.
+DEFAULT_BASE_URL = "https://www.legacysurvey.org/viewer"
+LAYERS = (
+    "ls-dr8",
+    "ls-dr8-north",
+    "ls-dr8-south",
+    "ls-dr9",
+    "ls-dr9-north",
+    "ls-dr9-south",
+    "ls-dr10",
+)
 
 HELP = "fetch the Legacy Surveys cutouts of a catalog's objects into a folder"
 DESCRIPTION = f"""\
@@ -66,7 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from clusterlens.survey.catalogs import find_column, read_table
     from clusterlens.survey.fetch import fetch_cutouts
+    from clusterlens.survey.legacy import LegacySurveyCutouts
 
     if args.workers < 1:
         raise ClusterlensError(f"--workers must be an integer >= 1. Got {args.workers}.")

@@ -1060,10 +1060,15 @@ class SearchProject:
             return False
         return bool(np.all(np.asarray(t["new"][-patience:]) < min_new))
 
-    def plot_progress(self) -> Figure:
+    def plot_progress(self, *, test_label: str = "test set") -> Figure:
         """A figure like the paper's Figure 6: cumulative candidates (all and by grade),
-        purity and completeness against iteration. Returns the matplotlib Figure."""
+        purity and completeness against iteration. Returns the matplotlib Figure.
+
+        ``test_label`` names what purity and completeness were measured on (the
+        ``test_set`` given to :meth:`iterate`), e.g. ``"whole survey"``.
+        """
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         t = self.table()
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
@@ -1074,9 +1079,15 @@ class SearchProject:
         axes[0].set(xlabel="Iteration", ylabel="Cumulative candidates")
         axes[0].legend(fontsize="small")
         axes[1].plot(it, 100 * np.asarray(t["purity"], float), "o-")
-        axes[1].set(xlabel="Iteration", ylabel="Purity on test set (%)")
+        axes[1].set(xlabel="Iteration", ylabel=f"Purity on {test_label} (%)")
         axes[2].plot(it, 100 * np.asarray(t["completeness"], float), "o-")
-        axes[2].set(xlabel="Iteration", ylabel="Completeness on test set (%)")
+        axes[2].set(xlabel="Iteration", ylabel=f"Completeness on {test_label} (%)")
+        for ax in axes:
+            # whole iterations only; half a step of margin so that one iteration, or NaN
+            # purity (no test set), still gets an integer tick rather than 0.95...1.05
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+            if it.size:
+                ax.set_xlim(it.min() - 0.5, it.max() + 0.5)
         fig.tight_layout()
         return fig
 

@@ -242,9 +242,11 @@ def simulate_dataset(
     batches = [todo[i : i + batch_size].tolist() for i in range(0, todo.size, batch_size)]
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from clusterlens._progress import progress as progress_bar
 
-        bar = tqdm(total=n_images, initial=n_images - todo.size, unit="img", desc="simulate")
+        bar = progress_bar(
+            total=n_images, initial=n_images - todo.size, unit="img", desc="simulate"
+        )
     args = (writer, int(seed), int(n_positive), simulator, sky)
     try:
         if scheduler is None and workers == 0:

@@ -787,9 +787,9 @@ class Scorer:
         todo = [c for c in range(n_chunks) if not _part_path(parts, c).exists()]
         n_workers = 1 if scheduler is None and workers == 1 else workers
         job = _Job(str(self.path.resolve()), fingerprint, self.config, str(parts), n_workers)
-        from tqdm.auto import tqdm
+        from clusterlens._progress import progress
 
-        with tqdm(
+        with progress(
             total=n_chunks,
             initial=n_chunks - len(todo),
             desc="scoring",

@@ -503,7 +503,8 @@ class Trainer:
                 self.best_auc_, self.best_epoch_ = record["val_auc"], record["epoch"]
         self.stopped_early_ = self._should_stop(history, cfg)
 
-        from tqdm.auto import tqdm
+        from clusterlens._progress import progress as progress_bar
+        from clusterlens._progress import write as progress_write
 
         n_train = len(train_loader) * cfg.batch_size if train_loader.drop_last else len(train)
         epoch = start
@@ -511,7 +512,7 @@ class Trainer:
             train_sampler.epoch = epoch
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            with tqdm(
+            with progress_bar(
                 total=n_train,
                 desc=f"epoch {epoch + 1}/{cfg.epochs}",
                 unit="img",
@@ -559,7 +560,7 @@ class Trainer:
             save_checkpoint(last, model, **save, rng=capture_rng_state())
             self._write_metrics(out, history)
             if cfg.progress:
-                tqdm.write(
+                progress_write(
                     f"epoch {epoch}: train loss {train_loss:.4f}, val loss {val_loss:.4f}, "
                     f"val AUC {val_auc:.4f} (best {self.best_auc_:.4f} at {self.best_epoch_})"
                 )
@@ -618,24 +619,32 @@ def plot_training_history(history, *, best_epoch: int | None = None, path=None) 
     if path is not None:
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     if isinstance(history, str | os.PathLike):
         history = json.loads(Path(history).read_text())
     epochs = np.array([h["epoch"] for h in history], dtype=float)
     auc = np.array([h["val_auc"] for h in history])
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
-    axes[0].plot(epochs, [h["train_loss"] for h in history], label="training")
-    axes[0].plot(epochs, [h["val_loss"] for h in history], label="validation")
+    # points as well as lines for a short run: a single epoch draws no line at all
+    mark = {"marker": "o", "ms": 4} if epochs.size <= 20 else {}
+    axes[0].plot(epochs, [h["train_loss"] for h in history], label="training", **mark)
+    axes[0].plot(epochs, [h["val_loss"] for h in history], label="validation", **mark)
     axes[0].set_ylabel("cross-entropy loss")
     axes[0].legend()
-    axes[1].plot(epochs, auc, color="C2")
+    axes[1].plot(epochs, auc, color="C2", **mark)
     axes[1].set_ylabel("validation AUC")
     derivative = np.gradient(auc, epochs) if len(auc) > 1 else np.zeros_like(auc)
-    axes[2].plot(epochs, derivative, color="C3")
+    axes[2].plot(epochs, derivative, color="C3", **mark)
     axes[2].axhline(0, color="0.6", lw=0.8)
     axes[2].set_ylabel("d AUC / d epoch")
     for ax in axes:
         ax.set_xlabel("epoch")
+        # whole epochs only, with half an epoch of margin: one epoch (a quick run) would
+        # otherwise get ticks 0.95...1.05
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        if epochs.size:
+            ax.set_xlim(epochs.min() - 0.5, epochs.max() + 0.5)
         if best_epoch:
             ax.axvline(best_epoch, ls="--", color="0.3", lw=1)
     if path is not None:

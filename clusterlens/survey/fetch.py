@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
-from tqdm.auto import tqdm
 
+from clusterlens._progress import progress as progress_bar
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.survey.catalogs import write_table
 from clusterlens.survey.cutouts import (
@@ -206,7 +206,9 @@ def fetch_cutouts(
         write_cutout_fits(out_dir / f"{cid}.fits", image, header)
         return cid
 
-    bar = tqdm(total=len(ids), initial=len(skipped), disable=not progress, unit="cutout")
+    bar = progress_bar(
+        total=len(ids), initial=len(skipped), disable=not progress, unit="cutout", desc="fetch"
+    )
     pending: dict = {}
     queue = iter(todo)
     # A bounded window of submitted tasks: memory stays flat for a 540,000-row catalog,
