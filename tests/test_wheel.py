@@ -119,8 +119,15 @@ def venv(tmp_path_factory):
     ).stdout.strip()
     # addsitedir, not a bare path line: the parent's own .pth files (editable installs,
     # namespace packages) are processed too. Appended after the venv's site-packages.
+    # An editable install of this project in the parent (`pip install -e .`, a developer's
+    # usual setup) would bring the source tree back through its finder: drop those.
     dirs = _parent_package_dirs()
-    line = f"import site; list(map(site.addsitedir, {dirs!r}))\n"
+    line = (
+        f"import site, sys; list(map(site.addsitedir, {dirs!r})); "
+        "sys.meta_path[:] = [f for f in sys.meta_path "
+        "if not str(getattr(f, '__module__', '')).startswith('__editable___clusterlens')]; "
+        f"sys.path[:] = [p for p in sys.path if not p.startswith({str(ROOT)!r})]\n"
+    )
     (Path(purelib) / "_clusterlens_test_parent.pth").write_text(line)
     return venv, python
 
