@@ -234,8 +234,8 @@ class SelectionConfig:
 
     min_einstein_radius: float = 5.0
     min_arc_snr: float = 10.0
-    min_visible_pixels: int = 10
-    visible_pixel_sigma: float = 1.5
+    min_visible_pixels: int = 5
+    visible_pixel_sigma: float = 1.0
     max_halo_draws: int = 4
     max_source_draws: int = 10
     max_cluster_draws: int = 200
