@@ -271,6 +271,17 @@ class DatasetWriter:
                     f"The dataset at {self.path} has {key} = {meta.get(key)!r}, but this "
                     f"writer was asked for {mine!r}. Use another path or overwrite=True."
                 )
+        # The metadata is the owner record: written once, atomically, by whichever run
+        # created the dataset. A run with other settings (another seed, another
+        # configuration) must not add its images to it; identical runs may cooperate.
+        theirs, mine = meta.get("user") or {}, json.loads(json.dumps(self.attrs))
+        if theirs and mine and theirs != mine:
+            changed = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+            raise DatasetError(
+                f"The dataset at {self.path} is being written by another run with a different "
+                f"{', '.join(changed)}; adding to it would mix two datasets. Use another path "
+                "or overwrite=True."
+            )
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -292,7 +303,8 @@ class DatasetWriter:
         Parameters
         ----------
         index : int
-            Position in the dataset, 0 <= index < N.  Rewriting an index replaces it.
+            Position in the dataset, 0 <= index < N.  Rewriting an index replaces it; a
+            complete (finalized) dataset is never changed, so this then does nothing.
         image : array_like, shape ``image_shape``
             Finite pixel values in ``units`` (nanomaggies), bands in the dataset's order.
         label : int
@@ -338,6 +350,8 @@ class DatasetWriter:
                 f"Got {label!r} instead."
             )
         record = {"index": index, "label": int(label), "params": _check_params(params, owner)}
+        if self.complete:  # finalized, by this run or a cooperating one: never changed again
+            return
         self._image_array[index] = img
         # The record is written after the image: its presence means the image is stored.
         path = _record_path(self.path, index)
@@ -371,6 +385,12 @@ class DatasetWriter:
             The finished dataset, opened for reading.
         """
         if self.complete:
+            # a cooperating run may have left records behind after the first finalize
+            shutil.rmtree(self.path / _RECORDS, ignore_errors=True)
+            return LensDataset(self.path)
+        labels = _finished_but_unmarked(self.path, self.n_images)
+        if labels is not None:  # only the marker was lost: write it again
+            self._mark_complete(labels)
             return LensDataset(self.path)
         missing = self.missing()
         if missing.size:
@@ -397,6 +417,11 @@ class DatasetWriter:
         pq.write_table(table, tmp)
         os.replace(tmp, self.path / "params.parquet")
         zarr.open_array(self.path / "labels", mode="r+")[:] = labels
+        self._mark_complete(labels)
+        shutil.rmtree(self.path / _RECORDS, ignore_errors=True)
+        return LensDataset(self.path)
+
+    def _mark_complete(self, labels: np.ndarray) -> None:
         summary = {
             "n_images": self.n_images,
             "n_lenses": int(labels.sum()),
@@ -404,8 +429,6 @@ class DatasetWriter:
             "finalized_by": f"clusterlens {__version__}",
         }
         _atomic_write_text(self.path / _COMPLETE, json.dumps(summary))
-        shutil.rmtree(self.path / _RECORDS, ignore_errors=True)
-        return LensDataset(self.path)
 
     def __repr__(self) -> str:
         return (
@@ -444,6 +467,25 @@ def _written_indices(path: Path) -> np.ndarray:
         if name.endswith(".json") and not name.startswith(".")
     ]
     return np.array(sorted(found), dtype=np.int64)
+
+
+def _finished_but_unmarked(path: Path, n_images: int) -> np.ndarray | None:
+    """The labels of a dataset whose images and ``params.parquet`` are all written but whose
+    completion marker is missing (lost after the records were gathered), else ``None``."""
+    table = path / "params.parquet"
+    if (path / _COMPLETE).exists() or not table.exists() or _written_indices(path).size:
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        cols = pq.read_table(table, columns=["index", "label"]).to_pydict()
+    except Exception:  # unreadable: not finished after all
+        return None
+    if sorted(cols["index"]) != list(range(n_images)):
+        return None
+    labels = np.empty(n_images, dtype=np.int8)
+    labels[np.asarray(cols["index"])] = cols["label"]
+    return labels
 
 
 def _read_records(path: Path) -> list[dict]:
@@ -558,6 +600,13 @@ class LensDataset:
         meta = _read_metadata(self.path)
         self.complete = (self.path / _COMPLETE).exists()
         if not self.complete and not allow_incomplete:
+            if _finished_but_unmarked(self.path, meta["n_images"]) is not None:
+                raise DatasetError(
+                    f"The dataset at {self.path} has all {meta['n_images']} images and its "
+                    f"parameter table, but its completion marker {_COMPLETE} is missing; rerun "
+                    "the command that wrote it (or DatasetWriter(...).finalize()) to mark it "
+                    "complete."
+                )
             n_done = _written_indices(self.path).size
             raise DatasetError(
                 f"The dataset at {self.path} is incomplete ({n_done} of {meta['n_images']} "

@@ -383,7 +383,10 @@ class _Demo:
 
         if self.project_path.exists():
             return SearchProject(self.project_path)
-        return SearchProject.create(self.project_path, self.objects())
+        project = SearchProject.create(self.project_path, self.objects())
+        if not self.config.real:  # `clusterlens inspect` then needs no --size/--crop
+            project.set_image_geometry(self.mock_config.image.crop_size, self.config.crop)
+        return project
 
     def trainer(self, project):
         from clusterlens.datasets import LensDataset

@@ -3,30 +3,39 @@
 :class:`SyntheticClusterField` draws a g, r, z cutout of a galaxy cluster (float32,
 nanomaggies, 0.262 arcsec per pixel by default) from a catalog-like description (redshift and
 M500 or richness) together with the table of member galaxies that a mass model turns into
-SIE lenses.  The model is simple and documented in ``docs/fields.md``; every number below is
-a default of :class:`FieldConfig`:
+lenses.  The model is documented in ``docs/fields.md``; every number below is a default of
+:class:`FieldConfig` (the ``[sky]`` table of the mock configuration):
 
-- BCG at the cutout centre, ``log M*_BCG = 11.6 + 0.35 log10(M500 / 1e14 Msun)`` (0.12 dex
-  scatter), in the range of the BCG stellar mass - halo mass relation of Kravtsov et al.
-  (2018, slope 0.33-0.4);
+- BCG at the cutout centre, ``log M*_BCG = 11.6 + 0.35 log10(M500 / 1e14 Msun)`` (0.17 dex
+  scatter; Kravtsov et al. 2018), half-light radius from a BCG luminosity-size relation
+  ``log10(R_e / kpc) = 1.03 - 0.35 (M_r + 23.5)`` (0.2 dex; R_e ~ L^0.88, Bernardi et al.
+  2007), Sérsic n 4-8, and an intracluster-light envelope (Sérsic n = 1.5, r_e 50-150 kpc,
+  10-40% of the BCG + ICL light);
 - members: a Poisson number with mean ``richness`` inside R500 (3-D), radii following an NFW
   number-density profile with concentration 3, projected; stellar masses from a Schechter
-  function (log M* = 10.95, alpha = -1.0) above ``10^10 Msun`` (Table 1 of the paper has
-  members from 10^8 to 10^12.7 Msun);
+  function (log M* = 10.95, alpha = -1.0) above ``10^10 Msun``;
 - richness <-> M500: ``richness = 22.5 (M500 / 1.23e14 Msun)^0.9``, a power law through the
   mean mass and richness of the Zou et al. (2021) catalog quoted by the paper;
 - light: z-band ``m_z = 4.50 - 2.5 log10(M* / 1.5 Msun) + DM(z)`` (a passive population's
-  M/L_z ~ 1.5; K and evolution corrections neglected: they largely cancel in z for red
-  galaxies at z < 1), red-sequence g - r and r - z from the table :data:`RED_SEQUENCE`
-  (approximate DECam colours of passive galaxies, good to ~0.1-0.2 mag) with a tilt of
-  -0.03 mag per z-band magnitude and 0.05 mag scatter;
-- sizes from the early-type mass-size relation of Shen et al. (2003),
-  ``R_50 = 2.88e-6 (M* / Msun)^0.56 kpc`` (0.15 dex scatter; BCGs 1.5x larger), Sérsic
-  n ~ 4 (BCG ~ 5), axis ratios ~ 0.75;
+  M/L_z ~ 1.5; K and evolution corrections neglected), red-sequence g - r and r - z from
+  :data:`RED_SEQUENCE` with a tilt of -0.03 mag per z-band magnitude and 0.05 mag scatter;
+  a fraction ``0.05 + 0.5 z + 0.3 min(R / R500, 1)`` of the members below 10^11 Msun is
+  blue (Butcher-Oemler), with :data:`BLUE_CLOUD` colours, M/L_z = 0.8 and disc shapes;
+- sizes of red members from the early-type mass-size relation of Shen et al. (2003),
+  ``R_50 = 2.88e-6 (M* / Msun)^0.56 kpc`` (0.15 dex scatter), Sérsic n ~ 4, q ~ 0.75;
 - field galaxies with r-band number counts ``N(< r) = 10 (10^(0.35 (r - 24))) arcmin^-2``
   over r = 18-25, blue-to-red colours, and a few stars (0.5 per arcmin^2, r = 15-22);
-- the survey's Gaussian PSF per band, the sky noise implied by its 5-sigma depth, and the
-  objects' shot noise (:class:`~clusterlens.observe.SurveyConditions`).
+- confusers (:mod:`clusterlens.confusers`: spirals, edge-on discs, rings, mergers, arc-like
+  blue galaxies, bright stars, masked patches) in a fraction 0.3 of the fields, and on top
+  in hard negatives;
+- the field's PSF per band (``conditions.psfs``: Gaussian, Moffat or pixelised, the same
+  for galaxies, stars and confusers), the sky noise implied by its 5-sigma depth, and the
+  objects' shot noise (:class:`~clusterlens.observe.SurveyConditions`, drawn per field by
+  the mock sky).
+
+The ``paper`` preset (:mod:`clusterlens.mock.presets`) switches the ICL, the blue members
+and the confusers off and restores the earlier BCG (0.12 dex, Shen et al. sizes x 1.5,
+n ~ 5): the same seed then gives the same field as before they existed.
 """
 
 from __future__ import annotations
@@ -42,6 +51,13 @@ from astropy.table import Table
 from scipy.special import gammainc, gammaincinv, gammaln
 
 from clusterlens._validation import check_scalar
+from clusterlens.confusers import (
+    ARC_LIKE_KINDS,
+    CONFUSER_KINDS,
+    apply_masks,
+    draw_confusers,
+    paint_confusers,
+)
 from clusterlens.errors import ParameterError
 from clusterlens.observe._kernels import add_sky_and_shot_noise
 from clusterlens.observe.noise import SurveyConditions
@@ -49,7 +65,13 @@ from clusterlens.observe.photometry import mag_to_nanomaggies
 from clusterlens.observe.psf import convolve
 from clusterlens.sources._kernels import add_sersic_stamps
 
-__all__ = ["RED_SEQUENCE", "FieldConfig", "SyntheticField", "SyntheticClusterField"]
+__all__ = [
+    "RED_SEQUENCE",
+    "BLUE_CLOUD",
+    "FieldConfig",
+    "SyntheticField",
+    "SyntheticClusterField",
+]
 
 #: Approximate red-sequence colours of passive galaxies in the DECam bands:
 #: (redshift, g - r, r - z).  Interpolated linearly, constant beyond the ends.
@@ -69,21 +91,88 @@ RED_SEQUENCE = np.array(
     ]
 )
 
+#: Approximate colours of star-forming (Sbc-Scd-like) galaxies in the DECam bands:
+#: (redshift, g - r, r - z), for the blue cluster members.  Interpolated like RED_SEQUENCE.
+BLUE_CLOUD = np.array(
+    [
+        (0.00, 0.45, 0.30),
+        (0.20, 0.60, 0.35),
+        (0.40, 0.85, 0.45),
+        (0.60, 0.95, 0.65),
+        (0.80, 1.00, 0.90),
+        (1.00, 0.95, 1.10),
+    ]
+)
+
+_BCG_SIZE_RELATIONS = ("bernardi2007", "shen2003")
+#: Members above this stellar mass are always red (massive satellites are quenched).
+_BLUE_LOG_MSTAR_MAX = 11.0
 _KPC_PER_MPC = 1000.0
 _ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
 
 
 @dataclass(frozen=True)
 class FieldConfig:
-    """Knobs of the synthetic field model (defaults: see the module docstring).
+    """Knobs of the synthetic field model: the ``[sky]`` table of the mock configuration.
 
-    Masses in Msun, densities per arcmin^2, magnitudes AB.
+    The defaults are the realistic sky of ``docs/fields.md``; the ``paper`` preset
+    (:mod:`clusterlens.mock.presets`) restores the plain field of earlier versions (no ICL,
+    no blue members, no confusers).  Masses in Msun, densities per arcmin^2, magnitudes AB,
+    sizes in kpc where named so.
+
+    Parameters
+    ----------
+    bcg_log_mstar_pivot, bcg_log_mstar_slope, bcg_log_mstar_scatter : float
+        ``log M*_BCG = pivot + slope log10(M500 / 1e14 Msun)`` + normal(0, scatter) [dex].
+    bcg_size_relation : {"bernardi2007", "shen2003"}
+        BCG half-light radius: the BCG luminosity-size relation ``log10(R_e / kpc) =
+        bcg_log_re_pivot + bcg_log_re_per_mag (M_r + 23.5)`` (+ ``bcg_re_scatter_dex``), or
+        ``bcg_size_boost`` times the early-type mass-size relation of Shen et al. (2003).
+    bcg_sersic_n_mean, bcg_sersic_n_sigma, bcg_sersic_n_range : float, float, (float, float)
+        BCG Sérsic index ~ normal, clipped to the range.
+    icl_fraction_range : (float, float)
+        Intracluster light: a second, extended Sérsic around the BCG holding a fraction
+        (uniform in this range) of the BCG + ICL light; (0, 0) switches it off.
+    icl_r_e_kpc_range : (float, float)
+        Its half-light radius [kpc], log-uniform.
+    icl_sersic_n : float
+    blue_fraction_core, blue_fraction_dz, blue_fraction_radial, blue_fraction_max : float
+        Fraction of star-forming (blue) members, ``core + dz z + radial min(R / R500, 1)``
+        capped at ``max`` (Butcher-Oemler: rising with redshift and cluster-centric radius).
+    blue_colour_scatter : float
+        Colour scatter of the blue members [mag] around :data:`BLUE_CLOUD`.
+    blue_mass_to_light_z : float
+        z-band M/L of blue members.
+    confuser_rate : float
+        Probability that any field (lens or not) carries one or more confusers.
+    hard_negative_fraction : float
+        Probability that the sky makes a negative a hard negative: it gets confusers on top,
+        at least one of them arc-like (:data:`clusterlens.confusers.ARC_LIKE_KINDS`).
+    confuser_mean_count : float
+        Mean number of confusers in a field that has them (1 + Poisson(mean - 1)).
+    confuser_weights : tuple of 7 float
+        Relative frequencies of :data:`clusterlens.confusers.CONFUSER_KINDS`.
+    spike_angles : tuple of float
+        Directions of the bright stars' diffraction spikes [deg CCW from +x]; each also gets
+        its opposite.
+    saturation_level : float
+        Saturated star cores and bleed trails are set to this [nanomaggies per pixel].
     """
 
     bcg_log_mstar_pivot: float = 11.6
     bcg_log_mstar_slope: float = 0.35
-    bcg_log_mstar_scatter: float = 0.12
+    bcg_log_mstar_scatter: float = 0.17
     bcg_size_boost: float = 1.5
+    bcg_size_relation: str = "bernardi2007"
+    bcg_log_re_pivot: float = 1.03
+    bcg_log_re_per_mag: float = -0.35
+    bcg_re_scatter_dex: float = 0.2
+    bcg_sersic_n_mean: float = 6.0
+    bcg_sersic_n_sigma: float = 1.0
+    bcg_sersic_n_range: tuple[float, float] = (4.0, 8.0)
+    icl_fraction_range: tuple[float, float] = (0.1, 0.4)
+    icl_r_e_kpc_range: tuple[float, float] = (50.0, 150.0)
+    icl_sersic_n: float = 1.5
     member_log_mstar_char: float = 10.95
     member_schechter_alpha: float = -1.0
     member_log_mstar_min: float = 10.0
@@ -97,14 +186,27 @@ class FieldConfig:
     red_sequence_tilt: float = -0.03
     colour_scatter: float = 0.05
     size_scatter_dex: float = 0.15
+    blue_fraction_core: float = 0.05
+    blue_fraction_dz: float = 0.5
+    blue_fraction_radial: float = 0.3
+    blue_fraction_max: float = 0.8
+    blue_colour_scatter: float = 0.12
+    blue_mass_to_light_z: float = 0.8
     field_density_r24: float = 10.0
     field_count_slope: float = 0.35
     field_mag_range: tuple[float, float] = (18.0, 25.0)
     star_density: float = 0.5
     star_mag_range: tuple[float, float] = (15.0, 22.0)
+    confuser_rate: float = 0.3
+    hard_negative_fraction: float = 0.5
+    confuser_mean_count: float = 1.5
+    confuser_weights: tuple = (1.0, 1.0, 0.7, 1.0, 1.5, 0.8, 0.5)
+    spike_angles: tuple = (0.0, 90.0)
+    saturation_level: float = 15.0
 
     def __post_init__(self):
         owner = "FieldConfig"
+        set_ = object.__setattr__
         positive = (
             "bcg_size_boost",
             "member_concentration",
@@ -113,6 +215,9 @@ class FieldConfig:
             "richness_slope",
             "mass_to_light_z",
             "field_count_slope",
+            "icl_sersic_n",
+            "blue_mass_to_light_z",
+            "saturation_level",
         )
         non_negative = (
             "bcg_log_mstar_scatter",
@@ -120,7 +225,14 @@ class FieldConfig:
             "size_scatter_dex",
             "field_density_r24",
             "star_density",
+            "bcg_re_scatter_dex",
+            "bcg_sersic_n_sigma",
+            "blue_fraction_core",
+            "blue_fraction_dz",
+            "blue_fraction_radial",
+            "blue_colour_scatter",
         )
+        fractions = ("blue_fraction_max", "confuser_rate", "hard_negative_fraction")
         for name in (
             (
                 "bcg_log_mstar_pivot",
@@ -131,31 +243,96 @@ class FieldConfig:
                 "member_log_mstar_max",
                 "sun_abs_mag_z",
                 "red_sequence_tilt",
+                "bcg_log_re_pivot",
+                "bcg_log_re_per_mag",
+                "bcg_sersic_n_mean",
             )
             + positive
             + non_negative
+            + fractions
         ):
             kw = {}
             if name in positive:
                 kw = {"low": 0.0, "low_inclusive": False}
             elif name in non_negative:
                 kw = {"low": 0.0}
-            object.__setattr__(self, name, check_scalar(getattr(self, name), name, owner, **kw))
+            elif name in fractions:
+                kw = {"low": 0.0, "high": 1.0}
+            set_(self, name, check_scalar(getattr(self, name), name, owner, **kw))
+        set_(
+            self,
+            "confuser_mean_count",
+            check_scalar(self.confuser_mean_count, "confuser_mean_count", owner, low=1.0, high=20),
+        )
+        if self.bcg_size_relation not in _BCG_SIZE_RELATIONS:
+            raise ParameterError(
+                f"The 'bcg_size_relation' parameter of {owner} must be one of "
+                f"{_BCG_SIZE_RELATIONS}. Got {self.bcg_size_relation!r} instead."
+            )
         if not self.member_log_mstar_min < self.member_log_mstar_max:
             raise ParameterError(
                 f"The 'member_log_mstar_min' parameter of {owner} must be below "
                 f"'member_log_mstar_max'. Got {self.member_log_mstar_min} and "
                 f"{self.member_log_mstar_max}."
             )
-        for name in ("field_mag_range", "star_mag_range"):
-            lo, hi = getattr(self, name)
-            lo = check_scalar(lo, f"{name}[0]", owner)
-            hi = check_scalar(hi, f"{name}[1]", owner)
-            if not lo < hi:
+        ranges = {  # name: (low, high, low == high allowed)
+            "field_mag_range": (None, None, False),
+            "star_mag_range": (None, None, False),
+            "bcg_sersic_n_range": (0.3, 12.0, True),
+            "icl_fraction_range": (0.0, 0.9, True),
+            "icl_r_e_kpc_range": (1.0, 2000.0, True),
+        }
+        for name, (low, high, equal_ok) in ranges.items():
+            value = getattr(self, name)
+            try:
+                lo, hi = value
+            except (TypeError, ValueError):
                 raise ParameterError(
-                    f"The {name!r} parameter of {owner} must be (low, high) with low < high. "
-                    f"Got {getattr(self, name)!r}."
+                    f"The {name!r} parameter of {owner} must be a (low, high) pair. Got {value!r}."
+                ) from None
+            bounds = {} if low is None else {"low": low, "high": high}
+            lo = check_scalar(lo, f"{name}[0]", owner, **bounds)
+            hi = check_scalar(hi, f"{name}[1]", owner, **bounds)
+            if not (lo < hi or (equal_ok and lo == hi)):
+                raise ParameterError(
+                    f"The {name!r} parameter of {owner} must be (low, high) with low "
+                    f"{'<=' if equal_ok else '<'} high. Got {value!r}."
                 )
+            set_(self, name, (lo, hi))
+        weights = self.confuser_weights
+        try:
+            weights = tuple(float(w) for w in weights)
+        except (TypeError, ValueError):
+            weights = ()
+        if (
+            len(weights) != len(CONFUSER_KINDS)
+            or not all(math.isfinite(w) and w >= 0 for w in weights)
+            or sum(weights) <= 0
+        ):
+            raise ParameterError(
+                f"The 'confuser_weights' parameter of {owner} must be {len(CONFUSER_KINDS)} "
+                f"non-negative numbers (not all 0), one per kind {CONFUSER_KINDS}. "
+                f"Got {self.confuser_weights!r}."
+            )
+        set_(self, "confuser_weights", weights)
+        try:
+            angles = tuple(float(a) for a in self.spike_angles)
+        except (TypeError, ValueError):
+            angles = (math.nan,)
+        if not all(math.isfinite(a) for a in angles) or len(angles) > 8:
+            raise ParameterError(
+                f"The 'spike_angles' parameter of {owner} must be up to 8 finite angles "
+                f"[deg]. Got {self.spike_angles!r}."
+            )
+        set_(self, "spike_angles", angles)
+
+    @property
+    def has_blue_members(self) -> bool:
+        return self.blue_fraction_core + self.blue_fraction_dz + self.blue_fraction_radial > 0
+
+    @property
+    def has_icl(self) -> bool:
+        return self.icl_fraction_range[1] > 0
 
 
 class SyntheticField(NamedTuple):
@@ -172,6 +349,20 @@ class SyntheticField(NamedTuple):
     """Foreground/background galaxies (not cluster members): same light columns."""
     stars: Table
     """Stars: x, y [arcsec], mag_g/r/z."""
+    confusers: tuple = ()
+    """The confusers painted (:class:`clusterlens.confusers.Confuser`: kind, x, y [arcsec],
+    mag_r [AB; 99 for masks], params)."""
+    mask: np.ndarray | None = None
+    """bool ``(3, N, N)``: True where a mask or a saturated star overwrote the pixel."""
+    hard_negative: bool = False
+    """Whether the field was drawn as a hard negative."""
+
+    def confuser_counts(self) -> dict[str, int]:
+        """Number of confusers of each kind (every kind of ``CONFUSER_KINDS``, zeros too)."""
+        counts = dict.fromkeys(CONFUSER_KINDS, 0)
+        for c in self.confusers:
+            counts[c.kind] += 1
+        return counts
 
 
 @dataclass(frozen=True)
@@ -191,7 +382,7 @@ class SyntheticClusterField:
     size : int
         Side of the cutout [pixels]; the paper's cutouts are 371.
     conditions : SurveyConditions
-        Pixel scale, PSF and depth (default DECaLS).
+        Pixel scale, PSF per band and depth of this field (default nominal DECaLS).
     config : FieldConfig
     cosmology : astropy.cosmology.Cosmology, optional
         Default flat LambdaCDM, H0 = 70, Om0 = 0.3.
@@ -271,13 +462,20 @@ class SyntheticClusterField:
         return float(self.cosmology.angular_diameter_distance(self.redshift).to_value(u.Mpc))
 
     # --- drawing --------------------------------------------------------------------------
-    def draw(self, seed=None) -> SyntheticField:
+    def draw(self, seed=None, *, hard_negative: bool = False, confusers=None) -> SyntheticField:
         """Draw one realisation.
 
         Parameters
         ----------
         seed : numpy.random.Generator, int or None
             The same seed gives the same field.
+        hard_negative : bool
+            Add confusers on top of the base rate, at least one of them arc-like
+            (:class:`~clusterlens.mock.SyntheticSky` sets it for a fraction
+            ``config.hard_negative_fraction`` of its negatives).
+        confusers : sequence of str, optional
+            Paint exactly these kinds (:data:`clusterlens.confusers.CONFUSER_KINDS`) instead
+            of drawing them from the configured rates.
 
         Returns
         -------
@@ -290,17 +488,94 @@ class SyntheticClusterField:
         members = self._draw_members(rng, half_width)
         field_gal = self._draw_field_galaxies(rng, half_width)
         stars = self._draw_stars(rng, half_width)
+        # new content draws come last, and only when enabled: the paper preset's field stays
+        # the same random stream as before
+        icl = self._draw_icl(rng, members) if self.config.has_icl else None
+        kinds = self._confuser_kinds(rng, hard_negative, confusers)
+        bcg = members[0]
+        conf = draw_confusers(
+            rng,
+            kinds,
+            half_width=half_width,
+            bcg_colours=(bcg["mag_g"] - bcg["mag_r"], bcg["mag_r"] - bcg["mag_z"]),
+        )
 
         image = np.zeros((3, self.size, self.size))
         for table in (members, field_gal):
             self._paint_sersics(image, table)
+        if icl is not None:
+            self._paint_sersics(image, icl)
         self._paint_stars(image, stars)
+        paint_confusers(image, conf, pixel_scale=scale, spike_angles=self.config.spike_angles)
         smooth = convolve(image, cond.psfs, pixel_scale=scale)
         noisy = np.empty(smooth.shape, np.float32)
         smooth32 = np.empty(smooth.shape, np.float32)
         normal = rng.standard_normal(smooth.shape)
         add_sky_and_shot_noise(smooth, normal, cond.sky_sigma, cond.gain, noisy, smooth32)
-        return SyntheticField(noisy, smooth32, members, field_gal, stars)
+        mask = apply_masks(
+            noisy, smooth32, conf, pixel_scale=scale, saturation_level=self.config.saturation_level
+        )
+        return SyntheticField(
+            noisy, smooth32, members, field_gal, stars, tuple(conf), mask, bool(hard_negative)
+        )
+
+    def _confuser_kinds(self, rng, hard_negative, forced) -> list[str]:
+        if forced is not None:
+            kinds = [forced] if isinstance(forced, str) else list(forced)
+            bad = [k for k in kinds if k not in CONFUSER_KINDS]
+            if bad:
+                raise ParameterError(
+                    f"The 'confusers' parameter of SyntheticClusterField.draw must hold kinds "
+                    f"from {CONFUSER_KINDS}. Got {bad!r}."
+                )
+            return kinds
+        cfg = self.config
+        weights = np.asarray(cfg.confuser_weights)
+        p = weights / weights.sum()
+        extra = cfg.confuser_mean_count - 1.0
+        kinds: list[str] = []
+        if cfg.confuser_rate > 0 and rng.uniform() < cfg.confuser_rate:
+            k = 1 + int(rng.poisson(extra))
+            kinds += [str(v) for v in rng.choice(CONFUSER_KINDS, size=k, p=p)]
+        if hard_negative:
+            arc_w = np.array(
+                [w for k, w in zip(CONFUSER_KINDS, weights, strict=True) if k in ARC_LIKE_KINDS]
+            )
+            first = ARC_LIKE_KINDS if arc_w.sum() > 0 else CONFUSER_KINDS
+            pa = arc_w / arc_w.sum() if arc_w.sum() > 0 else p
+            kinds.append(str(rng.choice(first, p=pa)))
+            k = int(rng.poisson(extra))
+            kinds += [str(v) for v in rng.choice(CONFUSER_KINDS, size=k, p=p)]
+        return kinds
+
+    def _draw_icl(self, rng, members) -> dict | None:
+        """The intracluster light: an extended Sérsic on the BCG holding a fraction ``f`` of
+        the BCG + ICL light (so its flux is ``f / (1 - f)`` times the BCG's)."""
+        cfg = self.config
+        frac = float(rng.uniform(*cfg.icl_fraction_range))
+        lo, hi = cfg.icl_r_e_kpc_range
+        r_e_kpc = float(10.0 ** rng.uniform(math.log10(lo), math.log10(hi)))
+        q = float(rng.uniform(0.4, 0.9))
+        bcg = members[0]
+        members.meta.update({"icl_fraction": frac, "icl_r_e_kpc": r_e_kpc})
+        if frac <= 0.0:
+            return None
+        dmag = -2.5 * math.log10(frac / (1.0 - frac))
+        members.meta["icl_mag_r"] = float(bcg["mag_r"] + dmag)
+        r_e = r_e_kpc / (self._d_a_mpc * _KPC_PER_MPC) * _ARCSEC_PER_RAD
+        # a plain dict (an astropy Table costs ~5 ms to build)
+        return {
+            "x": [0.0],
+            "y": [0.0],
+            "q": [q],
+            "phi": [float(bcg["phi"])],  # aligned with the BCG
+            "r_e": [r_e],
+            "n": [cfg.icl_sersic_n],
+            "mag_g": [float(bcg["mag_g"] + dmag)],
+            "mag_r": [float(bcg["mag_r"] + dmag)],
+            "mag_z": [float(bcg["mag_z"] + dmag)],
+            "is_bcg": [True],  # painted over the whole cutout, like the BCG
+        }
 
     def _draw_members(self, rng, half_width) -> Table:
         cfg = self.config
@@ -336,6 +611,7 @@ class SyntheticClusterField:
         )
         inside = (np.abs(x) < half_width) & (np.abs(y) < half_width)
         x, y, log_m = x[inside], y[inside], log_m[inside]
+        rproj_in = np.concatenate([[0.0], rproj])[inside]
         n = x.size
         is_bcg = np.zeros(n, bool)
         is_bcg[0] = True
@@ -356,9 +632,48 @@ class SyntheticClusterField:
         r50_kpc[0] *= cfg.bcg_size_boost
         r_e = r50_kpc / d_a_kpc * _ARCSEC_PER_RAD
         sersic_n = np.clip(rng.normal(4.0, 0.8, n), 2.0, 6.0)
-        sersic_n[0] = np.clip(rng.normal(5.0, 0.8), 3.5, 8.0)
+        sersic_n[0] = np.clip(
+            rng.normal(cfg.bcg_sersic_n_mean, cfg.bcg_sersic_n_sigma), *cfg.bcg_sersic_n_range
+        )
         q = np.clip(rng.normal(0.75, 0.15, n), 0.3, 1.0)
         phi = rng.uniform(-90.0, 90.0, n)
+        if cfg.bcg_size_relation == "bernardi2007":
+            # rest-frame M_r of the BCG from its z-band luminosity and a passive r - z
+            abs_r = mag_z[0] - dm + RED_SEQUENCE[0, 2]
+            log_re = (
+                cfg.bcg_log_re_pivot
+                + cfg.bcg_log_re_per_mag * (abs_r + 23.5)
+                + cfg.bcg_re_scatter_dex * rng.standard_normal()
+            )
+            r_e[0] = 10.0**log_re / d_a_kpc * _ARCSEC_PER_RAD
+        is_blue = np.zeros(n, bool)
+        if cfg.has_blue_members:
+            frac = np.minimum(
+                cfg.blue_fraction_core
+                + cfg.blue_fraction_dz * z
+                + cfg.blue_fraction_radial * np.minimum(rproj_in / r500, 1.0),
+                cfg.blue_fraction_max,
+            )
+            is_blue = (rng.uniform(0.0, 1.0, n) < frac) & (log_m <= _BLUE_LOG_MSTAR_MAX)
+            is_blue[0] = False
+            size_dev = rng.standard_normal(n)
+            colour_dev = rng.standard_normal((2, n))
+            disc_n = rng.uniform(0.6, 1.5, n)
+            disc_q = rng.uniform(0.2, 0.95, n)
+            b = is_blue
+            mag_z[b] = (
+                cfg.sun_abs_mag_z - 2.5 * (log_m[b] - math.log10(cfg.blue_mass_to_light_z)) + dm
+            )
+            gr_b = np.interp(z, BLUE_CLOUD[:, 0], BLUE_CLOUD[:, 1])
+            rz_b = np.interp(z, BLUE_CLOUD[:, 0], BLUE_CLOUD[:, 2])
+            mag_r[b] = mag_z[b] + rz_b + cfg.blue_colour_scatter * colour_dev[1, b]
+            mag_g[b] = mag_r[b] + gr_b + cfg.blue_colour_scatter * colour_dev[0, b]
+            # late-type mass-size relation of Shen et al. (2003)
+            mass_b = 10.0 ** log_m[b]
+            r50_b = 0.1 * mass_b**0.14 * (1.0 + mass_b / 3.98e10) ** 0.25
+            r_e[b] = r50_b * 10.0 ** (0.15 * size_dev[b]) / d_a_kpc * _ARCSEC_PER_RAD
+            sersic_n[b] = disc_n[b]
+            q[b] = disc_q[b]
         table = Table(
             {
                 "x": x,
@@ -372,6 +687,7 @@ class SyntheticClusterField:
                 "mag_r": mag_r,
                 "mag_z": mag_z,
                 "is_bcg": is_bcg,
+                "is_blue": is_blue,
                 "z": np.full(n, z),
             },
             units={

@@ -380,10 +380,12 @@ def _browser_or_skip():
     return sync_playwright
 
 
-def _start(project_path, folder, port=0):
+def _start(project_path, folder, port=0, token=None):
     from werkzeug.serving import make_server
 
-    app = create_app(project_path, FitsDirectoryCutouts(folder / "cutouts"), size=SIZE, crop=CROP)
+    app = create_app(
+        project_path, FitsDirectoryCutouts(folder / "cutouts"), size=SIZE, crop=CROP, token=token
+    )
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -551,3 +553,215 @@ def test_the_loop_picks_up_app_decisions(client, project, tmp_path):
     assert row["new"] == 1 and project.ids("positive") == ["CL000"]
     table = project.export_catalog(tmp_path / "cat.csv")
     assert list(table["R_EIN"]) == [pytest.approx(5.0)] and list(table["GRADE"]) == ["A"]
+
+
+# -- issue 15: decisions are never lost or misfiled -------------------------------------------
+
+
+def test_browser_outbox_keeps_decisions_a_new_token_refuses(project, tmp_path):
+    """Grade one, stop the server, grade more while it is down, restart it with another
+    token: nothing is dropped and the page never says "all saved" for unsaved decisions; once
+    the grader gives the new token, everything is stored, exactly once."""
+    sync_playwright = _browser_or_skip()
+    first, second = "first-token-123", "second-token-456"
+    server = _start(project.path, tmp_path, token=first)
+    port = server.server_port
+    url = f"http://127.0.0.1:{port}"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = _context(browser)
+            page = context.new_page()
+            page.goto(f"{url}/?token={first}")
+            page.goto(f"{url}/grade?grader=alice")
+            page.wait_for_function("window.__clusterlens && window.__clusterlens.ready")
+            answers = []
+            page.on("dialog", lambda d: (answers.append(d.message), d.accept(second)))
+            page.keyboard.press("b")  # CL000, saved at once
+            _settle(page)
+            _stop(server)
+            for key in "anann":  # five decisions while the server is down
+                page.keyboard.press(key)
+            page.wait_for_function("window.__clusterlens.pending() >= 5")
+            server = _start(project.path, tmp_path, port, token=second)
+            page.wait_for_function("window.__clusterlens.pending() === 0", timeout=30000)
+            assert "all saved" in page.inner_text("#save")
+            assert any("token" in a for a in answers)  # asked for the new token
+        finally:
+            browser.close()
+            _stop(server)
+    ids = sorted(r["object_id"] for r in project.decision_records(1))
+    assert ids == IDS[:6]
+
+
+def test_a_refused_decision_stays_visible(project, tmp_path):
+    """Any refusal other than 401 keeps the decision on the page with its reason."""
+    sync_playwright = _browser_or_skip()
+    server = _start(project.path, tmp_path)
+    url = f"http://127.0.0.1:{server.server_port}"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page, _ = _open(browser, url, "alice")
+            # another program takes the name 'Alice' first: 'alice' is now a near-duplicate
+            project.record_decision("CL005", 1, "Alice", is_lens=False)
+            page.keyboard.press("a")
+            page.wait_for_function("window.__clusterlens.pending() === 0")
+            page.wait_for_function(
+                "document.getElementById('save').textContent.includes('refused')"
+            )
+            assert "all saved" not in page.inner_text("#save")
+            assert "Alice" in page.inner_text("#message")
+        finally:
+            browser.close()
+            _stop(server)
+
+
+def test_decisions_are_filed_under_the_iteration_they_were_made_in(project, tmp_path):
+    app = create_app(project, FitsDirectoryCutouts(tmp_path / "cutouts"), size=SIZE, crop=CROP)
+    client = app.test_client()
+    project.record_decision("CL000", 1, "bob", is_lens=True)
+    project.apply(allow_undecided=True)
+    project.record_iteration("m2", IDS[1:], np.linspace(0.9, 0.5, len(IDS) - 1), k=3)
+    # a server of iteration 2; a page of iteration 1 sends what it kept in its outbox
+    app2 = create_app(
+        project, FitsDirectoryCutouts(tmp_path / "cutouts"), size=SIZE, crop=CROP, iteration=2
+    )
+    c2 = app2.test_client()
+    r = _decide(c2, object_id="CL009", iteration=1, is_lens=False)
+    assert r.status_code == 200 and r.get_json()["iteration"] == 1
+    assert {x["object_id"] for x in project.decision_records(1)} == {"CL000", "CL009"}
+    assert project.decision_records(2) == []
+    # an object that is not in the named iteration's queue is refused, naming it
+    r = _decide(c2, object_id="CL014", iteration=2)
+    assert r.status_code == 404 and "iteration 2" in r.get_json()["error"]
+    assert _decide(c2, iteration=7).status_code == 409
+    assert _decide(c2, iteration="1").status_code == 400
+    assert (
+        client.post(
+            "/api/undo", json={"grader": "alice", "object_id": "CL000", "iteration": 1}
+        ).status_code
+        == 200
+    )
+
+
+def test_grader_names_are_normalised_and_near_duplicates_refused(client, project):
+    assert check_grader_name("\uff21\uff4e\uff4e") == "Ann"  # fullwidth
+    assert _decide(client, grader="Ann").status_code == 200
+    assert _decide(client, grader="\uff21\uff4e\uff4e", object_id="CL001").status_code == 200
+    r = _decide(client, grader="ann", object_id="CL002")
+    assert r.status_code == 400 and "'Ann'" in r.get_json()["error"]
+    assert {x["grader"] for x in project.decision_records(1)} == {"Ann"}
+    with pytest.raises(ParameterError, match="only in case"):
+        project.record_decision("CL003", 1, "ANN", is_lens=True)
+    with pytest.raises(ParameterError, match="only in case"):
+        project.set_grader_position("aNN", 1, "CL003")
+
+
+def test_only_loopback_hosts_without_a_token(project, tmp_path):
+    app = create_app(project, FitsDirectoryCutouts(tmp_path / "cutouts"), size=SIZE, crop=CROP)
+    c = app.test_client()
+    for host in ("localhost:8765", "127.0.0.1", "127.3.4.5:80", "[::1]:8765"):
+        assert c.get("/api/queue?grader=alice", headers={"Host": host}).status_code == 200, host
+    for host in ("evil.example", "evil.example:8765", "10.0.0.1", "localhost.evil.example"):
+        r = c.get("/api/queue?grader=alice", headers={"Host": host})
+        assert r.status_code == 421 and "localhost" in r.get_json()["error"], host
+    named = create_app(
+        project,
+        FitsDirectoryCutouts(tmp_path / "cutouts"),
+        size=SIZE,
+        crop=CROP,
+        allowed_hosts=["lab-box"],
+    )
+    assert named.test_client().get("/", headers={"Host": "lab-box:8765"}).status_code == 200
+    team = create_app(
+        project,
+        FitsDirectoryCutouts(tmp_path / "cutouts"),
+        size=SIZE,
+        crop=CROP,
+        token="secret-token-1",
+    )
+    r = team.test_client().get(
+        "/api/queue?grader=alice",
+        headers={"Host": "lab.example.org", "X-Clusterlens-Token": "secret-token-1"},
+    )
+    assert r.status_code == 200  # a team server is protected by its token instead
+
+
+def test_a_deeply_nested_body_is_refused_cleanly(client, project):
+    deep = "[" * 30000 + "]" * 30000
+    r = client.post("/api/decide", data=deep, content_type="application/json")
+    assert r.status_code in (400, 413) and "error" in r.get_json()
+    nested = '{"grader": "alice", "object_id": "CL000", "is_lens": true, "points": '
+    nested += "[" * 20 + "]" * 20 + "}"
+    r = client.post("/api/decide", data=nested, content_type="application/json")
+    assert r.status_code == 400 and "deeper" in r.get_json()["error"]
+    assert project.decision_records(1) == []
+
+
+def test_the_server_bounds_idle_connections(project, tmp_path):
+    import socket
+
+    from clusterlens.app.server import _bounded_server
+
+    app = create_app(project, FitsDirectoryCutouts(tmp_path / "cutouts"), size=SIZE, crop=CROP)
+    server = _bounded_server("127.0.0.1", 0, app, max_connections=2, idle_timeout=0.5)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        idle = [socket.create_connection(("127.0.0.1", server.server_port)) for _ in range(2)]
+        # the idle connections are closed by the server after idle_timeout ...
+        for s in idle:
+            s.settimeout(10)
+            assert s.recv(1) == b""
+        # ... and a real request is then served
+        import urllib.request
+
+        url = f"http://127.0.0.1:{server.server_port}/api/queue?grader=alice"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_app_takes_the_projects_image_geometry(project, tmp_path):
+    project.set_image_geometry(SIZE, 20)
+    app = create_app(project, FitsDirectoryCutouts(tmp_path / "cutouts"))
+    state = app.extensions["clusterlens"]
+    assert (state.size, state.crop) == (SIZE, 20)
+    assert app.test_client().get("/img/1/0/legacy.png").status_code == 200
+    with pytest.raises(ParameterError, match="'crop'.*must not exceed"):
+        project.set_image_geometry(10, 20)
+
+
+def test_an_image_that_cannot_be_rendered_says_why(project, tmp_path):
+    sync_playwright = _browser_or_skip()
+    from werkzeug.serving import make_server
+
+    app = create_app(project, FitsDirectoryCutouts(tmp_path / "cutouts"), size=SIZE + 8, crop=CROP)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = _context(browser).new_page()
+                page.goto(f"http://127.0.0.1:{server.server_port}/grade?grader=alice")
+                page.wait_for_function("window.__clusterlens && window.__clusterlens.ready")
+                page.wait_for_function(
+                    "document.getElementById('message').textContent.includes('No image')"
+                )
+                assert "CL000" in page.inner_text("#message")
+                asked = []
+                page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+                page.keyboard.press("a")  # refused at the prompt: nothing is recorded
+                page.wait_for_timeout(300)
+                assert asked and "Grade it anyway" in asked[0]
+                page.once("dialog", lambda d: d.accept())
+                page.keyboard.press("a")  # confirmed
+                _settle(page)
+            finally:
+                browser.close()
+    finally:
+        _stop(server)
+    assert [r["object_id"] for r in project.decision_records(1)] == ["CL000"]

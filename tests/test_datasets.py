@@ -159,3 +159,55 @@ def test_split_views_and_torch_dataset(tmp_path):
     image, label = view[0]
     assert image.shape == (3, 12, 12) and image.dtype == np.float32
     assert label == ds.labels[train.indices[0]]
+
+
+def test_two_runs_with_other_settings_never_mix(tmp_path):
+    """Two writers with other settings start on one new path at the same moment: exactly one
+    owns it, the other is refused with a one-line error naming what differs."""
+    import threading
+
+    path = tmp_path / "ds"
+    barrier = threading.Barrier(2)
+    outcome = {}
+
+    def start(seed):
+        barrier.wait()
+        try:
+            outcome[seed] = DatasetWriter(path, 4, SHAPE, attrs={"seed": seed})
+        except DatasetError as exc:
+            outcome[seed] = exc
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    errors = [v for v in outcome.values() if isinstance(v, DatasetError)]
+    owners = [v for v in outcome.values() if isinstance(v, DatasetWriter)]
+    assert len(errors) == 1 and len(owners) == 1
+    assert "seed" in str(errors[0]) and "\n" not in str(errors[0])
+    _write(owners[0], range(4))
+    assert owners[0].finalize().attrs["user"] == owners[0].attrs
+
+
+def test_identical_runs_cooperate_and_leave_no_records(tmp_path):
+    a = DatasetWriter(tmp_path / "ds", 4, SHAPE, attrs={"seed": 3})
+    b = DatasetWriter(tmp_path / "ds", 4, SHAPE, attrs={"seed": 3})
+    _write(a, range(4))
+    a.finalize()
+    _write(b, [1, 2])  # the slower run is still writing what it had started
+    b.finalize()
+    assert not (tmp_path / "ds" / "_records").exists()
+    np.testing.assert_array_equal(LensDataset(tmp_path / "ds").images[2], _image(2))
+
+
+def test_a_lost_completion_marker_is_named_and_restored(tmp_path):
+    writer = DatasetWriter(tmp_path / "ds", 5, SHAPE, attrs={"seed": 1})
+    _write(writer, range(5))
+    writer.finalize()
+    (tmp_path / "ds" / "complete.json").unlink()
+    with pytest.raises(DatasetError, match="all 5 images.*complete.json is missing"):
+        LensDataset(tmp_path / "ds")
+    ds = DatasetWriter(tmp_path / "ds", 5, SHAPE, attrs={"seed": 1}).finalize()
+    assert ds.complete and list(ds.labels) == [0, 1, 0, 1, 0]
+    np.testing.assert_array_equal(ds.images[4], _image(4))

@@ -56,9 +56,10 @@ def test_create_open_and_schema(tmp_path, survey):
         SearchProject.create(tmp_path / "p.sqlite", survey.objects)
     with pytest.raises(ClusterlensError, match="No search project"):
         SearchProject(tmp_path / "missing.sqlite")
-    # an empty (version 0) database is migrated on opening
+    # an empty (version 0) database is not a project: it is refused, never migrated
     sqlite3.connect(tmp_path / "old.sqlite").close()
-    assert SearchProject(tmp_path / "old.sqlite").schema_version == SCHEMA_VERSION
+    with pytest.raises(ClusterlensError, match="empty file"):
+        SearchProject(tmp_path / "old.sqlite")
     # a newer schema is refused
     con = sqlite3.connect(tmp_path / "new.sqlite")
     con.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
@@ -307,6 +308,7 @@ survey = ToySurvey(n_objects=3000, n_lenses=150, seed=1)
 finder = ToyFinder(survey, sys.argv[2])
 p = SearchProject(sys.argv[1])
 grader = SimulatedGrader("sim", survey.truth, error_rate=0.1, seed=int(sys.argv[3]))
+print("ready", flush=True)
 while True:
     if p.open_iteration() is None:
         p.iterate(finder, finder, k=25, test_set=(list(finder.survey.truth)[:20], [1] * 20))
@@ -320,10 +322,19 @@ while True:
 """
 
 
-def _kill_after(cmd, env, *, delay=None, lines=None):
-    """Start ``cmd``, SIGKILL it after ``delay`` seconds or ``lines`` lines of output."""
+def _kill_after(cmd, env, *, delay=None, lines=None, after=None):
+    """Start ``cmd``, SIGKILL it after ``delay`` seconds or ``lines`` lines of output.
+
+    With ``after``, the delay counts from the first output line that starts with it, so
+    a slow start on a busy machine (imports, kernel compilation) does not eat the delay."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
     out = []
+    if after is not None:
+        while True:
+            line = proc.stdout.readline()
+            out.append(line)
+            if not line or line.startswith(after):
+                break
     if lines is not None:
         while len(out) < lines:
             out.append(proc.stdout.readline())
@@ -407,18 +418,18 @@ def test_kill_during_iterate_and_apply(tmp_path, survey):
     rng = np.random.default_rng(11)
     applied = 0
     for trial in range(5):
-        out = _kill_after(
-            [
-                sys.executable,
-                "-c",
-                _LOOPER,
-                str(tmp_path / "p.sqlite"),
-                str(tmp_path / "m"),
-                str(trial),
-            ],
-            env,
-            delay=rng.uniform(1.0, 3.0),
-        )
+        cmd = [
+            sys.executable,
+            "-c",
+            _LOOPER,
+            str(tmp_path / "p.sqlite"),
+            str(tmp_path / "m"),
+            str(trial),
+        ]
+        if trial == 0:  # one kill just after an acknowledged apply, however busy the machine
+            out = _kill_after(cmd, env, lines=2, after="ready")
+        else:  # the others at random moments of the loop's work
+            out = _kill_after(cmd, env, delay=rng.uniform(1.0, 3.0), after="ready")
         applied += out.count("applied")
         _check_consistent(tmp_path / "p.sqlite")
         q = SearchProject(tmp_path / "p.sqlite")
@@ -479,3 +490,65 @@ def test_cli_whole_round(tmp_path, survey, capsys):
     assert len(Table.read(tmp_path / "c.csv", format="ascii.csv")) == n_true
     assert main(["loop", "apply", proj]) == 2  # nothing open: a clear error, no traceback
     assert "No iteration is open" in capsys.readouterr().err
+
+
+# -- issue 15: files that are not projects get one-line errors and stay unchanged -------------
+
+
+def _objects():
+    from astropy.table import Table
+
+    return Table({"id": ["a", "b", "c"], "ra": [1.0, 2.0, 3.0], "dec": [0.0, 1.0, 2.0]})
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "foreign", "truncated", "corrupt"])
+def test_files_that_are_not_projects_are_refused_unchanged(tmp_path, kind, capsys):
+    from clusterlens.cli import main
+
+    path = tmp_path / "p.sqlite"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("id,ra,dec\n1,2,3\n")
+    elif kind == "foreign":
+        con = sqlite3.connect(path)
+        con.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)")
+        con.commit()
+        con.close()
+    else:
+        SearchProject.create(path, _objects()).close()
+        raw = bytearray(path.read_bytes())
+        if kind == "truncated":
+            raw = raw[: len(raw) // 3]
+        else:  # scribble over the schema page
+            raw[100:600] = b"\xff" * 500
+        path.write_bytes(bytes(raw))
+    before = path.read_bytes()
+    with pytest.raises(ClusterlensError) as info:
+        SearchProject(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+    assert main(["loop", "status", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(path) in err
+    assert path.read_bytes() == before  # nothing was written
+
+
+def test_csv_imports_bom_latin1_and_read_only_projects(tmp_path):
+    path = tmp_path / "p.sqlite"
+    p = SearchProject.create(path, _objects())
+    p.record_iteration("m", ["a", "b"], [0.9, 0.8], k=2)
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_bytes("\ufeffobject_id,iteration,grader,is_lens\na,1,Zoë,1\n".encode())
+    assert p.import_decisions_csv(csv_path) == 1  # a byte-order mark is accepted
+    csv_path.write_bytes("object_id,iteration,grader,is_lens\nb,1,Zoë,0\n".encode("latin-1"))
+    with pytest.raises(ParameterError, match="not UTF-8.*line 2"):
+        p.import_decisions_csv(csv_path)
+    p.close()
+    # a read-only file (root ignores file modes, so SQLite's own read-only mode stands in)
+    ro = SearchProject(path)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    ro._conn = lambda: conn
+    csv_path.write_text("object_id,iteration,grader,is_lens\nb,1,Zoe,0\n")
+    with pytest.raises(ClusterlensError, match="read-only"):
+        ro.import_decisions_csv(csv_path)
+    conn.close()

@@ -358,8 +358,11 @@ def test_loop_iterate_trains_scores_and_resumes(tmp_path, capsys):
                 "2",
             ]
         )
-        == 2
-    )  # iteration 2 still open
+        == 0
+    )  # iteration 2 is open and undecided: an earlier run's finished result, reported as such
+    assert "made by an earlier run" in capsys.readouterr().out
+    p.record_decision(p.selected(2)[0], 2, "ann", is_lens=False)
+    assert main(argv) == 2  # with decisions in it, it must be applied first
     assert "still open" in capsys.readouterr().err
 
 

@@ -208,8 +208,14 @@ def test_cluster_inputs_selects_members_and_converts_everything():
     np.testing.assert_allclose(inp.phi, [0.0, 135.0])
     assert inp.m500 == pytest.approx(float(c0["m500"]))
     assert inp.halo_kwargs() == {"m500": inp.m500, "z_lens": inp.z_lens}
-    kw = inp.members_kwargs()
-    assert set(kw) == {"x", "y", "stellar_mass", "q", "phi", "z_lens"}
+    # the documented call, made for real (it raised while the keys were x, y)
+    from clusterlens.profiles import SIEPopulation
+
+    galaxies = SIEPopulation.from_stellar_masses(**inp.members_kwargs(), z_source=2.0)
+    assert len(galaxies) == 2
+    np.testing.assert_allclose(galaxies.x0, inp.x)
+    np.testing.assert_allclose(galaxies.y0, inp.y)
+    assert np.all(galaxies.theta_e > 0)
     tab = inp.members_table()
     assert tab["x"].unit == u.arcsec and len(tab) == 2
     assert cluster_inputs(c0, members).n_members == 4

@@ -7,6 +7,7 @@ its successive requests ("ok", "500", "404", "slow", "drop", "truncate", "trunca
 it answers "ok".
 """
 
+import email.utils
 import io
 import threading
 import time
@@ -419,3 +420,88 @@ def test_cli_fetch_end_to_end(server, tmp_path, capsys):
     assert "'layer' parameter" in capsys.readouterr().err
     assert main(args + ["--ra-column", "RAJ2000"]) == 2
     assert "--ra-column 'RAJ2000' is not a column" in capsys.readouterr().err
+
+
+# -- issue 15: a bad answer is never cached ---------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["wrong_size", "missing_band", "allnan", "zero_band"])
+def test_a_wrong_answer_is_not_cached_and_a_later_run_fetches_again(server, tmp_path, kind):
+    server.plans[18.0] = [kind]
+    with pytest.raises(CutoutError):
+        client(server, tmp_path).get(18.0, 0.0, SIZE)
+    assert cache_files(tmp_path) == []  # checked before caching
+    image, _ = client(server, tmp_path).get(18.0, 0.0, SIZE)  # the server answers well now
+    assert image.shape == (3, SIZE, SIZE) and len(cache_files(tmp_path)) == 1
+
+
+def test_a_wrong_file_already_in_the_cache_is_replaced(server, tmp_path):
+    src = client(server, tmp_path)
+    path = src.cache_path(19.0, 0.0, SIZE)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(cutout_bytes(19.0, 0.0, SIZE, "grz", "wrong_size"))  # an old bad answer
+    image, _ = src.get(19.0, 0.0, SIZE)
+    assert image.shape == (3, SIZE, SIZE) and len(server.requests) == 1
+
+
+def test_overwrite_fetches_anew_and_stray_parts_go(server, tmp_path):
+    import os
+
+    from clusterlens.survey.fetch import STRAY_PART_AGE
+
+    src = client(server, tmp_path)
+    out = tmp_path / "out"
+    fetch_cutouts(catalog([20.0]), src, out, size=SIZE, progress=False)
+    assert len(server.requests) == 1
+    stale, fresh = out / ".c0.fits.abc.part", out / ".c1.fits.def.part"
+    for p in (stale, fresh):
+        p.write_bytes(b"half")
+    old = time.time() - STRAY_PART_AGE - 5
+    os.utime(stale, (old, old))
+    summary = fetch_cutouts(catalog([20.0]), src, out, size=SIZE, progress=False, overwrite=True)
+    assert len(summary.fetched) == 1 and len(server.requests) == 2  # not from the cache
+    assert not stale.exists() and fresh.exists()  # a live write's file is left alone
+
+
+def test_retry_after_as_an_http_date():
+    from clusterlens.survey.legacy import _retry_after
+
+    now = 1_800_000_000.0
+    date = email.utils.formatdate(now + 30, usegmt=True)
+    assert _retry_after({"Retry-After": date}, now=now) == pytest.approx(30.0)
+    assert _retry_after({"Retry-After": "7"}, now=now) == 7.0
+    assert _retry_after({"Retry-After": "soon"}, now=now) is None
+    assert _retry_after({"Retry-After": email.utils.formatdate(now - 9, usegmt=True)}, now=now) == 0
+
+
+def test_cli_fetch_timing_options_and_workers(server, tmp_path, capsys):
+    Table({"CLUSTER_ID": [1], "RA_BCG": [21.0], "DEC_BCG": [0.0]}).write(tmp_path / "c.csv")
+    base = ["fetch", "--catalog", str(tmp_path / "c.csv"), "--out", str(tmp_path / "o"),
+            "--base-url", server.base_url, "--size", str(SIZE), "--no-progress"]  # fmt: skip
+    assert main(base + ["--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers" in err and "max_concurrent" not in err
+    assert main(base + ["--max-transfer-time", "5", "--max-backoff", "1"]) == 0
+
+
+def test_written_cutouts_carry_a_full_wcs_and_their_unit(tmp_path):
+    from astropy.wcs import WCS
+
+    from clusterlens.survey import write_cutout_fits
+
+    image = np.zeros((3, 41, 41), dtype=np.float32)
+    header = fits.Header({"CRVAL1": 150.1, "CRVAL2": 2.2, "BANDS": "grz"})  # as the demo has
+    path = write_cutout_fits(tmp_path / "c.fits", image, header)
+    with fits.open(path) as hdul:
+        h = hdul[0].header
+    assert h["BUNIT"] == "nanomaggy" and h["CTYPE1"] == "RA---TAN"
+    wcs = WCS(h, naxis=2)
+    centre = wcs.pixel_to_world(20, 20)  # 0-based centre pixel
+    assert centre.ra.deg == pytest.approx(150.1) and centre.dec.deg == pytest.approx(2.2)
+    east = wcs.pixel_to_world(19, 20)  # one pixel to the left is east
+    sep = centre.separation(east).arcsec
+    assert sep == pytest.approx(0.262, rel=1e-6) and east.ra.deg > centre.ra.deg
+    # a header with its own WCS keeps it
+    own = fits.Header({"CRVAL1": 1.0, "CRVAL2": 2.0, "CDELT1": -1e-4, "CDELT2": 1e-4})
+    with fits.open(write_cutout_fits(tmp_path / "d.fits", image, own)) as hdul:
+        assert "CD1_1" not in hdul[0].header and hdul[0].header["CDELT2"] == 1e-4

@@ -6,6 +6,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from clusterlens import ParameterError
+from clusterlens.confusers import CONFUSER_KINDS
 from clusterlens.survey import (
     CutoutError,
     FitsDirectoryCutouts,
@@ -76,3 +77,22 @@ def test_bulk_fetch_from_the_synthetic_sky_reads_back_from_disk(tmp_path):
     on_disk, _ = FitsDirectoryCutouts(tmp_path).get(150.1, 2.1, 49, cluster_id="c2")
     direct, _ = source.get(150.1, 2.1, 49, cluster_id="c2")
     assert np.array_equal(on_disk, direct)
+
+
+def test_field_config_sets_the_content_and_the_header_lists_the_confusers():
+    from clusterlens.fields import FieldConfig
+
+    busy = SyntheticCutouts(seed=5, field_config=FieldConfig(confuser_rate=1.0))
+    plain = SyntheticCutouts(seed=5, field_config=FieldConfig(confuser_rate=0.0))
+    img_b, hdr_b = busy.get(10.0, 10.0, 65, cluster_id="x")
+    img_p, hdr_p = plain.get(10.0, 10.0, 65, cluster_id="x")
+    kinds = hdr_b["CONFUSE"].split(",")
+    assert kinds and all(k in CONFUSER_KINDS for k in kinds)
+    assert hdr_p["CONFUSE"] == ""
+    assert not np.array_equal(img_b, img_p)
+    again, _ = SyntheticCutouts(seed=5, field_config=FieldConfig(confuser_rate=1.0)).get(
+        10.0, 10.0, 65, cluster_id="x"
+    )
+    assert np.array_equal(img_b, again)
+    with pytest.raises(ParameterError, match="'field_config'"):
+        SyntheticCutouts(field_config={"confuser_rate": 1.0})

@@ -21,7 +21,11 @@ outside the package's static folder and the project's cache can be read. When a 
 set every request must carry it (header ``X-Clusterlens-Token`` or the cookie set by
 opening ``/?token=...``), compared in constant time. State-changing requests must be JSON
 (which a cross-site form cannot send) and, when the browser names an ``Origin``, come from
-the app's own origin.
+the app's own origin. Without a token only loopback ``Host`` names (``localhost``,
+``127.0.0.0/8``, ``[::1]``) or the configured ``allowed_hosts`` are served, so a page on
+another site that rebinds its DNS name to 127.0.0.1 cannot read or write decisions. Every
+state-changing request names the iteration it was made in; the decision is filed there, or
+refused visibly, never filed under whatever iteration the server serves now.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import hmac
 import math
 import re
 import secrets
+import unicodedata
 from pathlib import Path
 
 from clusterlens.app.images import VIEWS, ImageCache
@@ -38,7 +43,16 @@ from clusterlens.loop import SearchProject
 from clusterlens.loop.grading import einstein_radius_from_points
 from clusterlens.survey.cutouts import PIXEL_SCALE
 
-__all__ = ["create_app", "serve", "new_token", "check_grader_name", "MAX_POINTS", "TOKEN_COOKIE"]
+__all__ = [
+    "create_app",
+    "serve",
+    "new_token",
+    "check_grader_name",
+    "MAX_POINTS",
+    "MAX_CONNECTIONS",
+    "IDLE_TIMEOUT",
+    "TOKEN_COOKIE",
+]
 
 #: Most arc points one decision may carry.
 MAX_POINTS = 200
@@ -51,7 +65,10 @@ _PREFETCH_AHEAD = 8
 
 def check_grader_name(name) -> str:
     """A grader's name: 1-40 letters, digits, spaces, ``.``, ``'``, ``-``, ``_``, starting
-    and ending with a letter or digit. Raises :class:`ParameterError` otherwise."""
+    and ending with a letter or digit, NFKC-normalised (fullwidth 'Ａｎｎ' is 'Ann'). Raises
+    :class:`ParameterError` otherwise."""
+    if isinstance(name, str):
+        name = unicodedata.normalize("NFKC", name)
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ParameterError(
             "The 'grader' name must be 1-40 letters, digits, spaces, '.', \"'\", '-' or '_', "
@@ -87,11 +104,12 @@ def create_app(
     source,
     *,
     iteration: int | None = None,
-    size: int = 371,
-    crop: int = 223,
+    size: int | None = None,
+    crop: int | None = None,
     pixel_scale: float | None = None,
     token: str | None = None,
     cache_dir=None,
+    allowed_hosts=(),
 ):
     """Build the inspection app (a :class:`flask.Flask` application).
 
@@ -103,23 +121,30 @@ def create_app(
         Where cutouts come from, e.g. ``FitsDirectoryCutouts(folder)``.
     iteration : int, optional
         Iteration to inspect; the open one by default, else the latest.
-    size : int
-        Side of the full field shown [pixels] (``clusterlens fetch`` writes 371).
-    crop : int
-        Side of the network's input crop, outlined on the field [pixels] (223 in the paper).
+    size : int, optional
+        Side of the full field shown [pixels]: the project's recorded cutout size
+        (:meth:`~clusterlens.loop.SearchProject.set_image_geometry`), else 371 (what
+        ``clusterlens fetch`` writes).
+    crop : int, optional
+        Side of the network's input crop, outlined on the field [pixels]: the project's
+        recorded crop, else 223 (the paper's).
     pixel_scale : float, optional
         Arcsec per pixel; the source's ``pixel_scale`` (0.262) by default.
     token : str, optional
         Shared secret every request must carry (required when serving a team).
     cache_dir : path-like, optional
         Where rendered PNGs are kept; ``<project>.inspect/`` beside the project by default.
+    allowed_hosts : sequence of str, optional
+        Host names (without port) served besides the loopback ones when there is no token,
+        e.g. the machine's name for a server reached through an SSH tunnel.
     """
     from flask import Flask
 
     project = project if isinstance(project, SearchProject) else SearchProject(project)
     iteration = _pick_iteration(project, iteration)
-    size = int(size)
-    crop = int(crop)
+    known = project.image_geometry or (371, 223)
+    size = int(known[0] if size is None else size)
+    crop = int(known[1] if crop is None else crop)
     if not 16 <= size <= 4096 or not 1 <= crop:
         raise ParameterError(f"'size' must be in [16, 4096] and 'crop' >= 1. Got {size}, {crop}.")
     scale = float(pixel_scale or getattr(source, "pixel_scale", PIXEL_SCALE))
@@ -141,7 +166,10 @@ def create_app(
     app.config["JSON_SORT_KEYS"] = False
     state = _AppState(project, iteration, cache, size=size, crop=crop, scale=scale)
     app.extensions["clusterlens"] = state
-    _routes(app, state, token)
+    hosts = tuple(allowed_hosts or ())
+    if not all(isinstance(h, str) and h for h in hosts):
+        raise ParameterError(f"'allowed_hosts' must be host names. Got {allowed_hosts!r}.")
+    _routes(app, state, token, {h.lower() for h in hosts})
     return app
 
 
@@ -157,6 +185,7 @@ class _AppState:
         self.scale = scale
         self.queue = project.inspection_queue(iteration)
         self.by_id = {item["id"]: item for item in self.queue}
+        self._other_queues: dict[int, set] = {}
 
     def config(self, grader: str) -> dict:
         return {
@@ -178,6 +207,36 @@ class _AppState:
         if value not in self.by_id:
             raise _BadRequest(
                 f"Object {value!r} is not in the queue of iteration {self.iteration}.", 404
+            )
+        return value
+
+    def decision_iteration(self, value) -> int:
+        """The iteration a request says it was made in (the served one when it names none,
+        as older pages did)."""
+        if value is None:
+            return self.iteration
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _BadRequest(f"'iteration' must be an integer. Got {value!r}.")
+        if value != self.iteration and value not in self._other_queues:
+            numbers = [it["number"] for it in self.project.iterations()]
+            if value not in numbers:
+                raise _BadRequest(
+                    f"The project has no iteration {value}; this server serves iteration "
+                    f"{self.iteration}.",
+                    409,
+                )
+            self._other_queues[value] = {i["id"] for i in self.project.inspection_queue(value)}
+        return value
+
+    def object_in(self, value, iteration: int) -> str:
+        """``object_id`` checked against the queue of ``iteration``."""
+        if iteration == self.iteration:
+            return self.object_id(value)
+        if not isinstance(value, str) or not value or len(value) > 200:
+            raise _BadRequest(f"'object_id' must be a non-empty string. Got {value!r}.")
+        if value not in self._other_queues[iteration]:
+            raise _BadRequest(
+                f"Object {value!r} is not in the queue of iteration {iteration}.", 409
             )
         return value
 
@@ -215,7 +274,54 @@ def _mine(records) -> dict:
     }
 
 
-def _routes(app, state: _AppState, token: str | None) -> None:
+def _loopback(host: str) -> bool:
+    """Whether a Host header names this machine's loopback interface."""
+    name = host.strip().lower()
+    if name.startswith("["):  # [::1]:port
+        name = name[1 : name.find("]")] if "]" in name else name
+    elif name.count(":") == 1:
+        name = name.rsplit(":", 1)[0]
+    if name in ("localhost", "::1") or name.endswith(".localhost"):
+        return True
+    parts = name.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() for p in parts)
+
+
+def _host_name(host: str) -> str:
+    name = host.strip().lower()
+    if name.startswith("["):
+        return name[1 : name.find("]")] if "]" in name else name
+    return name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+
+
+#: Deepest JSON nesting a request body may have (a decision is two levels deep).
+_MAX_JSON_DEPTH = 8
+
+
+def _json_depth_ok(raw: bytes, limit: int = _MAX_JSON_DEPTH) -> bool:
+    """Whether ``raw`` nests brackets at most ``limit`` deep (outside strings), checked
+    before parsing: a 30,000-deep body would exhaust the parser's recursion."""
+    depth, in_string, escaped = 0, False, False
+    for ch in raw.decode("utf-8", "replace"):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+def _routes(app, state: _AppState, token: str | None, allowed_hosts: set) -> None:
     from flask import abort, jsonify, make_response, redirect, render_template, request
 
     project = state.project
@@ -229,6 +335,13 @@ def _routes(app, state: _AppState, token: str | None) -> None:
 
     @app.before_request
     def _guard():
+        host = request.headers.get("Host", "")
+        if secret is None and not (_loopback(host) or _host_name(host) in allowed_hosts):
+            return _error(
+                f"This server answers only to localhost (Host {host!r} refused); serve a team "
+                "with a token, or name the host with allowed_hosts.",
+                421,
+            )
         if request.path == "/" and request.method == "GET" and "token" in request.args:
             given = request.args.get("token", "")
             if secret is not None and hmac.compare_digest(given.encode(), secret):
@@ -283,6 +396,8 @@ def _routes(app, state: _AppState, token: str | None) -> None:
             raise _BadRequest(str(exc)) from None
 
     def body(*required: str, optional: tuple[str, ...] = ()) -> dict:
+        if not _json_depth_ok(request.get_data(cache=True)):
+            raise _BadRequest(f"The request body nests deeper than {_MAX_JSON_DEPTH} levels.")
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
             raise _BadRequest("The request body must be a JSON object.")
@@ -349,9 +464,12 @@ def _routes(app, state: _AppState, token: str | None) -> None:
 
     @app.post("/api/decide")
     def api_decide():
-        data = body("grader", "object_id", "is_lens", optional=("grade", "points", "position"))
+        data = body(
+            "grader", "object_id", "is_lens", optional=("grade", "points", "position", "iteration")
+        )
         grader = grader_arg(data["grader"])
-        oid = state.object_id(data["object_id"])
+        iteration = state.decision_iteration(data.get("iteration"))
+        oid = state.object_in(data["object_id"], iteration)
         is_lens = data["is_lens"]
         if not isinstance(is_lens, bool):
             raise _BadRequest(f"'is_lens' must be true or false. Got {is_lens!r}.")
@@ -365,30 +483,32 @@ def _routes(app, state: _AppState, token: str | None) -> None:
             raise _BadRequest("Arc points were given for a non-lens.")
         position = data.get("position")
         if position is not None:
-            position = state.object_id(position)
+            position = state.object_in(position, iteration)
         project.record_decision(
-            oid, state.iteration, grader, is_lens=is_lens, grade=grade, arc_points=points
+            oid, iteration, grader, is_lens=is_lens, grade=grade, arc_points=points
         )
         if position is not None:
-            project.set_grader_position(grader, state.iteration, position)
+            project.set_grader_position(grader, iteration, position)
         r_ein = einstein_radius_from_points(points) if points else None
-        return jsonify({"ok": True, "object_id": oid, "r_ein": r_ein})
+        return jsonify({"ok": True, "object_id": oid, "iteration": iteration, "r_ein": r_ein})
 
     @app.post("/api/undo")
     def api_undo():
-        data = body("grader", "object_id")
+        data = body("grader", "object_id", optional=("iteration",))
         grader = grader_arg(data["grader"])
-        oid = state.object_id(data["object_id"])
-        removed = project.delete_decision(oid, state.iteration, grader)
-        project.set_grader_position(grader, state.iteration, oid)
+        iteration = state.decision_iteration(data.get("iteration"))
+        oid = state.object_in(data["object_id"], iteration)
+        removed = project.delete_decision(oid, iteration, grader)
+        project.set_grader_position(grader, iteration, oid)
         return jsonify({"ok": True, "removed": removed})
 
     @app.post("/api/position")
     def api_position():
-        data = body("grader", "object_id")
+        data = body("grader", "object_id", optional=("iteration",))
         grader = grader_arg(data["grader"])
-        oid = state.object_id(data["object_id"])
-        project.set_grader_position(grader, state.iteration, oid)
+        iteration = state.decision_iteration(data.get("iteration"))
+        oid = state.object_in(data["object_id"], iteration)
+        project.set_grader_position(grader, iteration, oid)
         return jsonify({"ok": True})
 
     @app.get("/img/<int:iteration>/<int:rank>/<view>.png")
@@ -396,7 +516,11 @@ def _routes(app, state: _AppState, token: str | None) -> None:
         if iteration != state.iteration or not 0 <= rank < len(state.queue) or view not in VIEWS:
             abort(404)
         item = state.queue[rank]
-        raw = state.cache.get(item["id"], view, item["ra"], item["dec"])
+        try:
+            raw = state.cache.get(item["id"], view, item["ra"], item["dec"])
+        except ClusterlensError as exc:  # the page shows the reason; the log keeps it too
+            app.logger.warning("no image for %s: %s", item["id"], exc)
+            raise
         ahead = state.queue[rank + 1 : rank + 1 + _PREFETCH_AHEAD]
         state.cache.prefetch((i["id"], i["ra"], i["dec"]) for i in ahead)
         resp = make_response(raw)
@@ -405,18 +529,62 @@ def _routes(app, state: _AppState, token: str | None) -> None:
         return resp
 
 
-def serve(app, *, host: str = "127.0.0.1", port: int = 8765, quiet: bool = False):
+#: Most connections served at once; further ones wait in the listen queue.
+MAX_CONNECTIONS = 32
+#: Seconds a connection may stay silent before its thread is freed.
+IDLE_TIMEOUT = 30.0
+
+
+def _bounded_server(host, port, app, max_connections: int, idle_timeout: float):
+    """A threaded WSGI server whose idle connections time out and whose threads are
+    bounded, so a client holding many silent connections cannot exhaust the machine."""
+    import threading
+
+    from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+    class Handler(WSGIRequestHandler):
+        timeout = idle_timeout  # socketserver applies it to the connection's socket
+
+    class Server(ThreadedWSGIServer):
+        slots = threading.BoundedSemaphore(max_connections)
+
+        def process_request(self, request, client_address):
+            self.slots.acquire()
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self.slots.release()
+                raise
+
+        def process_request_thread(self, request, client_address):
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                self.slots.release()
+
+    return Server(host, port, app, handler=Handler)
+
+
+def serve(
+    app,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    quiet: bool = False,
+    max_connections: int = MAX_CONNECTIONS,
+    idle_timeout: float = IDLE_TIMEOUT,
+):
     """Run ``app`` on a threaded WSGI server until interrupted; returns nothing.
 
-    ``port=0`` picks a free port. The bound URL is printed unless ``quiet``.
+    ``port=0`` picks a free port. The bound URL is printed unless ``quiet``. At most
+    ``max_connections`` connections are served at once and a connection silent for
+    ``idle_timeout`` seconds is closed.
     """
     import logging
 
-    from werkzeug.serving import make_server
-
     # one log line per image request would bury the messages that matter
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server(host, port, app, threaded=True)
+    server = _bounded_server(host, port, app, int(max_connections), float(idle_timeout))
     if not quiet:
         shown = f"[{host}]" if ":" in host else host
         print(f"clusterlens inspect: serving on http://{shown}:{server.server_port}/", flush=True)

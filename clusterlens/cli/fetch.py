@@ -43,6 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
     parser.add_argument("--retries", type=int, default=4, help="retries per cutout")
     parser.add_argument("--backoff", type=float, default=2.0, help="first retry wait (s)")
+    parser.add_argument(
+        "--max-backoff", type=float, default=60.0, help="longest wait between retries (s)"
+    )
+    parser.add_argument(
+        "--max-transfer-time",
+        type=float,
+        default=600.0,
+        help="seconds allowed for one whole download (default 600)",
+    )
     parser.add_argument("--id-column", default=None)
     parser.add_argument("--ra-column", default=None)
     parser.add_argument("--dec-column", default=None)
@@ -59,6 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from clusterlens.survey.fetch import fetch_cutouts
 
+    if args.workers < 1:
+        raise ClusterlensError(f"--workers must be an integer >= 1. Got {args.workers}.")
     table = read_table(args.catalog)
     if args.limit is not None:
         if args.limit < 1:
@@ -72,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         retries=args.retries,
         backoff=args.backoff,
+        max_backoff=args.max_backoff,
+        max_transfer_time=args.max_transfer_time,
         max_concurrent=args.workers,
         check_layer=not args.any_layer,
     )

@@ -33,8 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--cutouts", type=Path, help="folder of <id>.fits cutouts")
     where.add_argument("--source", help="'legacy' or 'module:factory' returning a CutoutSource")
     parser.add_argument("--iteration", type=int, default=None, help="default: the open one")
-    parser.add_argument("--size", type=int, default=371, help="field side in pixels (371)")
-    parser.add_argument("--crop", type=int, default=223, help="network crop in pixels (223)")
+    parser.add_argument(
+        "--size", type=int, default=None, help="field side in pixels (the project's, else 371)"
+    )
+    parser.add_argument(
+        "--crop", type=int, default=None, help="network crop in pixels (the project's, else 223)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (8765; 0 picks a free one)")
     parser.add_argument("--token", default=None, help="shared token (required off loopback)")

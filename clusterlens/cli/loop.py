@@ -121,6 +121,14 @@ def run(args) -> int:
             threshold=args.threshold,
         )
         print(f"iteration {it}: {len(project.selected(it))} objects open for inspection")
+    elif args.action == "iterate" and _undecided_open_iteration(project) is not None:
+        # an earlier run finished (a kill just after its last commit lost only the message):
+        # its iteration is the result, not an error
+        it = _undecided_open_iteration(project)
+        print(
+            f"iteration {it}: {len(project.selected(it))} objects open for inspection (made by "
+            "an earlier run; nothing decided yet)"
+        )
     elif args.action == "iterate":
         it = project.iterate(
             *_loop_trainer_and_scorer(project, args),
@@ -148,6 +156,14 @@ def run(args) -> int:
         print(f"{args.out}: {len(t)} candidates")
     project.close()
     return 0
+
+
+def _undecided_open_iteration(project) -> int | None:
+    """The open iteration, if it exists and nobody has decided anything in it yet."""
+    it = project.open_iteration()
+    if it is None or len(project.decisions(it)):
+        return None
+    return it
 
 
 def _loop_trainer_and_scorer(project, args):

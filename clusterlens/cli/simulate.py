@@ -20,7 +20,9 @@ negatives, half and half, into a clusterlens dataset directory, in parallel on D
   clusterlens simulate --n 2000 --out real/ --clusters zou.fits --members members.fits \\
       --cutouts cutouts/
 
-A killed run resumes where it stopped when started again with the same options. The TOML
+A killed run resumes where it stopped when started again with the same options. At the end
+the realism report (distributions against the paper and the 485 published candidates, galleries
+of lenses and hard negatives) is written to OUT/report/ (--no-report skips it). The TOML
 configuration (every key optional, see docs/mock.md) has the tables [halo], [members],
 [source], [placement], [selection], [image], [observation], [clusters].
 """
@@ -41,6 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     parser.add_argument(
         "--quiet", "--no-progress", dest="no_progress", action="store_true", help="no progress bar"
+    )
+    parser.add_argument(
+        "--no-report",
+        action="store_true",
+        help="do not write the realism report (OUT/report/) at the end",
+    )
+    parser.add_argument(
+        "--candidates",
+        type=Path,
+        default=None,
+        help="the published candidate catalog, drawn in the report (default: its summary)",
     )
 
 
@@ -64,6 +77,8 @@ def _catalog_sky(args, config):
 def run(args: argparse.Namespace) -> int:
     from clusterlens.mock import MockConfig, acceptance_summary, load_config, simulate_dataset
 
+    if getattr(args, "candidates", None) is not None and not Path(args.candidates).is_file():
+        raise ClusterlensError(f"--candidates {str(args.candidates)!r} is not a file.")
     config = MockConfig() if args.config is None else load_config(args.config)
     sky = _catalog_sky(args, config)
     ds = simulate_dataset(
@@ -89,4 +104,38 @@ def run(args: argparse.Namespace) -> int:
             f"before rendering), {a['sources']:.2f} rendered sources "
             f"({a['snr_acceptance']:.0%} pass the S/N rule)"
         )
+    if not getattr(args, "no_report", False):
+        return _report(ds, args)
+    return 0
+
+
+def _report(ds, args) -> int:
+    """Write the realism report beside the images (``OUT/report``) unless it is up to date.
+
+    The dataset is complete whatever happens here: a failed report is a warning and exit
+    status 1, and running the same command again retries only the report."""
+    import sys
+
+    from clusterlens.mock.report import realism_report, report_is_complete
+
+    out = Path(args.out) / "report"
+    if report_is_complete(out, dataset=args.out):
+        print(f"realism report up to date: {out}")
+        return 0
+    try:
+        report = realism_report(ds, out, candidates=args.candidates)
+    except Exception as exc:  # the images are safe; say so rather than lose them in a trace
+        print(
+            f"clusterlens simulate: the dataset is complete, but its realism report failed: "
+            f"{exc}. Run the same command again to retry, or pass --no-report.",
+            file=sys.stderr,
+        )
+        return 1
+    theta = report.summary["einstein_radius"]["mocks"]
+    arc = report.summary["arc_radius"]["mocks"]
+    line = f"realism report: {report.path / 'summary.md'}"
+    if theta:
+        line += f' (theta_E median {theta["median"]:.1f}"'
+        line += f', arc radius median {arc["median"]:.1f}")' if arc else ")"
+    print(line)
     return 0

@@ -14,13 +14,16 @@ graders (threads or processes) may write at the same time: writers wait for each
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import math
 import os
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -101,7 +104,7 @@ class SearchProject:
         Seconds a writer waits for another writer before retrying (SQLite busy timeout).
     """
 
-    def __init__(self, path, *, timeout: float = 30.0):
+    def __init__(self, path, *, timeout: float = 30.0, _creating: bool = False):
         self.path = Path(path)
         if not self.path.is_file():
             raise ClusterlensError(
@@ -109,7 +112,39 @@ class SearchProject:
             )
         self.timeout = check_scalar(timeout, "timeout", "SearchProject", low=0)
         self._local = threading.local()
+        if not _creating:
+            self._check_is_project()
         self._migrate()
+
+    def _check_is_project(self) -> None:
+        """Refuse, before anything is written, a file that is not a clusterlens project: an
+        empty file, a file that is not SQLite, a truncated or corrupt one, or another
+        program's SQLite database (which migrating would turn into a project)."""
+        where = str(self.path)
+        with open(self.path, "rb") as fh:
+            head = fh.read(100)
+        if not head:
+            raise ClusterlensError(f"{where!r} is an empty file, not a search project.")
+        if not head.startswith(b"SQLite format 3\x00") or len(head) < 100:
+            raise ClusterlensError(
+                f"{where!r} is not a search project (not an SQLite database, or truncated)."
+            )
+        # reads only (waiting for writers like every connection here), so a foreign file is
+        # left as it was
+        with self._sqlite_errors():
+            con = sqlite3.connect(self.path, timeout=self.timeout)
+            try:
+                version = con.execute("PRAGMA user_version").fetchone()[0]
+                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            finally:
+                con.close()
+        if version > SCHEMA_VERSION:
+            return  # a newer clusterlens's project: _migrate says so
+        if version < 1 or not {"meta", "objects", "iterations"} <= tables:
+            raise ClusterlensError(
+                f"{where!r} is an SQLite database but not a clusterlens search project "
+                "(another program's file?); it was left unchanged."
+            )
 
     # -- connections and transactions ---------------------------------------------------------
 
@@ -126,27 +161,51 @@ class SearchProject:
 
     def _transaction(self, work):
         """Run ``work(conn)`` inside ``BEGIN IMMEDIATE ... COMMIT``; retry while locked."""
-        conn = self._conn()
-        for attempt in range(_RETRIES):
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
-                    time.sleep(min(0.5, 0.01 * 2**attempt))
-                    continue
-                raise
-            try:
-                result = work(conn)
-                conn.execute("COMMIT")
-                return result
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._sqlite_errors():
+            conn = self._conn()
+            for attempt in range(_RETRIES):
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    if "locked" in str(exc) or "busy" in str(exc):
+                        time.sleep(min(0.5, 0.01 * 2**attempt))
+                        continue
+                    raise
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                    return result
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
         raise ClusterlensError(f"The project {str(self.path)!r} stayed locked; try again.")
 
     def _read(self, sql, params=()):
-        return self._conn().execute(sql, params).fetchall()
+        with self._sqlite_errors():
+            return self._conn().execute(sql, params).fetchall()
+
+    @contextlib.contextmanager
+    def _sqlite_errors(self):
+        """SQLite's failures that are the file's, not the code's, as one-line errors."""
+        where = str(self.path)
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "readonly" in text or "read-only" in text:
+                raise ClusterlensError(
+                    f"The project file {where!r} (or its folder) is read-only: nothing was written."
+                ) from None
+            if "unable to open" in text or "disk I/O" in text:
+                raise ClusterlensError(
+                    f"The project file {where!r} cannot be used: {text}."
+                ) from None
+            raise
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is sqlite3.DatabaseError:  # malformed image, not a database
+                raise ClusterlensError(f"The project file {where!r} is corrupt: {exc}.") from None
+            raise
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
@@ -208,7 +267,7 @@ class SearchProject:
         for p in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
             p.unlink(missing_ok=True)
         sqlite3.connect(tmp).close()
-        project = cls(tmp, timeout=timeout)
+        project = cls(tmp, timeout=timeout, _creating=True)
         project._transaction(
             lambda conn: conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (repr(_now()),))
         )
@@ -220,6 +279,40 @@ class SearchProject:
             Path(str(path) + suffix).unlink(missing_ok=True)
         os.replace(tmp, path)
         return cls(path, timeout=timeout)
+
+    def set_image_geometry(self, cutout_size: int, crop: int) -> None:
+        """Record the side of the project's cutouts and of the network's centre crop
+        [pixels], so that ``clusterlens inspect`` shows them without being told."""
+        owner = "SearchProject.set_image_geometry"
+        for name, value in (("cutout_size", cutout_size), ("crop", crop)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ParameterError(
+                    f"The {name!r} parameter of {owner} must be a positive integer. "
+                    f"Got {value!r} instead."
+                )
+        if crop > cutout_size:
+            raise ParameterError(
+                f"The 'crop' parameter of {owner} ({crop}) must not exceed 'cutout_size' "
+                f"({cutout_size})."
+            )
+        value = json.dumps({"cutout_size": int(cutout_size), "crop": int(crop)})
+        self._transaction(
+            lambda conn: conn.execute(
+                "INSERT INTO meta VALUES ('image_geometry', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (value,),
+            )
+        )
+
+    @property
+    def image_geometry(self) -> tuple[int, int] | None:
+        """``(cutout_size, crop)`` [pixels] recorded by :meth:`set_image_geometry`, or
+        ``None``."""
+        rows = self._read("SELECT value FROM meta WHERE key = 'image_geometry'")
+        if not rows:
+            return None
+        g = json.loads(rows[0][0])
+        return int(g["cutout_size"]), int(g["crop"])
 
     def add_objects(self, objects) -> int:
         """Add objects to the pool (one transaction); returns how many were added."""
@@ -630,6 +723,7 @@ class SearchProject:
     @staticmethod
     def _insert_decisions(conn, rows):
         for row in rows:
+            _refuse_near_duplicate(conn, row[2])
             if not conn.execute(
                 "SELECT 1 FROM selections WHERE iteration = ? AND object_id = ?", (row[1], row[0])
             ).fetchone():
@@ -676,6 +770,7 @@ class SearchProject:
         iteration = _check_iteration(iteration, owner)
 
         def work(conn):
+            _refuse_near_duplicate(conn, grader)
             if not conn.execute(
                 "SELECT 1 FROM selections WHERE iteration = ? AND object_id = ?",
                 (iteration, str(object_id)),
@@ -710,7 +805,16 @@ class SearchProject:
         checked before anything is written; an error names the line.
         """
         rows = []
-        with open(path, newline="") as fh:
+        raw = Path(path).read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")  # a spreadsheet's byte-order mark is accepted
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise ParameterError(
+                f"The CSV {str(path)!r} is not UTF-8 (byte {raw[exc.start]:#04x} on line "
+                f"{line}); save it as UTF-8 and import again."
+            ) from None
+        with io.StringIO(text, newline="") as fh:
             reader = csv.DictReader(fh)
             need = {"object_id", "iteration", "grader", "is_lens"}
             if reader.fieldnames is None or not need <= set(reader.fieldnames):
@@ -1041,11 +1145,27 @@ class SearchProject:
 
 
 def _check_grader(grader, owner: str) -> str:
+    """The grader's name in one canonical spelling: NFKC-normalised (fullwidth 'Ａｎｎ' is
+    'Ann'), inner runs of white space collapsed, stripped."""
     if not isinstance(grader, str) or not grader.strip():
         raise ParameterError(
             f"The 'grader' parameter of {owner} must be a non-empty name. Got {grader!r}."
         )
-    return grader.strip()
+    return " ".join(unicodedata.normalize("NFKC", grader).split())
+
+
+def _refuse_near_duplicate(conn, grader: str) -> None:
+    """Refuse a name that differs from a grader already in the project only by case or
+    width ('ann' beside 'Ann'): the same person must not cast two votes."""
+    key = grader.casefold()
+    for (other,) in conn.execute(
+        "SELECT DISTINCT grader FROM decisions UNION SELECT DISTINCT grader FROM grader_positions"
+    ):
+        if other != grader and other.casefold() == key:
+            raise ParameterError(
+                f"The grader name {grader!r} differs from the project's grader {other!r} only "
+                f"in case or width; grade as {other!r} (or choose a clearly different name)."
+            )
 
 
 def _check_iteration(iteration, owner: str) -> int:

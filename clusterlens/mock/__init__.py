@@ -16,8 +16,8 @@ from clusterlens.mock.config import (
     load_config,
 )
 from clusterlens.mock.dataset import acceptance_summary, image_rng, make_image, simulate_dataset
-from clusterlens.mock.presets import PRESETS, preset_config
 from clusterlens.mock.plots import FIGURE2_COLUMNS, plot_mock, plot_parameter_distributions
+from clusterlens.mock.presets import PRESETS, preset_config
 from clusterlens.mock.simulator import (
     ClusterScene,
     LensMaps,

@@ -10,8 +10,11 @@ configuration file read by :func:`load_config` (``clusterlens simulate --config 
     [placement]   where sources go: the high-magnification region near the caustics
     [selection]   the paper's Einstein-radius cut and an arc-visibility rule
     [image]       cutout size, final crop, PSF margin, render accuracy
-    [observation] pixel scale, PSF FWHM, depth, sky (clusterlens.observe.SurveyConditions)
+    [observation] pixel scale, per-field PSF and depth distributions
+                  (clusterlens.observe.ConditionsDistribution)
     [clusters]    the built-in synthetic sky: ranges of M500 and redshift
+    [sky]         the synthetic fields' content: BCG, ICL, members, confusers, hard
+                  negatives (clusterlens.fields.FieldConfig)
 
 Every key is optional; unknown tables or keys and bad values raise a
 :class:`~clusterlens.errors.ParameterError` naming ``table.key``.  ``docs/mock.md`` lists
@@ -27,7 +30,8 @@ from pathlib import Path
 
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ParameterError
-from clusterlens.observe.noise import SurveyConditions
+from clusterlens.fields import FieldConfig
+from clusterlens.observe.conditions import ConditionsDistribution
 from clusterlens.sources.population import (
     DISTRIBUTION_FIELDS,
     SmailRedshift,
@@ -349,8 +353,8 @@ class ClusterSamplingConfig:
         )
 
 
-def _default_conditions() -> SurveyConditions:
-    return SurveyConditions()
+def _default_conditions() -> ConditionsDistribution:
+    return ConditionsDistribution()
 
 
 @dataclass(frozen=True)
@@ -363,8 +367,9 @@ class MockConfig:
     placement: PlacementConfig = field(default_factory=PlacementConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
-    observation: SurveyConditions = field(default_factory=_default_conditions)
+    observation: ConditionsDistribution = field(default_factory=_default_conditions)
     clusters: ClusterSamplingConfig = field(default_factory=ClusterSamplingConfig)
+    sky: FieldConfig = field(default_factory=FieldConfig)
 
     def __post_init__(self):
         for f in fields(self):
@@ -377,10 +382,12 @@ class MockConfig:
 
     @property
     def psf_margin(self) -> int:
-        """Pixels simulated around the crop (``image.psf_margin`` or 3 PSF FWHM)."""
+        """Pixels simulated around the crop (``image.psf_margin`` or 3 FWHM of the widest PSF
+        any field can draw, :attr:`ConditionsDistribution.max_fwhm`)."""
         if self.image.psf_margin is not None:
             return self.image.psf_margin
-        return int(math.ceil(3.0 * max(self.observation.psf_fwhm) / self.observation.pixel_scale))
+        obs = self.observation
+        return int(math.ceil(3.0 * obs.max_fwhm / obs.pixel_scale))
 
 
 _SECTIONS = {
@@ -390,8 +397,9 @@ _SECTIONS = {
     "placement": PlacementConfig,
     "selection": SelectionConfig,
     "image": ImageConfig,
-    "observation": SurveyConditions,
+    "observation": ConditionsDistribution,
     "clusters": ClusterSamplingConfig,
+    "sky": FieldConfig,
 }
 
 # TOML forms of the source population's distributions

@@ -10,17 +10,16 @@ indices, and the dataset is marked complete only by the final ``finalize``.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from clusterlens._dask import dask_client
-from clusterlens.datasets import DatasetError, DatasetWriter, LensDataset
+from clusterlens.datasets import DatasetWriter, LensDataset
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.mock.config import MockConfig, config_to_dict
-from clusterlens.mock.simulator import LensRejected, MockLensSimulator
+from clusterlens.mock.simulator import LensRejected, MockLensSimulator, observation_params
 from clusterlens.mock.sky import SyntheticSky
 
 __all__ = ["simulate_dataset", "make_image", "image_rng", "acceptance_summary"]
@@ -46,6 +45,7 @@ def make_image(index: int, *, seed: int, n_positive: int, simulator: MockLensSim
             except LensRejected:
                 continue
             params = dict(result.params)
+            params.update(getattr(scene, "sky_params", {}))  # what the synthetic sky painted
             params.update({f"tries_{k}": v for k, v in stats.items()})
             params["tries_clusters"] = tried
             return result.image, 1, params
@@ -62,8 +62,10 @@ def make_image(index: int, *, seed: int, n_positive: int, simulator: MockLensSim
         "log_m500": math.log10(scene.m500),
         "n_members": scene.n_members,
     }
+    params.update(observation_params(simulator.scene_conditions(scene)))
     if scene.cluster_id is not None:
         params["cluster_id"] = str(scene.cluster_id)
+    params.update(getattr(scene, "sky_params", {}))
     return simulator.crop_cutout(scene.image), 0, params
 
 
@@ -122,19 +124,6 @@ def _write_batch(indices, writer, seed, n_positive, simulator, sky):
     finally:
         numba.set_num_threads(threads)
     return len(indices)
-
-
-def _check_resume(path: Path, attrs: dict):
-    meta_file = path / "zarr.json"
-    if not meta_file.is_file():
-        return
-    user = json.loads(meta_file.read_text()).get("attributes", {}).get("user", {})
-    if user and user != attrs:
-        changed = sorted(k for k in set(user) | set(attrs) if user.get(k) != attrs.get(k))
-        raise DatasetError(
-            f"The dataset at {path} was started with a different {', '.join(changed)}; "
-            "resuming would mix two datasets. Use another path or overwrite=True."
-        )
 
 
 def simulate_dataset(
@@ -236,8 +225,7 @@ def simulate_dataset(
         "sky": repr(sky),
         "population": type(simulator.population).__name__,
     }
-    if not overwrite:
-        _check_resume(path, attrs)
+    # the writer refuses a dataset another run (other seed or configuration) is writing
     writer = DatasetWriter(
         path,
         n_images,

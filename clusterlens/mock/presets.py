@@ -37,10 +37,28 @@ _PAPER_SOURCE: dict = {
 }
 
 # --- [observation]: PSFs, depth, noise --------------------------------------------------------
-_PAPER_OBSERVATION: dict = {}
+# the paper: one Gaussian PSF per band (FWHM 1.3, 1.2, 1.1") and the DESI target depths
+# 24.0, 23.4, 22.5 for every field, as before per-field conditions
+_PAPER_OBSERVATION: dict = {"observation": {"survey": "fixed", "psf_model": "gaussian"}}
 
 # --- [sky]: the synthetic cluster fields and confusers ---------------------------------------
-_PAPER_SKY: dict = {}
+# The paper drew no synthetic fields (its clusters are DESI cutouts): ``paper`` keeps this
+# library's earlier plain field, with no ICL, no blue members and no confusers.
+_PAPER_SKY: dict = {
+    "sky": {
+        "bcg_log_mstar_scatter": 0.12,
+        "bcg_size_relation": "shen2003",
+        "bcg_sersic_n_mean": 5.0,
+        "bcg_sersic_n_sigma": 0.8,
+        "bcg_sersic_n_range": [3.5, 8.0],
+        "icl_fraction_range": [0.0, 0.0],
+        "blue_fraction_core": 0.0,
+        "blue_fraction_dz": 0.0,
+        "blue_fraction_radial": 0.0,
+        "confuser_rate": 0.0,
+        "hard_negative_fraction": 0.0,
+    }
+}
 
 # --- [selection], [placement], [image]: what counts as a lens --------------------------------
 # The paper keeps arcs by the Einstein radius and (here) the matched-filter S/N only.

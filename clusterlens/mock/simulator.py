@@ -38,19 +38,35 @@ from clusterlens._validation import check_scalar
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.lensing import pixel_grid
 from clusterlens.mock.config import MockConfig
-from clusterlens.observe import add_arc_noise, arc_snr, convolve, inject
+from clusterlens.observe import SurveyConditions, add_arc_noise, arc_snr, convolve, inject
 from clusterlens.observe.photometry import nanomaggies_to_mag
 from clusterlens.profiles import ENFW, SIEPopulation
 from clusterlens.profiles.base import MassProfile
 from clusterlens.sources import BANDS, Sersic, SourcePopulation, StructuredSource
 
-__all__ = ["ClusterScene", "MockResult", "LensRejected", "MockLensSimulator", "LensMaps"]
+__all__ = [
+    "ClusterScene",
+    "MockResult",
+    "LensRejected",
+    "MockLensSimulator",
+    "LensMaps",
+    "observation_params",
+]
 
 # Sources are drawn at least this far behind the cluster (a lens at the source's redshift
 # deflects nothing).
 _MIN_SOURCE_BEHIND = 0.05
 _EIGHT = np.ones((3, 3), dtype=bool)
 _MEMBER_COLUMNS = ("x", "y", "stellar_mass", "q", "phi")
+
+
+def observation_params(conditions: SurveyConditions) -> dict:
+    """A field's observing conditions as flat params: ``psf_fwhm_g/r/z`` [arcsec],
+    ``psf_beta`` (NaN for Gaussian PSFs) and ``depth_g/r/z`` [AB]."""
+    out = {f"psf_fwhm_{b}": float(f) for b, f in zip(BANDS, conditions.psf_fwhm, strict=True)}
+    out["psf_beta"] = float(conditions.beta)
+    out.update({f"depth_{b}": float(d) for b, d in zip(BANDS, conditions.depth, strict=True)})
+    return out
 
 
 class LensRejected(ClusterlensError):
@@ -88,6 +104,11 @@ class ClusterScene:
     q, phi : array_like
         Member axis ratios in (0, 1] and position angles [deg, CCW from +x].
     cluster_id : int or str, optional
+    conditions : SurveyConditions, optional
+        This field's PSFs and depth (drawn per field by the synthetic sky, measured or read
+        from the catalog for a real cutout); the arc is convolved, given shot noise and
+        S/N-tested with them.  ``None``: the simulator's nominal conditions
+        (``config.observation.nominal``).
     """
 
     image: np.ndarray
@@ -99,9 +120,15 @@ class ClusterScene:
     q: np.ndarray
     phi: np.ndarray
     cluster_id: object = None
+    conditions: SurveyConditions | None = None
 
     def __post_init__(self):
         o, s = "ClusterScene", object.__setattr__
+        if self.conditions is not None and not isinstance(self.conditions, SurveyConditions):
+            raise ParameterError(
+                f"The 'conditions' parameter of {o} must be a SurveyConditions or None. "
+                f"Got {type(self.conditions).__name__} instead."
+            )
         try:
             img = np.asarray(self.image, dtype=np.float32)
         except (TypeError, ValueError):
@@ -152,7 +179,7 @@ class ClusterScene:
         return int(self.x.size)
 
     @classmethod
-    def from_members_table(cls, image, members, *, z_lens, m500, cluster_id=None):
+    def from_members_table(cls, image, members, *, z_lens, m500, cluster_id=None, conditions=None):
         """From a member Table with columns ``x, y, stellar_mass, q, phi`` (e.g.
         :attr:`clusterlens.fields.SyntheticField.members` or
         :meth:`clusterlens.survey.ClusterInputs.members_table`)."""
@@ -164,7 +191,7 @@ class ClusterScene:
         cols = {
             c: np.asarray(getattr(members[c], "value", members[c]), float) for c in _MEMBER_COLUMNS
         }
-        return cls(image, z_lens, m500, cluster_id=cluster_id, **cols)
+        return cls(image, z_lens, m500, cluster_id=cluster_id, conditions=conditions, **cols)
 
 
 @dataclass(frozen=True)
@@ -335,6 +362,17 @@ class LensMaps:
         return hi
 
 
+def _arc_measures(sim, scene, arc_clean) -> dict:
+    """``arc_radius`` [arcsec] and ``arc_surface_brightness`` [AB mag / arcsec^2, r] of the
+    noiseless arc (:func:`clusterlens.mock.report.measure_arc`) at the scene's sky noise."""
+    from clusterlens.mock.report import measure_arc
+
+    pick = getattr(sim, "scene_conditions", None)  # per-field conditions, where the sim has them
+    conditions = sim.conditions if pick is None else pick(scene)
+    m = measure_arc(arc_clean, conditions.sky_sigma, conditions.pixel_scale)
+    return {"arc_radius": m["arc_radius"], "arc_surface_brightness": m["arc_surface_brightness"]}
+
+
 class MockLensSimulator:
     """Make mock cluster lenses following section 2.2 of the paper.
 
@@ -373,7 +411,8 @@ class MockLensSimulator:
                 "The 'population' parameter of MockLensSimulator must be a source population "
                 f"(with draw_table). Got {type(self.population).__name__} instead."
             )
-        self.conditions = self.config.observation
+        # scenes without conditions of their own are observed with the nominal (median) ones
+        self.conditions = self.config.observation.nominal
         self.margin = self.config.psf_margin
         self.crop = self.config.image.crop_size
         self.sim_size = self.crop + 2 * self.margin
@@ -385,9 +424,13 @@ class MockLensSimulator:
         inner[m : m + self.crop, m : m + self.crop] = True
         self._inner = inner
         self.z_ref = self._max_redshift()
-        # Gaussian PSFs: convolve applies them as two 1-D passes (separable), much faster
-        # than the 2-D FFT a PixelPSF of the same kernel needs
+        # Gaussian PSFs: convolve applies them as two 1-D passes (separable); Moffat PSFs go
+        # through one FFT of the three bands with cached kernel transforms
         self._psfs = self.conditions.psfs
+
+    def scene_conditions(self, scene: ClusterScene) -> SurveyConditions:
+        """The observing conditions of ``scene``: its own, or the simulator's nominal ones."""
+        return self.conditions if scene.conditions is None else scene.conditions
 
     def _max_redshift(self) -> float:
         cfg = getattr(self.population, "config", None)
@@ -455,6 +498,12 @@ class MockLensSimulator:
             raise ParameterError(
                 f"The cutout of ClusterScene must be at least the crop ({self.crop} pixels) and "
                 f"differ from it by an even number of pixels. Got shape {scene.image.shape}."
+            )
+        cond = scene.conditions
+        if cond is not None and abs(cond.pixel_scale - self.conditions.pixel_scale) > 1e-9:
+            raise ParameterError(
+                f"The conditions of ClusterScene must have the simulator's pixel scale "
+                f"{self.conditions.pixel_scale} arcsec. Got {cond.pixel_scale}."
             )
         if scene.z_lens >= self.z_ref - _MIN_SOURCE_BEHIND:
             raise LensRejected(
@@ -581,14 +630,14 @@ class MockLensSimulator:
             second = self._second_source(scene, maps, z_min, ratio_ref, rng)
             result = self._render(scene, maps, s, source, rng, extra=second)
             arc_noisy, arc_clean, raw_total = result
-            snr = np.asarray(arc_snr(arc_clean, self.conditions))
+            snr = np.asarray(arc_snr(arc_clean, self.scene_conditions(scene)))
             snr_total = float(np.sqrt(np.sum(snr**2)))
             if snr_total < cfg.selection.min_arc_snr:
                 stats["snr_rejected"] += 1
                 reason = "arc_snr"
                 continue
             k_sigma = cfg.selection.visible_pixel_sigma
-            n_visible = visible_pixels(arc_clean, self.conditions, k_sigma)
+            n_visible = visible_pixels(arc_clean, self.scene_conditions(scene), k_sigma)
             if n_visible < cfg.selection.min_visible_pixels:
                 stats["visibility_rejected"] += 1
                 reason = "arc_visibility"
@@ -705,9 +754,11 @@ class MockLensSimulator:
             arc = arc + light2
         # the PSF sees the whole simulated box; the shot noise only the pixels that are kept
         m, c = self.margin, self.crop
-        smooth = convolve(arc, self._psfs, pixel_scale=self.conditions.pixel_scale)
+        cond = self.scene_conditions(scene)
+        psfs = self._psfs if scene.conditions is None else cond.psfs
+        smooth = convolve(arc, psfs, pixel_scale=cond.pixel_scale)
         clean = np.ascontiguousarray(smooth[:, m : m + c, m : m + c])
-        noisy = add_arc_noise(clean, self.conditions, rng).astype(np.float32)
+        noisy = add_arc_noise(clean, cond, rng).astype(np.float32)
         return noisy, clean, raw_total
 
     def _result(self, scene, maps, draw: dict, halo_params: dict) -> MockResult:
@@ -759,7 +810,9 @@ class MockLensSimulator:
                 f"arc_mag_{b}": float(nanomaggies_to_mag(max(f, 1e-30)))
                 for b, f in zip(BANDS, arc_flux, strict=True)
             },
+            **_arc_measures(self, scene, arc_clean),
         }
+        params.update(observation_params(self.scene_conditions(scene)))
         if scene.cluster_id is not None:
             params["cluster_id"] = str(scene.cluster_id)
         member_xy = np.stack([scene.x, scene.y], axis=1)

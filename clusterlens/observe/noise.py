@@ -20,13 +20,17 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from scipy import fft as sp_fft
 
 from clusterlens._validation import check_array, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.observe.photometry import mag_to_nanomaggies
-from clusterlens.observe.psf import LEGACY_SURVEYS_FWHM, GaussianPSF, convolve
+from clusterlens.observe.psf import LEGACY_SURVEYS_FWHM, GaussianPSF, MoffatPSF
 
 __all__ = ["SurveyConditions", "add_arc_noise", "arc_snr"]
+
+#: Half-light radius over scale length of an exponential disc.
+_EXP_RE_OVER_RD = 1.6783469900166605
 
 
 def _triple(value, name, owner, **bounds):
@@ -39,16 +43,27 @@ def _triple(value, name, owner, **bounds):
     return tuple(float(v) for v in arr)
 
 
+_PSF_MODELS = ("gaussian", "moffat")
+
+
 @dataclass(frozen=True)
 class SurveyConditions:
-    """Observing conditions of a survey in g, r, z; the defaults are DECaLS (DESI LS).
+    """Observing conditions of one field in g, r, z; the defaults are nominal DECaLS.
+
+    A field's PSF per band is either built from ``psf_fwhm``, ``psf_model`` and
+    ``psf_beta`` or given as PSF objects (``psf``: any mix of
+    :class:`~clusterlens.observe.GaussianPSF`, :class:`~clusterlens.observe.MoffatPSF`,
+    :class:`~clusterlens.observe.PixelPSF`).  :class:`~clusterlens.observe.ConditionsDistribution`
+    draws one per field; :func:`~clusterlens.observe.measure_conditions` measures one from a
+    real cutout.
 
     Parameters
     ----------
     pixel_scale : float
         Pixel size [arcsec]; 0.262 for the Legacy Surveys.
-    psf_fwhm : (float, float, float)
-        Gaussian PSF FWHM [arcsec] per band (typical DECaLS seeing, uncertain by ~0.2").
+    psf_fwhm : (float, float, float), optional
+        PSF FWHM [arcsec] per band; default :data:`~clusterlens.observe.LEGACY_SURVEYS_FWHM`
+        (1.3, 1.2, 1.1), or the FWHM of the ``psf`` objects when those are given.
     depth : (float, float, float)
         5-sigma AB depth for the reference galaxy: the DESI targets 24.0, 23.4, 22.5.
     sky_mag : (float, float, float)
@@ -57,13 +72,24 @@ class SurveyConditions:
         shot noise of bright arcs (the gain); the sky noise itself follows from ``depth``.
     reference_r_e : float
         Half-light radius [arcsec] of the round exponential galaxy the depth refers to.
+    psf_model : {"gaussian", "moffat"}
+        Profile of the PSFs built from ``psf_fwhm``.
+    psf_beta : float
+        Moffat index of those PSFs (``psf_model = "moffat"``), > 1.
+    psf : sequence of 3 PSF objects, optional
+        Explicit PSFs per band (e.g. a survey's pixelised PSF model); they override
+        ``psf_model`` and ``psf_beta``, and ``psf_fwhm`` must then be left out or match
+        their FWHM to 2%.
     """
 
     pixel_scale: float = 0.262
-    psf_fwhm: tuple[float, float, float] = LEGACY_SURVEYS_FWHM
+    psf_fwhm: tuple[float, float, float] | None = None
     depth: tuple[float, float, float] = (24.0, 23.4, 22.5)
     sky_mag: tuple[float, float, float] = (22.04, 20.91, 18.46)
     reference_r_e: float = 0.45
+    psf_model: str = "gaussian"
+    psf_beta: float = 3.0
+    psf: tuple | None = None
 
     def __post_init__(self):
         owner = "SurveyConditions"
@@ -73,7 +99,38 @@ class SurveyConditions:
             "pixel_scale",
             check_scalar(self.pixel_scale, "pixel_scale", owner, low=0, low_inclusive=False),
         )
-        s(self, "psf_fwhm", _triple(self.psf_fwhm, "psf_fwhm", owner, low=0, low_inclusive=False))
+        if self.psf_model not in _PSF_MODELS:
+            raise ParameterError(
+                f"The 'psf_model' parameter of {owner} must be one of {_PSF_MODELS}. "
+                f"Got {self.psf_model!r} instead."
+            )
+        s(
+            self,
+            "psf_beta",
+            check_scalar(
+                self.psf_beta, "psf_beta", owner, low=1.0, high=100.0, low_inclusive=False
+            ),
+        )
+        if self.psf is not None:
+            psf = tuple(self.psf) if isinstance(self.psf, list | tuple) else None
+            if psf is None or len(psf) != 3 or not all(hasattr(p, "image") for p in psf):
+                raise ParameterError(
+                    f"The 'psf' parameter of {owner} must be 3 PSF objects (g, r, z: "
+                    f"GaussianPSF, MoffatPSF or PixelPSF). Got {self.psf!r} instead."
+                )
+            s(self, "psf", psf)
+            own = tuple(float(p.fwhm) for p in psf)
+            if self.psf_fwhm is not None:
+                given = _triple(self.psf_fwhm, "psf_fwhm", owner, low=0, low_inclusive=False)
+                if any(abs(a - b) > 0.02 * b for a, b in zip(given, own, strict=True)):
+                    raise ParameterError(
+                        f"The 'psf_fwhm' parameter of {owner} must match the FWHM of the "
+                        f"'psf' objects {own} (or be left out). Got {given} instead."
+                    )
+            s(self, "psf_fwhm", own)
+        else:
+            fwhm = LEGACY_SURVEYS_FWHM if self.psf_fwhm is None else self.psf_fwhm
+            s(self, "psf_fwhm", _triple(fwhm, "psf_fwhm", owner, low=0, low_inclusive=False))
         s(self, "depth", _triple(self.depth, "depth", owner, low=10.0, high=35.0))
         s(self, "sky_mag", _triple(self.sky_mag, "sky_mag", owner, low=10.0, high=35.0))
         s(
@@ -82,24 +139,81 @@ class SurveyConditions:
             check_scalar(self.reference_r_e, "reference_r_e", owner, low=0, low_inclusive=False),
         )
 
-    @property
-    def psfs(self) -> tuple[GaussianPSF, GaussianPSF, GaussianPSF]:
-        """Gaussian PSFs with ``psf_fwhm``."""
+    @cached_property
+    def psfs(self) -> tuple:
+        """The PSF object of each band: ``psf`` if given, else Gaussian or Moffat PSFs with
+        ``psf_fwhm`` (and ``psf_beta``)."""
+        if self.psf is not None:
+            return self.psf
+        if self.psf_model == "moffat":
+            return tuple(MoffatPSF(f, self.psf_beta) for f in self.psf_fwhm)
         return tuple(GaussianPSF(f) for f in self.psf_fwhm)
+
+    @property
+    def beta(self) -> float:
+        """Moffat index of the model PSFs; NaN for Gaussian or explicit PSFs."""
+        if self.psf is None and self.psf_model == "moffat":
+            return self.psf_beta
+        return float("nan")
+
+    @classmethod
+    def from_sky_sigma(cls, sky_sigma, **kwargs) -> SurveyConditions:
+        """Conditions whose per-pixel sky noise is ``sky_sigma`` [nanomaggies] per band: the
+        depth is the one that implies it, ``m_5 = 22.5 - 2.5 log10(5 sigma sqrt(N_eff))``
+        with ``N_eff`` of the reference galaxy seen through these PSFs.
+
+        Parameters
+        ----------
+        sky_sigma : (float, float, float)
+            Per-pixel noise, e.g. :func:`~clusterlens.observe.measure_sky_sigma` of a cutout.
+        **kwargs
+            The other parameters of :class:`SurveyConditions` (not ``depth``).
+        """
+        owner = "SurveyConditions.from_sky_sigma"
+        sigma = np.asarray(_triple(sky_sigma, "sky_sigma", owner, low=0, low_inclusive=False))
+        if "depth" in kwargs:
+            raise ParameterError(f"{owner} sets 'depth' from 'sky_sigma'; do not pass both.")
+        probe = cls(**kwargs)
+        n_eff = probe.n_eff
+        depth = 22.5 - 2.5 * np.log10(5.0 * sigma * np.sqrt(n_eff))
+        out = cls(depth=tuple(float(d) for d in depth), **kwargs)
+        out.__dict__["n_eff"] = n_eff  # same PSFs: reuse the rendered reference galaxy
+        return out
 
     @cached_property
     def n_eff(self) -> np.ndarray:
-        """Effective number of pixels ``1 / sum p^2`` of the reference galaxy, per band."""
-        from clusterlens.sources.sersic import Sersic, render_sersic_adaptive
+        """Effective number of pixels ``1 / sum p^2`` of the reference galaxy, per band.
 
-        size = 2 * int(np.ceil(4.0 * max(self.psf_fwhm) / self.pixel_scale)) + 31
-        galaxy = Sersic(r_e=self.reference_r_e, n=1.0)
-        img = render_sersic_adaptive(
-            galaxy, None, shape=(size, size), pixel_scale=self.pixel_scale, rtol=1e-6
-        )
-        prof = convolve(img, self.psfs, pixel_scale=self.pixel_scale)
-        prof /= prof.sum(axis=(1, 2), keepdims=True)
-        return 1.0 / (prof**2).sum(axis=(1, 2))
+        ``p`` is the round exponential galaxy (half-light radius ``reference_r_e``),
+        pixel-integrated and convolved with the band's PSF kernel, normalised to sum 1.
+        ``sum p^2`` is taken in Fourier space (Parseval, on a periodic grid twice the
+        kernel): the kernel's DFT times the galaxy's analytic transform
+        ``(1 + (2 pi k r_d)^2)^-3/2`` (``r_d = r_e / 1.678``) and the pixel's ``sinc``.  It
+        agrees with a direct adaptive render and convolution to 0.1% at ~1 ms per band
+        instead of ~10-40 ms (tests/test_observe.py).
+        """
+        scale = self.pixel_scale
+        r_d = self.reference_r_e / _EXP_RE_OVER_RD
+        out = np.empty(3)
+        for band, psf in enumerate(self.psfs):
+            kernel = psf.image(scale)
+            n = sp_fft.next_fast_len(max(128, 2 * max(kernel.shape)))
+            grid = np.zeros((n, n))
+            hy, hx = kernel.shape[0] // 2, kernel.shape[1] // 2
+            grid[: kernel.shape[0], : kernel.shape[1]] = kernel
+            grid = np.roll(grid, (-hy, -hx), axis=(0, 1))
+            ky = sp_fft.fftfreq(n)[:, None] / scale
+            kx = sp_fft.rfftfreq(n)[None, :] / scale
+            galaxy = (1.0 + (2.0 * np.pi * r_d) ** 2 * (kx**2 + ky**2)) ** -1.5
+            galaxy = galaxy * np.sinc(kx * scale) * np.sinc(ky * scale)
+            power = np.abs(sp_fft.rfft2(grid) * galaxy) ** 2
+            # rfft2 holds half the plane: count the mirrored columns twice
+            weight = np.full(power.shape, 2.0)
+            weight[:, 0] = 1.0
+            if n % 2 == 0:
+                weight[:, -1] = 1.0
+            out[band] = n * n / (weight * power).sum()
+        return out
 
     @cached_property
     def sky_sigma(self) -> np.ndarray:

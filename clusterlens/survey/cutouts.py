@@ -260,13 +260,52 @@ def read_cutout_fits(path) -> tuple[np.ndarray, fits.Header]:
     return parse_fits_bytes(raw, where=f"file {str(path)!r}")
 
 
-def write_cutout_fits(path, image, header: fits.Header, *, bad=None) -> Path:
+def _complete_header(header, shape, pixel_scale: float) -> fits.Header:
+    """``header`` with what a FITS reader needs to place and scale the pixels: ``BUNIT``
+    and, when the centre is known (``CRVAL1/2`` or ``RA/DEC``), a full TAN WCS (north up,
+    east left, the centre at the middle of the image). Keywords already there are kept."""
+    h = fits.Header(header) if header is not None else fits.Header()
+    h.setdefault("BUNIT", ("nanomaggy", "pixel unit (AB zero point 22.5)"))
+    ra = h.get("CRVAL1", h.get("RA"))
+    dec = h.get("CRVAL2", h.get("DEC"))
+    if ra is None or dec is None:
+        return h
+    ny, nx = shape[-2], shape[-1]
+    scale = float(h.get("PIXSCALE", pixel_scale)) / 3600.0
+    for key, value, comment in (
+        ("CTYPE1", "RA---TAN", "gnomonic projection"),
+        ("CTYPE2", "DEC--TAN", "gnomonic projection"),
+        ("CUNIT1", "deg", ""),
+        ("CUNIT2", "deg", ""),
+        ("CRVAL1", float(ra), "RA at the reference pixel [deg]"),
+        ("CRVAL2", float(dec), "Dec at the reference pixel [deg]"),
+        ("CRPIX1", (nx + 1) / 2.0, "reference pixel: the image centre"),
+        ("CRPIX2", (ny + 1) / 2.0, "reference pixel: the image centre"),
+    ):
+        h.setdefault(key, (value, comment))
+    if not any(k in h for k in ("CD1_1", "CDELT1", "PC1_1")):
+        h["CD1_1"] = (-scale, "east left [deg / pixel]")
+        h["CD1_2"] = 0.0
+        h["CD2_1"] = 0.0
+        h["CD2_2"] = (scale, "north up [deg / pixel]")
+    if len(shape) == 3:
+        h.setdefault("WCSAXES", 2)  # the third axis is the band (BANDn keywords)
+    return h
+
+
+def write_cutout_fits(
+    path, image, header: fits.Header, *, bad=None, pixel_scale: float = PIXEL_SCALE
+) -> Path:
     """Write a cutout as FITS atomically (temporary name in the same folder, then rename).
 
     The primary HDU holds the float32 ``(band, y, x)`` image and header; when ``bad`` has
-    any True pixel it is stored as a uint8 ``BADPIX`` image extension.
+    any True pixel it is stored as a uint8 ``BADPIX`` image extension. The header gets
+    ``BUNIT`` and, when it names the centre (``CRVAL1/2`` or ``RA/DEC``), a full TAN WCS at
+    ``pixel_scale`` [arcsec / pixel] (or its ``PIXSCALE``), unless it has one already.
     """
-    hdus = [fits.PrimaryHDU(np.asarray(image, dtype=np.float32), header=header)]
+    data = np.asarray(image, dtype=np.float32)
+    header = _complete_header(header, data.shape, pixel_scale)
+    hdus = [fits.PrimaryHDU(data, header=header)]
     if bad is not None and np.any(bad):
         hdus.append(fits.ImageHDU(np.asarray(bad, dtype=np.uint8), name="BADPIX"))
     with atomic_path(path) as tmp:
@@ -304,6 +343,10 @@ class CutoutSource(abc.ABC):
         CutoutError
             The cutout cannot be obtained or is not usable.
         """
+
+    def invalidate(self, ra: float, dec: float, size: int, bands="grz") -> None:  # noqa: B027
+        """Forget any cached copy of this cutout, so that the next :meth:`get` obtains it
+        anew (``fetch --overwrite``). Sources without a cache do nothing."""
 
 
 class FitsDirectoryCutouts(CutoutSource):

@@ -10,6 +10,7 @@ the run: they are collected, with the object's id and the reason, in the returne
 from __future__ import annotations
 
 import re
+import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,26 @@ def _complete(path) -> bool:
     return size > 0 and size % 2880 == 0 and start == b"SIMPLE  ="
 
 
+#: A ``.part`` file older than this [s] belongs to no live write (files are written in
+#: milliseconds, after their download): it was left by a killed run.
+STRAY_PART_AGE = 600.0
+
+
+def _remove_stray_parts(folder: Path, max_age: float = STRAY_PART_AGE) -> int:
+    """Delete the temporary ``.*.part`` files killed runs left in ``folder`` (and one level
+    of subfolders, as in the download cache); returns how many."""
+    now, removed = time.time(), 0
+    for pattern in (".*.part", "*/.*.part"):
+        for path in folder.glob(pattern):
+            try:
+                if now - path.stat().st_mtime > max_age:
+                    path.unlink()
+                    removed += 1
+            except OSError:  # gone meanwhile, or not ours to delete
+                continue
+    return removed
+
+
 def fetch_cutouts(
     catalog: Table,
     source: CutoutSource,
@@ -117,7 +138,7 @@ def fetch_cutouts(
     workers : int
         Threads issuing requests.
     overwrite : bool
-        Fetch again even when a complete file exists.
+        Fetch again even when a complete file exists, bypassing the source's cache.
     progress : bool
         Show a tqdm progress bar.
 
@@ -169,8 +190,15 @@ def fetch_cutouts(
         else:
             todo.append(i)
 
+    _remove_stray_parts(out_dir)
+    cache_dir = getattr(source, "cache_dir", None)
+    if cache_dir is not None and Path(cache_dir).is_dir():
+        _remove_stray_parts(Path(cache_dir))
+
     def one(i):
         cid = ids[i]
+        if overwrite:  # fetch anew: a cached answer must not come back
+            source.invalidate(float(ras[i]), float(decs[i]), size, bands)
         image, header = source.get(float(ras[i]), float(decs[i]), size, bands, cluster_id=cid)
         header["CLUSTID"] = (cid, "catalog id")
         header.setdefault("RA", (float(ras[i]), "requested centre [deg]"))

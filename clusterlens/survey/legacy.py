@@ -17,13 +17,17 @@ Network behaviour, all standard library (``urllib``):
   ``max_backoff``) in between; other 4xx answers and HTML pages fail at once;
 * with a ``cache_dir``, the raw FITS bytes are cached under a SHA-256 key of every request
   parameter (base URL, layer, pixel scale, bands, size, RA, Dec). A file enters the cache
-  only after the whole body arrived and parsed as FITS, written to a temporary name in the
-  cache folder and then renamed, so a crash or a broken transfer never leaves a bad file
-  that later reads as good. A cache file that fails to parse is deleted and fetched again.
+  only after the whole body arrived, parsed as FITS and passed the cutout checks (size,
+  bands, bad pixels), written to a temporary name in the cache folder and then renamed, so
+  a crash, a broken transfer or a wrong answer never leaves a bad file that later reads as
+  good. A cache file that fails those checks is deleted and fetched again, and
+  :meth:`LegacySurveyCutouts.invalidate` (``fetch --overwrite``) drops one on purpose.
 """
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import hashlib
 import http.client
 import json
@@ -73,10 +77,21 @@ class _RetryableError(Exception):
         self.retry_after = retry_after
 
 
-def _retry_after(headers) -> float | None:
-    """Seconds from a ``Retry-After: <seconds>`` header (HTTP dates are ignored)."""
-    value = (headers or {}).get("Retry-After", "")
-    return float(value) if value.strip().isdigit() else None
+def _retry_after(headers, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header: a number of seconds, or an HTTP date
+    (RFC 9110, e.g. ``Wed, 21 Oct 2026 07:28:00 GMT``) counted from ``now``."""
+    value = ((headers or {}).get("Retry-After") or "").strip()
+    if value.isdigit():
+        return float(value)
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is always GMT
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class LegacySurveyCutouts(CutoutSource):
@@ -251,27 +266,51 @@ class LegacySurveyCutouts(CutoutSource):
         wait = self.backoff * 2 ** (attempt - 1) * jitter
         return min(max(wait, retry_after or 0.0), self.max_backoff)
 
+    def _checked(self, raw: bytes, size: int, bands, where: str):
+        """``(image, header)`` of a FITS answer that passed every cutout check."""
+        data, header = parse_fits_bytes(raw, where=where)
+        image, header, _ = validate_cutout(
+            data,
+            header,
+            size=size,
+            bands=bands,
+            nan_policy=self.nan_policy,
+            max_bad_fraction=self.max_bad_fraction,
+            where=where,
+        )
+        return image, header
+
+    def invalidate(self, ra: float, dec: float, size: int, bands="grz") -> None:
+        """Forget the cached answer for this request, if any (the next call fetches)."""
+        cached = self.cache_path(float(ra) % 360.0, float(dec), size, bands)
+        if cached is not None:
+            cached.unlink(missing_ok=True)
+
     def fetch_bytes(self, ra: float, dec: float, size: int, bands="grz") -> bytes:
         """The raw FITS answer for one cutout, from the cache or the service.
+
+        Only an answer that passes the cutout checks (FITS, ``size``, ``bands``, bad
+        pixels) is cached; a wrong one is refused at once, naming what was wrong.
 
         Raises
         ------
         CutoutError
-            After the last retry, or at once for a non-retryable answer; the message says
-            what happened on each attempt.
+            After the last retry, or at once for a non-retryable or wrong answer; the
+            message says what happened on each attempt.
         """
         ra = check_scalar(ra, "ra", "LegacySurveyCutouts.get")
         dec = check_scalar(dec, "dec", "LegacySurveyCutouts.get", low=-90, high=90)
         ra %= 360.0
+        bands = check_bands(bands, "LegacySurveyCutouts.get")
         url = self.url(ra, dec, size, bands)
         cached = self.cache_path(ra, dec, size, bands)
         if cached is not None and cached.is_file():
             raw = cached.read_bytes()
             try:
-                parse_fits_bytes(raw, where=f"cache file {str(cached)!r}")
+                self._checked(raw, size, bands, f"cache file {str(cached)!r}")
                 return raw
             except CutoutError:
-                cached.unlink(missing_ok=True)  # damaged outside our control: fetch again
+                cached.unlink(missing_ok=True)  # damaged or wrong: fetch again
         errors = []
         retry_after = None
         for attempt in range(self.retries + 1):
@@ -288,6 +327,9 @@ class LegacySurveyCutouts(CutoutSource):
                 errors.append(str(exc))
                 retry_after = None
                 continue
+            # a complete FITS of the wrong size or bands is the server's answer, not a
+            # transfer accident: refuse it now, and never cache it
+            self._checked(raw, size, bands, f"answer from {url}")
             if cached is not None:
                 atomic_write_bytes(cached, raw)
             return raw
@@ -301,16 +343,7 @@ class LegacySurveyCutouts(CutoutSource):
         size = check_size(size, "LegacySurveyCutouts.get")
         raw = self.fetch_bytes(ra, dec, size, bands)
         where = f"cutout at RA={float(ra):.6f}, Dec={float(dec):.6f} ({self.layer})"
-        data, header = parse_fits_bytes(raw, where=where)
-        image, header, _ = validate_cutout(
-            data,
-            header,
-            size=size,
-            bands=bands,
-            nan_policy=self.nan_policy,
-            max_bad_fraction=self.max_bad_fraction,
-            where=where,
-        )
+        image, header = self._checked(raw, size, bands, where)
         header["LAYER"] = (self.layer, "Legacy Surveys layer")
         header["PIXSCALE"] = (self.pixel_scale, "arcsec / pixel")
         return image, header

@@ -139,10 +139,12 @@ class ClusterInputs:
         return {"m500": self.m500, "z_lens": self.z_lens}
 
     def members_kwargs(self) -> dict:
-        """``x, y, stellar_mass, q, phi, z_lens`` for ``SIEPopulation.from_stellar_masses``."""
+        """``stellar_mass, x0, y0, q, phi, z_lens``: the keyword arguments of
+        ``SIEPopulation.from_stellar_masses`` but the source redshift, which the caller
+        chooses (``from_stellar_masses(**inputs.members_kwargs(), z_source=2.0)``)."""
         return {
-            "x": self.x,
-            "y": self.y,
+            "x0": self.x,
+            "y0": self.y,
             "stellar_mass": self.stellar_mass,
             "q": self.q,
             "phi": self.phi,

@@ -4,7 +4,10 @@ inspection app) also runs where no survey is at hand.
 
 Each object's field is drawn by :class:`clusterlens.fields.SyntheticClusterField` from its
 catalog redshift and M500, with a seed derived from the source's seed and the object's id
-(or, without an id, its position), so the same object always gives the same image.
+(or, without an id, its position), so the same object always gives the same image.  The
+fields' content (BCG, ICL, members, confusers at ``FieldConfig.confuser_rate``) is that of
+the ``[sky]`` table (:class:`clusterlens.fields.FieldConfig`); a cutout source has no labels,
+so it draws no hard negatives.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from astropy.wcs import WCS
 
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ParameterError
-from clusterlens.fields import SyntheticClusterField
+from clusterlens.fields import FieldConfig, SyntheticClusterField
 from clusterlens.observe import SurveyConditions
 from clusterlens.survey.cutouts import (
     CutoutError,
@@ -49,6 +52,9 @@ class SyntheticCutouts(CutoutSource):
         Cluster redshift and M500 [Msun] for objects without a catalog row.
     conditions : SurveyConditions, optional
         Pixel scale, PSFs and depths (the Legacy Surveys' by default).
+    field_config : FieldConfig, optional
+        The fields' content (default: the realistic sky).  The header's ``CONFUSE`` card
+        lists the confusers painted.
 
     Examples
     --------
@@ -66,6 +72,7 @@ class SyntheticCutouts(CutoutSource):
         redshift: float = 0.3,
         m500: float = 3e14,
         conditions: SurveyConditions | None = None,
+        field_config: FieldConfig | None = None,
     ):
         owner = "SyntheticCutouts"
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -77,6 +84,12 @@ class SyntheticCutouts(CutoutSource):
         self.m500 = check_scalar(m500, "m500", owner, low=0.0, low_inclusive=False)
         self.conditions = conditions if conditions is not None else SurveyConditions()
         self.pixel_scale = self.conditions.pixel_scale
+        self.field_config = FieldConfig() if field_config is None else field_config
+        if not isinstance(self.field_config, FieldConfig):
+            raise ParameterError(
+                f"The 'field_config' parameter of {owner} must be a FieldConfig. "
+                f"Got {type(self.field_config).__name__} instead."
+            )
         self._rows: dict[str, tuple[float, float]] = {}
         if catalog is not None:
             missing = {"cluster_id", "z", "m500"} - set(catalog.colnames)
@@ -110,7 +123,7 @@ class SyntheticCutouts(CutoutSource):
         z, m500 = self._rows.get(str(cluster_id), (self.redshift, self.m500))
         rng = np.random.default_rng(self._object_seed(ra, dec, cluster_id))
         field = SyntheticClusterField(
-            redshift=z, m500=m500, size=size, conditions=self.conditions
+            redshift=z, m500=m500, size=size, conditions=self.conditions, config=self.field_config
         ).draw(rng)
         image = field.image[[_FIELD_BANDS.index(b) for b in bands]]
 
@@ -124,6 +137,8 @@ class SyntheticCutouts(CutoutSource):
         header["SYNTHET"] = (True, "synthetic field (clusterlens.fields)")
         header["CLUSTZ"] = (z, "cluster redshift of the synthetic field")
         header["M500"] = (m500, "[Msun] cluster M500")
+        kinds = ",".join(c.kind for c in field.confusers)
+        header["CONFUSE"] = (kinds[:60], "confusers painted (clusterlens.confusers)")
         image, header, _ = validate_cutout(
             image, header, size=size, bands=bands, where=f"synthetic cutout of {cluster_id!r}"
         )

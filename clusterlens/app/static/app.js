@@ -2,13 +2,18 @@
 //
 // Every decision goes into an outbox kept in localStorage before it is sent, and leaves the
 // outbox only when the server has committed it, so a closed tab or a server restart loses
-// nothing: the outbox is replayed (in order, idempotently) when the page loads again.
+// nothing: the outbox is replayed (in order, idempotently) when the page loads again. A 401
+// (the server wants its token, e.g. after a restart with a new one) keeps the outbox and asks
+// for the token; any other refusal moves the decision to a "refused" list that stays on the
+// page with its reason. Every request names the iteration it was made in.
 // Every string from the server is put on the page with textContent, never as HTML.
 "use strict";
 (() => {
   const C = JSON.parse(document.getElementById("config").textContent);
   const G = C.grader;
   const OUTBOX_KEY = `clusterlens:${C.project}:${C.iteration}:${G}:outbox`;
+  const REFUSED_KEY = `clusterlens:${C.project}:${C.iteration}:${G}:refused`;
+  const TOKEN_KEY = `clusterlens:${C.project}:token`;
   const PAGE = 12; // grid tiles per page
   const COLS = 4;
   const PREFETCH = 3;
@@ -26,6 +31,9 @@
   let lastDecided = null;
   let turnStart = null;
   let outbox = [];
+  let refused = []; // decisions the server refused for good: {op, reason}
+  const noImage = {}; // object id -> why its image could not be shown
+  let needsToken = false;
   let sending = false;
   let retryDelay = 500;
   let gridPage = -1;
@@ -73,11 +81,34 @@
   function saveOutbox() {
     try {
       localStorage.setItem(OUTBOX_KEY, JSON.stringify(outbox));
+      localStorage.setItem(REFUSED_KEY, JSON.stringify(refused));
     } catch (e) {
       /* private mode: the in-memory outbox still works */
     }
   }
+  function apiHeaders() {
+    const h = { "Content-Type": "application/json" };
+    let t = null;
+    try {
+      t = sessionStorage.getItem(TOKEN_KEY);
+    } catch (e) {
+      /* no session storage: the cookie alone */
+    }
+    if (t) h["X-Clusterlens-Token"] = t;
+    return h;
+  }
+  function askToken() {
+    const t = window.prompt("This server needs its team token to save your decisions:");
+    if (t) {
+      try {
+        sessionStorage.setItem(TOKEN_KEY, t.trim());
+      } catch (e) {
+        /* keep asking */
+      }
+    }
+  }
   function enqueue(kind, body) {
+    body.iteration = C.iteration;
     if (kind === "position") {
       const last = outbox[outbox.length - 1];
       if (last && last.kind === "position" && !(sending && outbox.length === 1)) {
@@ -94,8 +125,20 @@
   function showSave() {
     const n = outbox.length;
     const s = $("save");
-    s.textContent = n ? `saving ${n}…` : "all saved ✓";
-    s.className = n ? "save busy" : "save";
+    const lost = refused.length ? ` · ${refused.length} refused, not saved` : "";
+    if (needsToken && n) {
+      s.textContent = `not saved: the server needs its token (${n} waiting)${lost}`;
+      s.className = "save bad";
+    } else if (n) {
+      s.textContent = `saving ${n}…${lost}`;
+      s.className = refused.length ? "save bad" : "save busy";
+    } else if (refused.length) {
+      s.textContent = `${refused.length} refused, not saved: ${refused[refused.length - 1].reason}`;
+      s.className = "save bad";
+    } else {
+      s.textContent = "all saved ✓";
+      s.className = "save";
+    }
   }
   async function pump() {
     showSave();
@@ -106,7 +149,7 @@
     try {
       resp = await fetch(`/api/${op.kind}`, {
         method: "POST",
-        headers: { "Content-Type": "application/json" },
+        headers: apiHeaders(),
         body: JSON.stringify(op.body),
         credentials: "same-origin",
       });
@@ -115,6 +158,7 @@
     }
     if (resp && resp.ok) {
       outbox.shift();
+      needsToken = false;
       saveOutbox();
       retryDelay = 500;
       sending = false;
@@ -122,16 +166,28 @@
       pump();
       return;
     }
+    if (resp && resp.status === 401) {
+      // the decision stays in the outbox until the server has stored it
+      sending = false;
+      const first = !needsToken;
+      needsToken = true;
+      showSave();
+      if (first) askToken();
+      setTimeout(pump, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 10000);
+      return;
+    }
     if (resp && resp.status >= 400 && resp.status < 500) {
-      // refused for good (it would be refused again): drop it, say why, resynchronise
+      // refused for good (it would be refused again): keep it visible with the reason
       outbox.shift();
-      saveOutbox();
       let text = `${resp.status}`;
       try {
         text = (await resp.json()).error || text;
       } catch (e) {
         /* keep the status */
       }
+      if (op.kind !== "position") refused.push({ op, reason: text });
+      saveOutbox();
       message(`Not saved: ${text}`);
       sending = false;
       if (await reload()) render();
@@ -147,7 +203,8 @@
   }
   function flushed() {
     return new Promise((resolve) => {
-      const check = () => (outbox.length || sending ? setTimeout(check, 50) : resolve());
+      const check = () =>
+        (outbox.length && !needsToken) || sending ? setTimeout(check, 50) : resolve();
       check();
     });
   }
@@ -155,6 +212,7 @@
   // -- state from the server -------------------------------------------------------------
   async function reload() {
     const resp = await fetch(`/api/queue?grader=${encodeURIComponent(G)}`, {
+      headers: apiHeaders(),
       credentials: "same-origin",
     });
     if (!resp.ok) {
@@ -278,7 +336,7 @@
     box.dataset.oid = oid; // answers for an object no longer shown are dropped
     const resp = await fetch(
       `/api/others?grader=${encodeURIComponent(G)}&object_id=${encodeURIComponent(oid)}`,
-      { credentials: "same-origin" },
+      { headers: apiHeaders(), credentials: "same-origin" },
     );
     if (!resp.ok || box.dataset.oid !== oid) return;
     const data = await resp.json();
@@ -387,6 +445,8 @@
   function decide(isLens, grade) {
     const it = items[idx];
     if (!it) return;
+    if (it.id in noImage && !window.confirm(`No image was shown for ${it.id} (${noImage[it.id]}). Grade it anyway?`))
+      return;
     const pts = isLens ? currentPoints(it.id) : [];
     mine[it.id] = {
       is_lens: isLens,
@@ -432,9 +492,21 @@
       requestAnimationFrame(() => turns.push(performance.now() - t0));
     }
   });
-  $("cutout").addEventListener("error", () => {
+  $("cutout").addEventListener("error", async () => {
     $("loading").hidden = true;
-    message("No cutout could be rendered for this candidate (see the server log).");
+    const it = items[idx];
+    if (!it) return;
+    noImage[it.id] = "no cutout could be rendered";
+    try {
+      const resp = await fetch(imgUrl(it.rank, imageView()), {
+        headers: apiHeaders(),
+        credentials: "same-origin",
+      });
+      if (!resp.ok) noImage[it.id] = (await resp.json()).error || `HTTP ${resp.status}`;
+    } catch (e) {
+      /* keep the generic reason */
+    }
+    if (items[idx] === it) message(`No image for ${it.id}: ${noImage[it.id]}`);
   });
   $("frame").addEventListener("click", (ev) => {
     const it = items[idx];
@@ -560,8 +632,11 @@
     try {
       outbox = JSON.parse(localStorage.getItem(OUTBOX_KEY) || "[]");
       if (!Array.isArray(outbox)) outbox = [];
+      refused = JSON.parse(localStorage.getItem(REFUSED_KEY) || "[]");
+      if (!Array.isArray(refused)) refused = [];
     } catch (e) {
       outbox = [];
+      refused = [];
     }
     pump();
     await flushed();
