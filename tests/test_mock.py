@@ -74,8 +74,8 @@ def test_accepted_lenses_and_ranges(results, sim):
         assert src.r_e.low <= p["source_r_e"] <= src.r_e.high
         assert src.sersic_n.low <= p["source_n"] <= src.sersic_n.high
         assert src.q.low <= p["source_q"] <= src.q.high
-        for b, (lo, hi) in zip("gz", (src.mag_g_range, src.mag_z_range), strict=True):
-            assert lo <= p[f"source_mag_{b}"] <= hi
+        assert src.mag_r.low <= p["source_mag_r"] <= src.mag_r.high
+        assert p["arc_visible_pixels"] >= cfg.selection.min_visible_pixels
         assert r.image.shape == r.arc.shape == (3, 101, 101)
         assert r.image.dtype == np.float32
         assert np.all(np.isfinite(r.image))
@@ -85,9 +85,16 @@ def test_accepted_lenses_and_ranges(results, sim):
     assert r.params["einstein_radius"] == pytest.approx(traced, rel=0.03)
 
 
-def test_colour_classes_present(results):
-    seen = {r.params["source_colour"] for r in results}
-    assert seen == set(COLOUR_CLASSES)
+def test_source_colours_come_from_the_sed(results):
+    # realistic default: colours from the redshifted SED, classes only label them
+    for r in results:
+        p = r.params
+        gr = p["source_mag_g"] - p["source_mag_r"]
+        assert p["source_g_minus_r"] == pytest.approx(gr)
+        expected = "red" if gr >= 1.3 else "blue" if gr <= 0.8 else "green"
+        assert p["source_colour"] == expected and expected in COLOUR_CLASSES
+        assert np.isfinite(p["source_uv_slope"])
+        assert r.source.magnitudes[1] == pytest.approx(p["source_mag_r"])
 
 
 def test_same_seed_same_mock(sim, scene):
@@ -551,3 +558,90 @@ def test_published_haloes_realistic_model_below_paper_and_above_halo_alone():
     med = {k: float(np.median(v)) for k, v in theta.items()}
     assert med["halo"] < med["realistic"] < med["paper"]
     assert np.all(np.array(theta["realistic"]) <= np.array(theta["paper"]) + 0.5)
+
+
+# --- sources: the paper preset, second sources, the visibility rule ---------------------------
+def test_paper_preset_mock_is_the_same_as_before_the_realistic_sources():
+    from clusterlens.mock.presets import preset_config
+
+    cfg = preset_config("paper", {"image": {"cutout_size": 131, "crop_size": 101}})
+    assert cfg.selection.min_visible_pixels == 0 and cfg.source.colour_model == "classes"
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+    sim = MockLensSimulator(cfg)
+    assert sim.z_ref == 1.495
+    res = sim.simulate(synthetic_scene(cfg, z_lens=0.3, m500=5e14, seed=11), seed=0)
+    # figures of this mock before the realistic population existed (same seeds)
+    p = res.params
+    assert p["source_redshift"] == pytest.approx(0.9071537349620822, rel=1e-12)
+    assert p["source_mag_r"] == pytest.approx(24.548505284754043, rel=1e-12)
+    assert p["source_r_e"] == pytest.approx(0.2062018009483038, rel=1e-12)
+    assert p["einstein_radius"] == pytest.approx(15.324636570396931, rel=1e-12)
+    # the S/N also depends on the noise model (per-field conditions changed it by 2e-4)
+    assert p["arc_snr"] == pytest.approx(31.30816722458187, rel=1e-3)
+    assert p["second_source"] == 0 and p["source_n_clumps"] == 0
+
+
+def test_second_source_is_lensed_at_its_own_redshift(scene):
+    from clusterlens.mock.presets import preset_config
+
+    cfg = preset_config(
+        "realistic",
+        {
+            "image": {"cutout_size": 131, "crop_size": 101},
+            "source": {"second_source_probability": 1.0},
+        },
+    )
+    sim = MockLensSimulator(cfg)
+    res = next(
+        r for r in (sim.simulate(scene, seed=s) for s in range(6)) if r.params["second_source"]
+    )
+    p = res.params
+    z2 = p["second_source_redshift"]
+    assert z2 > p["z_lens"] and z2 != p["source_redshift"]
+    ratio = sim._distance_ratio(p["z_lens"], z2) / sim._distance_ratio(p["z_lens"], sim.z_ref)
+    assert p["second_source_deflection_scale"] == pytest.approx(float(ratio), rel=1e-9)
+    assert p["second_source_magnification"] > 1.0
+    assert res.second_source is not None and res.second_source.x == p["second_source_x"]
+    # the arc holds both families: more light than the first source's alone
+    first_only = p["magnification"] * np.sum(res.source.fluxes)
+    assert res.arc.sum() > 0.5 * first_only
+
+
+def test_visibility_rule_counts_pixels_above_the_noise():
+    from clusterlens.mock.simulator import visible_pixels
+    from clusterlens.observe import SurveyConditions, arc_snr
+
+    cond = SurveyConditions()
+    sigma = cond.sky_sigma
+    # a smooth arc at 0.5 sigma over 4000 pixels: a matched-filter S/N of ~30, yet no pixel
+    # stands out of the noise
+    faint = np.zeros((3, 100, 100))
+    faint[:, 20:60, :] = 0.5 * sigma[:, None, None]
+    assert arc_snr(faint, cond, combine=True) > 10.0
+    assert visible_pixels(faint, cond, 1.0) == 0
+    compact = np.zeros((3, 100, 100))
+    compact[1, 50:53, 50:53] = 5.0 * sigma[1]
+    assert visible_pixels(compact, cond, 1.0) == 9  # one band is enough
+    assert visible_pixels(compact, cond, 10.0) == 0
+
+
+def test_visibility_rule_rejects_and_is_configurable(scene):
+    from clusterlens.mock import LensRejected
+
+    cfg = config_from_dict(
+        {
+            "image": {"cutout_size": 131, "crop_size": 101},
+            "selection": {"min_visible_pixels": 10**6, "max_halo_draws": 1, "max_source_draws": 2},
+        }
+    )
+    stats = {}
+    with pytest.raises(LensRejected) as err:
+        MockLensSimulator(cfg).simulate(scene, seed=1, stats=stats)
+    assert err.value.reason in ("arc_visibility", "arc_snr", "placement")
+    assert stats["visibility_rejected"] >= 1
+    with pytest.raises(ParameterError, match="selection.visible_pixel_sigma"):
+        config_from_dict({"selection": {"visible_pixel_sigma": 0.0}})
+    with pytest.raises(ParameterError, match="source.clump_count"):
+        config_from_dict({"source": {"clump_count": [3, 1]}})
+    with pytest.raises(ParameterError, match="source.redshift"):
+        config_from_dict({"source": {"redshift": {"kind": "smail", "alpha": 1.0}}})

@@ -8,20 +8,27 @@ from scipy.special import gammainc
 
 from clusterlens.errors import ParameterError
 from clusterlens.lensing import pixel_grid
+from clusterlens.mock.presets import preset_config
 from clusterlens.sources import (
+    PASSBANDS,
     CatalogSourcePopulation,
     Sersic,
+    SmailRedshift,
     SourcePopulation,
     SourcePopulationConfig,
+    StructuredSource,
     TruncatedLogNormal,
     TruncatedNormal,
     Uniform,
+    igm_transmission,
     render_sersic,
     render_sersic_adaptive,
+    sed_colours,
     sersic_b,
 )
 
 PIX = 0.262
+PAPER = preset_config("paper").source  # Table 1 of the paper
 
 
 @pytest.mark.parametrize("n", [0.4, 1.0, 2.5, 4.0, 8.0])
@@ -168,7 +175,7 @@ def test_magnitudes_round_trip():
 
 # --- populations ---------------------------------------------------------------------------
 def test_colour_classes_come_out_one_to_one_to_two():
-    t = SourcePopulation().draw_table(8000, 123)
+    t = SourcePopulation(PAPER).draw_table(8000, 123)
     gr = t["mag_g"] - t["mag_r"]
     red, blue = gr >= 1.3, gr <= 0.8
     green = ~red & ~blue
@@ -181,7 +188,7 @@ def test_colour_classes_come_out_one_to_one_to_two():
 
 
 def test_every_drawn_parameter_stays_in_its_configured_range():
-    cfg = SourcePopulationConfig()
+    cfg = PAPER
     t = SourcePopulation(cfg).draw_table(5000, 7)
     for col, dist in (
         ("mag_r", cfg.mag_r),
@@ -199,10 +206,11 @@ def test_every_drawn_parameter_stays_in_its_configured_range():
     assert np.median(t["n"]) == pytest.approx(1.2, rel=0.1)
 
 
-def test_population_draws_are_reproducible_and_respect_min_redshift():
-    pop = SourcePopulation()
+@pytest.mark.parametrize("config", [PAPER, SourcePopulationConfig()], ids=["paper", "default"])
+def test_population_draws_are_reproducible_and_respect_min_redshift(config):
+    pop = SourcePopulation(config)
     a, b = pop.draw_table(50, 5), pop.draw_table(50, 5)
-    assert all((a[c] == b[c]).all() for c in a.colnames)
+    assert all(np.array_equal(a[c], b[c], equal_nan=a[c].dtype.kind == "f") for c in a.colnames)
     src = pop.draw(np.random.default_rng(3), center=(1.0, -2.0), min_redshift=1.2)
     assert src.redshift >= 1.2
     assert (src.profile.x, src.profile.y) == (1.0, -2.0)
@@ -320,3 +328,188 @@ def test_ellipse_geometry_matches_lenstronomy():
     b_l = 1.9992 * s.n - 0.3271
     r_lens = s.r_e * (1.0 - np.log(lens) / b_l) ** s.n
     np.testing.assert_allclose(r_ours, r_lens, rtol=1e-9)
+
+
+# --- the paper preset is the old population ---------------------------------------------------
+def test_paper_preset_draws_the_same_table_as_before_the_realistic_population():
+    # the first two rows drawn with seed 42 (min_redshift 0.5) by the Table 1 population as it
+    # was before the realistic default existed
+    t = SourcePopulation(PAPER).draw_table(300, 42, min_redshift=0.5)
+    old = {
+        "mag_g": (25.800589443700584, 24.361702258308583),
+        "mag_r": (25.418584744798398, 23.180985976716578),
+        "mag_z": (25.24385143180098, 22.699378088818403),
+        "r_e": (0.48557867859520304, 0.10957266428006462),
+        "n": (1.0875175100859147, 1.9893453931985814),
+        "q": (0.7765837431124442, 0.767267527681966),
+        "phi": (78.64331186357165, 19.175778073430052),
+        "redshift": (1.3347613831137408, 1.2441510298671976),
+    }
+    for col, values in old.items():
+        assert tuple(t[col][:2]) == values, col
+    assert (t["n_clumps"] == 0).all() and np.isnan(t["uv_slope"]).all()
+    assert isinstance(SourcePopulation(PAPER).make_source(t[0]), Sersic)
+
+
+# --- the realistic population -----------------------------------------------------------------
+def test_smail_redshift_distribution_matches_numerical_cdf():
+    d = SmailRedshift(1.24, 0.51, 1.01, 0.05, 4.0)
+    zz = np.linspace(0.0, 4.0, 4001)
+    pdf = zz**1.24 * np.exp(-((zz / 0.51) ** 1.01))
+    pdf[(zz < 0.05)] = 0.0
+    cdf = integrate.cumulative_trapezoid(pdf, zz, initial=0.0)
+    cdf /= cdf[-1]
+    v = d.sample(np.random.default_rng(1), 40000)
+    assert v.min() >= 0.05 and v.max() <= 4.0
+    for zq in (0.3, 0.8, 1.5, 2.5, 3.5):  # binomial sigma <= 0.0025
+        assert np.mean(v <= zq) == pytest.approx(np.interp(zq, zz, cdf), abs=0.01)
+    assert d.median() == pytest.approx(np.interp(0.5, cdf, zz), abs=2e-3)
+    # truncated by min_redshift, as the simulator asks
+    t = SourcePopulation().draw_table(2000, 3, min_redshift=2.5)
+    assert t["redshift"].min() >= 2.5 and t["redshift"].max() <= 4.0
+    with pytest.raises(ParameterError, match="z0"):
+        SmailRedshift(1.0, -0.5, 1.0, 0.0, 4.0)
+
+
+def test_igm_transmission_is_madau_line_blanketing():
+    z = 3.0
+    # redward of Ly alpha: transparent; between Ly beta and Ly alpha: Ly alpha forest only
+    assert igm_transmission(1300.0 * (1 + z), z) == 1.0
+    lam = 1100.0 * (1 + z)
+    assert igm_transmission(lam, z) == pytest.approx(math.exp(-3.6e-3 * (lam / 1215.67) ** 3.46))
+    assert igm_transmission(1000.0 * (1 + z), z) < igm_transmission(lam, z)
+
+
+def test_colours_follow_redshift_and_g_drops_out_above_z3():
+    z = np.array([1.0, 1.5, 2.0, 2.5, 3.0, 3.3, 3.6, 4.0])
+    gr, rz = sed_colours(z, -1.5, -1.0, 1.25)
+    # flat UV continuum in g and r at z = 1.5-2.5: g - r = 0.31 (beta + 2) ~ 0.15
+    assert np.all(np.abs(gr[1:4] - 0.31 * 0.5) < 0.05)
+    assert np.all(np.diff(gr[3:]) > 0.1)  # the Lyman-alpha forest enters g
+    assert gr[-1] > 1.0  # a g-band dropout at z = 4
+    # the 4000 A break between r and z at z ~ 0.8-1 makes r - z redder than at z = 2
+    assert rz[0] > rz[2] + 0.2
+    # bluer UV slopes give bluer colours
+    assert sed_colours(2.0, -2.5, -1.0, 1.25)[0][0] < sed_colours(2.0, -1.0, -1.0, 1.25)[0][0]
+    t = SourcePopulation().draw_table(6000, 4)
+    hi, mid = t["redshift"] > 3.5, (t["redshift"] > 1.5) & (t["redshift"] < 2.5)
+    assert (
+        np.median(t["mag_g"][hi] - t["mag_r"][hi])
+        > np.median(t["mag_g"][mid] - t["mag_r"][mid]) + 0.5
+    )
+
+
+def test_top_hat_passbands_match_the_decam_curves_of_speclite():
+    speclite = pytest.importorskip("speclite.filters")
+    import astropy.units as u
+
+    curves = speclite.load_filters("decam2014-g", "decam2014-r", "decam2014-z")
+    lam = np.linspace(3000.0, 11000.0, 8001)
+    from clusterlens.sources.sed import sed_fnu
+
+    for z in (0.3, 0.8, 1.5, 2.5, 3.3, 3.8):
+        for beta, d in ((-2.2, 1.1), (-1.0, 1.4)):
+            fnu = sed_fnu(lam / (1 + z), beta, -1.0, d) * igm_transmission(lam, z)
+            flam = fnu / lam**2 * 1e-17 * u.erg / u.s / u.cm**2 / u.AA
+            m = curves.get_ab_magnitudes(flam, lam * u.AA)
+            gr, rz = sed_colours(z, beta, -1.0, d)
+            assert gr[0] == pytest.approx(m["decam2014-g"][0] - m["decam2014-r"][0], abs=0.1)
+            assert rz[0] == pytest.approx(m["decam2014-r"][0] - m["decam2014-z"][0], abs=0.1)
+    for name, curve in zip("grz", curves, strict=True):
+        lo, hi = PASSBANDS[name]
+        assert lo < curve.effective_wavelength.value < hi
+
+
+def test_sizes_shrink_with_redshift_as_configured():
+    cfg = SourcePopulationConfig(size_scatter_ln=0.0)
+    pop = SourcePopulation(cfg)
+    from astropy.cosmology import FlatLambdaCDM
+
+    cosmo = FlatLambdaCDM(H0=70.0, Om0=0.3)
+    z = np.array([0.5, 1.0, 2.0, 3.0])
+    mag = np.full(4, 24.0)
+    r_e = pop.sizes(0, mag, z)
+    abs_mag = mag - cosmo.distmod(z).value + 2.5 * np.log10(1 + z)
+    kpc = 7.0 * (1 + z) ** -1.2 * (10 ** (-0.4 * (abs_mag + 21.0))) ** 0.27
+    expected = kpc / (cosmo.angular_diameter_distance(z).to_value("kpc") * math.pi / 648000)
+    np.testing.assert_allclose(r_e, np.clip(expected, 0.02, 1.68), rtol=2e-3)
+    # with the scatter: the drawn population's median size falls with redshift
+    t = SourcePopulation().draw_table(6000, 5)
+    low, high = t["redshift"] < 0.7, t["redshift"] > 2.0
+    assert np.median(t["r_e"][high]) < 0.8 * np.median(t["r_e"][low])
+    assert t["r_e"].min() >= 0.02 and t["r_e"].max() <= 1.68
+
+
+def test_clumpy_sources_conserve_flux_and_are_reproducible():
+    pop = SourcePopulation(SourcePopulationConfig(clump_probability=(1.0, 1.0)))
+    t = pop.draw_table(200, 6)
+    cfg = pop.config
+    assert (t["n_clumps"] >= 1).all() and (t["n_clumps"] <= 6).all()
+    assert (t["clump_fraction"] >= 0.1).all() and (t["clump_fraction"] <= 0.4).all()
+    # clumps are bluer than the body (younger stars, no 4000 A break)
+    assert (t["g_minus_r_clumps"] <= t["g_minus_r_body"] + 1e-9).all()
+    for row in t[:20]:
+        src = pop.make_source(row, x=0.4, y=-0.3)
+        assert isinstance(src, StructuredSource) and len(src.clumps) == row["n_clumps"]
+        np.testing.assert_allclose(src.magnitudes, [row["mag_g"], row["mag_r"], row["mag_z"]])
+        assert src.clump_fraction[1] == pytest.approx(row["clump_fraction"])
+        assert (src.x, src.y) == (0.4, -0.3)
+        for c in src.clumps:
+            assert cfg.clump_r_e[0] - 1e-12 <= c.r_e or c.r_e == pytest.approx(src.r_e)
+            assert c.r_e <= cfg.clump_r_e[1] + 1e-12
+        again = pop.make_source(row, x=0.4, y=-0.3)
+        assert again == src
+    # the rendered, unlensed source holds the sum of its components' fluxes
+    src = pop.make_source(t[0], x=0.05, y=0.02)
+    img = render_sersic_adaptive(src, None, shape=(81, 81), pixel_scale=PIX)
+    np.testing.assert_allclose(img.sum(axis=(1, 2)), src.fluxes, rtol=2e-3)
+    parts = sum(
+        render_sersic_adaptive(c, None, shape=(81, 81), pixel_scale=PIX) for c in src.components
+    )
+    # each component is refined to its share of the tolerance: the same image to 0.5% of its peak
+    np.testing.assert_allclose(img, parts, rtol=0, atol=5e-3 * img.max())
+    sb = src.surface_brightness([0.0, 0.1], [0.0, 0.0])
+    np.testing.assert_allclose(
+        sb, sum(c.surface_brightness([0.0, 0.1], [0.0, 0.0]) for c in src.components)
+    )
+
+
+def test_lensed_structured_source_matches_brute_force():
+    body = Sersic(x=0.1, y=0.05, r_e=0.4, n=1.0, q=0.7, phi=20.0, fluxes=(1.0, 1.5, 2.0))
+    clumps = (
+        Sersic(x=0.3, y=0.0, r_e=0.08, n=0.5, q=0.8, phi=0.0, fluxes=(0.3, 0.2, 0.1)),
+        Sersic(x=-0.1, y=0.25, r_e=0.05, n=0.5, q=0.9, phi=40.0, fluxes=(0.2, 0.1, 0.05)),
+    )
+    src = StructuredSource(body, clumps)
+
+    def trace(x, y):
+        r = np.maximum(np.hypot(x, y), 1e-12)
+        return x - 3.0 * x / r, y - 3.0 * y / r
+
+    img = render_sersic_adaptive(src, trace, shape=(41, 41), pixel_scale=PIX, rtol=1e-5)
+    x, y = pixel_grid((41, 41), PIX, supersample=24)
+    bx, by = trace(x, y)
+    brute = render_sersic(src, bx, by, pixel_scale=PIX, supersample=24)
+    np.testing.assert_allclose(img.sum(axis=(1, 2)), brute.sum(axis=(1, 2)), rtol=3e-3)
+    with pytest.raises(ParameterError, match="clumps"):
+        StructuredSource(body, (body, "clump"))
+    with pytest.raises(ParameterError, match="body"):
+        StructuredSource("body")
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"colour_model": "templates"}, "colour_model"),
+        ({"size_model": "fixed"}, "size_model"),
+        ({"clump_count": (0, 3)}, "clump_count"),
+        ({"clump_probability": (0.2, 1.5)}, "clump_probability"),
+        ({"clump_flux_fraction": (0.5, 0.2)}, "clump_flux_fraction"),
+        ({"second_source_probability": 2.0}, "second_source_probability"),
+        ({"uv_slope": TruncatedNormal(-1.5, 0.5, -9.0, 0.0)}, "uv_slope"),
+        ({"redshift": "smail"}, "redshift"),
+    ],
+)
+def test_bad_realistic_population_config_names_the_field(kwargs, name):
+    with pytest.raises(ParameterError, match=name):
+        SourcePopulationConfig(**kwargs)

@@ -7,7 +7,8 @@ configuration file read by :func:`load_config` (``clusterlens simulate --config 
                   mass budget
     [members]     member galaxies: profile name (truncated dPIE or SIE), M* -> sigma, cut radii
     [bcg]         the brightest cluster galaxy as its own mass component
-    [source]      Sérsic source population (clusterlens.sources.SourcePopulationConfig)
+    [source]      source population: redshifts, SED colours, sizes, clumps, second sources
+                  (clusterlens.sources.SourcePopulationConfig)
     [placement]   where sources go: the high-magnification region near the caustics
     [selection]   the paper's Einstein-radius cut and an arc-visibility rule
     [image]       cutout size, final crop, PSF margin, render accuracy
@@ -34,6 +35,8 @@ from clusterlens.errors import ParameterError
 from clusterlens.fields import FieldConfig
 from clusterlens.observe.conditions import ConditionsDistribution
 from clusterlens.sources.population import (
+    DISTRIBUTION_FIELDS,
+    SmailRedshift,
     SourcePopulationConfig,
     TruncatedLogNormal,
     TruncatedNormal,
@@ -351,6 +354,15 @@ class SelectionConfig:
     min_arc_snr : float
         Arc visibility: the matched-filter S/N of the noiseless, PSF-convolved arc, combined
         over g, r, z (:func:`clusterlens.observe.arc_snr`), must reach this (0: no rule).
+    min_visible_pixels : int
+        Arc visibility, pixel by pixel: at least this many pixels of the noiseless,
+        PSF-convolved arc must exceed ``visible_pixel_sigma`` times their noise (sky plus the
+        arc's shot noise) in at least one band
+        (:func:`clusterlens.mock.simulator.visible_pixels`).  An arc with a high matched-filter
+        S/N spread thinly below the noise everywhere is then not labelled a lens.  0: no rule
+        (the paper).
+    visible_pixel_sigma : float
+        The per-pixel threshold ``k`` [sigma] of ``min_visible_pixels``.
     max_halo_draws : int
         Halo realisations (q, phi, concentration) tried per cluster before giving up on it.
     max_source_draws : int
@@ -362,6 +374,8 @@ class SelectionConfig:
 
     min_einstein_radius: float = 5.0
     min_arc_snr: float = 10.0
+    min_visible_pixels: int = 5
+    visible_pixel_sigma: float = 1.0
     max_halo_draws: int = 4
     max_source_draws: int = 10
     max_cluster_draws: int = 200
@@ -374,6 +388,14 @@ class SelectionConfig:
             check_scalar(self.min_einstein_radius, "min_einstein_radius", o, low=0.0),
         )
         s(self, "min_arc_snr", check_scalar(self.min_arc_snr, "min_arc_snr", o, low=0.0))
+        s(self, "min_visible_pixels", _int(self.min_visible_pixels, "min_visible_pixels", o, 0))
+        s(
+            self,
+            "visible_pixel_sigma",
+            check_scalar(
+                self.visible_pixel_sigma, "visible_pixel_sigma", o, low=0.0, low_inclusive=False
+            ),
+        )
         for name in ("max_halo_draws", "max_source_draws", "max_cluster_draws"):
             s(self, name, _int(getattr(self, name), name, o, 1))
 
@@ -523,15 +545,16 @@ _DISTRIBUTIONS = {
     "uniform": (Uniform, ("low", "high")),
     "normal": (TruncatedNormal, ("mean", "sigma", "low", "high")),
     "lognormal": (TruncatedLogNormal, ("median", "sigma_ln", "low", "high")),
+    "smail": (SmailRedshift, ("alpha", "z0", "beta", "low", "high")),
 }
-_DIST_FIELDS = ("mag_r", "r_e", "q", "redshift", "sersic_n", "phi")
+_DIST_FIELDS = DISTRIBUTION_FIELDS
 
 
 def _distribution(value, where: str):
     if not isinstance(value, dict) or "kind" not in value:
         raise ParameterError(
-            f"{where} must be a table with 'kind' = 'uniform', 'normal' or 'lognormal' and "
-            f"its parameters. Got {value!r} instead."
+            f"{where} must be a table with 'kind' = 'uniform', 'normal', 'lognormal' or "
+            f"'smail' and its parameters. Got {value!r} instead."
         )
     kind = value["kind"]
     if kind not in _DISTRIBUTIONS:
@@ -546,7 +569,10 @@ def _distribution(value, where: str):
             f"{where} ({kind}) takes exactly the keys {list(names)}; unknown {sorted(extra)}, "
             f"missing {missing}."
         )
-    return cls(*(value[n] for n in names))
+    try:
+        return cls(*(value[n] for n in names))
+    except (ParameterError, TypeError, ValueError) as exc:
+        raise ParameterError(f"Bad value of {where} ({kind}): {exc}") from None
 
 
 def _dist_to_toml(dist) -> dict:
@@ -601,7 +627,9 @@ def config_from_dict(data: dict, *, where: str = "the configuration") -> MockCon
         try:
             sections[name] = cls(**kwargs)
         except (ParameterError, TypeError, ValueError) as exc:
-            raise ParameterError(f"Bad value in [{name}] of {where}: {exc}") from None
+            named = [k for k in kwargs if f"'{k}" in str(exc)]  # the key the message blames
+            key = f"'{name}.{named[0]}'" if named else f"[{name}]"
+            raise ParameterError(f"Bad value of {key} in {where}: {exc}") from None
     return MockConfig(**sections)
 
 

@@ -27,7 +27,19 @@ _PAPER_MASS: dict = {
 }
 
 # --- [source]: the source population ---------------------------------------------------------
-_PAPER_SOURCE: dict = {}
+# Table 1 and section 2.2: single Sersic sources, z_s in Table 1's 0.034-1.495 (the shape of
+# its Figure 2 approximated by a truncated normal), sizes not tied to redshift, the 1:1:2
+# red / green / blue colour classes, one source per lens.  Same seed -> the same table as
+# before the realistic population existed.
+_PAPER_SOURCE: dict = {
+    "source": {
+        "redshift": {"kind": "normal", "mean": 1.0, "sigma": 0.35, "low": 0.034, "high": 1.495},
+        "colour_model": "classes",
+        "size_model": "distribution",
+        "clump_probability": [0.0, 0.0],
+        "second_source_probability": 0.0,
+    }
+}
 
 # --- [observation]: PSFs, depth, noise --------------------------------------------------------
 # the paper: one Gaussian PSF per band (FWHM 1.3, 1.2, 1.1") and the DESI target depths
@@ -54,7 +66,8 @@ _PAPER_SKY: dict = {
 }
 
 # --- [selection], [placement], [image]: what counts as a lens --------------------------------
-_PAPER_SELECTION: dict = {}
+# The paper keeps arcs by the Einstein radius and (here) the matched-filter S/N only.
+_PAPER_SELECTION: dict = {"selection": {"min_visible_pixels": 0}}
 
 
 def _merge(*parts: dict) -> dict:
@@ -67,9 +80,7 @@ def _merge(*parts: dict) -> dict:
 
 PRESETS: dict[str, dict] = {
     "realistic": {},
-    "paper": _merge(
-        _PAPER_MASS, _PAPER_SOURCE, _PAPER_OBSERVATION, _PAPER_SKY, _PAPER_SELECTION
-    ),
+    "paper": _merge(_PAPER_MASS, _PAPER_SOURCE, _PAPER_OBSERVATION, _PAPER_SKY, _PAPER_SELECTION),
 }
 
 

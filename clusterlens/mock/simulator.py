@@ -46,7 +46,7 @@ from clusterlens.observe import SurveyConditions, add_arc_noise, arc_snr, convol
 from clusterlens.observe.photometry import nanomaggies_to_mag
 from clusterlens.profiles import SIEPopulation, get_profile
 from clusterlens.profiles.base import Composite, MassProfile
-from clusterlens.sources import BANDS, Sersic, SourcePopulation
+from clusterlens.sources import BANDS, Sersic, SourcePopulation, StructuredSource
 
 __all__ = [
     "ClusterScene",
@@ -295,21 +295,25 @@ class MockResult:
         The cropped cutout without the arc.
     lens : MassProfile
         Halo + members scaled to the source redshift.
-    source : Sersic
-        The source (source-plane position in arcsec).
+    source : Sersic or StructuredSource
+        The source (source-plane position in arcsec); a StructuredSource when it has clumps.
     member_xy : ndarray, ``(n_members, 2)``
         Member positions [arcsec] (for Figure 1's crosses).
     params : dict
         Every parameter as a flat dict of scalars (see ``docs/mock.md``).
+    second_source : Sersic or StructuredSource or None
+        A second source at another redshift (``params["second_source_redshift"]``) whose
+        images are part of ``arc``; ``lens`` is scaled to the first source only.
     """
 
     image: np.ndarray
     arc: np.ndarray
     cutout: np.ndarray
     lens: MassProfile
-    source: Sersic
+    source: Sersic | StructuredSource
     member_xy: np.ndarray
     params: dict = field(default_factory=dict)
+    second_source: Sersic | StructuredSource | None = None
 
 
 class LensMaps:
@@ -485,13 +489,15 @@ class MockLensSimulator:
                 "The 'config' parameter of MockLensSimulator must be a MockConfig. "
                 f"Got {type(self.config).__name__} instead."
             )
-        self.population = SourcePopulation(self.config.source) if population is None else population
+        self.cosmology = FlatLambdaCDM(H0=70.0, Om0=0.3) if cosmology is None else cosmology
+        if population is None:
+            population = SourcePopulation(self.config.source, cosmology=self.cosmology)
+        self.population = population
         if not hasattr(self.population, "draw_table"):
             raise ParameterError(
                 "The 'population' parameter of MockLensSimulator must be a source population "
                 f"(with draw_table). Got {type(self.population).__name__} instead."
             )
-        self.cosmology = FlatLambdaCDM(H0=70.0, Om0=0.3) if cosmology is None else cosmology
         # scenes without conditions of their own are observed with the nominal (median) ones
         self.conditions = self.config.observation.nominal
         self.margin = self.config.psf_margin
@@ -756,7 +762,8 @@ class MockLensSimulator:
         stats : dict, optional
             Counters updated in place: ``halo_draws``, ``halo_rejected`` (Einstein radius
             below the minimum at every source redshift), ``source_draws``,
-            ``placement_failed``, ``snr_rejected``.
+            ``placement_failed``, ``snr_rejected``, ``visibility_rejected`` (no pixel group
+            above the noise, :attr:`SelectionConfig.min_visible_pixels`).
 
         Raises
         ------
@@ -773,6 +780,7 @@ class MockLensSimulator:
             "source_draws",
             "placement_failed",
             "snr_rejected",
+            "visibility_rejected",
         ):
             stats.setdefault(k, 0)
         sel = self.config.selection
@@ -824,16 +832,9 @@ class MockLensSimulator:
                 reason = "placement"
                 continue
             (bx0, by0), mu_pix = centre
-            source = Sersic.from_magnitudes(
-                [row["mag_g"], row["mag_r"], row["mag_z"]],
-                x=bx0,
-                y=by0,
-                r_e=float(row["r_e"]),
-                n=float(row["n"]),
-                q=float(row["q"]),
-                phi=float(row["phi"]),
-            )
-            result = self._render(scene, maps, s, source, rng)
+            source = self._make_source(row, bx0, by0)
+            second = self._second_source(scene, maps, z_min, ratio_ref, rng)
+            result = self._render(scene, maps, s, source, rng, extra=second)
             arc_noisy, arc_clean, raw_total = result
             snr = np.asarray(arc_snr(arc_clean, self.scene_conditions(scene)))
             snr_total = float(np.sqrt(np.sum(snr**2)))
@@ -841,11 +842,18 @@ class MockLensSimulator:
                 stats["snr_rejected"] += 1
                 reason = "arc_snr"
                 continue
+            k_sigma = cfg.selection.visible_pixel_sigma
+            n_visible = visible_pixels(arc_clean, self.scene_conditions(scene), k_sigma)
+            if n_visible < cfg.selection.min_visible_pixels:
+                stats["visibility_rejected"] += 1
+                reason = "arc_visibility"
+                continue
             draw = {
                 "s": s,
                 "z_s": z_s,
                 "row": row,
                 "source": source,
+                "second": second,
                 "arc_noisy": arc_noisy,
                 "arc_clean": arc_clean,
                 "raw_total": raw_total,
@@ -853,9 +861,46 @@ class MockLensSimulator:
                 "mu_pix": mu_pix,
                 "snr": snr,
                 "snr_total": snr_total,
+                "n_visible": n_visible,
             }
             return self._result(scene, maps, draw, halo_params), "accepted"
         return None, reason
+
+    def _make_source(self, row, x, y):
+        """The light profile of a drawn row at source-plane position ``(x, y)`` [arcsec]."""
+        make = getattr(self.population, "make_source", None)
+        if make is not None:
+            return make(row, x=x, y=y)
+        return Sersic.from_magnitudes(
+            [row["mag_g"], row["mag_r"], row["mag_z"]],
+            x=x,
+            y=y,
+            r_e=float(row["r_e"]),
+            n=float(row["n"]),
+            q=float(row["q"]),
+            phi=float(row["phi"]),
+        )
+
+    def _second_source(self, scene, maps, z_min, ratio_ref, rng):
+        """With ``source.second_source_probability``: ``{"row", "source", "s", "theta_e",
+        "mu_pix"}`` of a second source at its own redshift (placed behind its own
+        high-magnification region), else ``None``.  No random number is drawn when the
+        probability is 0 (the paper preset)."""
+        p = getattr(self.config.source, "second_source_probability", 0.0)
+        if p <= 0.0 or rng.uniform() >= p:
+            return None
+        row = self.population.draw_table(1, rng, min_redshift=z_min)[0]
+        z2 = float(row["redshift"])
+        s2 = float(self._distance_ratio(scene.z_lens, z2)) / ratio_ref
+        theta_e2 = maps.einstein_radius(s2)
+        if theta_e2 <= 0.0:
+            return None
+        centre = self._place(maps, s2, theta_e2, rng)
+        if centre is None:
+            return None
+        (bx, by), mu = centre
+        source = self._make_source(row, bx, by)
+        return {"row": row, "source": source, "s": s2, "theta_e": theta_e2, "mu_pix": mu}
 
     def _place(self, maps: LensMaps, s: float, theta_e: float, rng):
         fxx, fxy, fyy = maps.fxx, maps.fxy, maps.fyy
@@ -889,12 +934,14 @@ class MockLensSimulator:
         by += rng.uniform(-half, half)
         return (float(bx), float(by)), float(mu)
 
-    def _render(self, scene, maps, s, source, rng):
+    def _render_light(self, maps, s, source):
+        """The lensed, noiseless, unconvolved light [nanomaggies] of one source at
+        deflection scale ``s`` on the simulated box (body and clumps)."""
         from clusterlens.sources import render_sersic_adaptive
 
         ax, ay = maps.deflection
         icfg = self.config.image
-        arc = render_sersic_adaptive(
+        return render_sersic_adaptive(
             source,
             maps.ray_trace(s),
             shape=maps.shape,
@@ -903,7 +950,14 @@ class MockLensSimulator:
             max_supersample=icfg.render_max_supersample,
             beta=(self._x - s * ax, self._y - s * ay),
         )
-        raw_total = arc.sum(axis=(1, 2))
+
+    def _render(self, scene, maps, s, source, rng, extra=None):
+        arc = self._render_light(maps, s, source)
+        raw_total = arc.sum(axis=(1, 2))  # the first source's lensed flux (magnification)
+        if extra is not None:
+            light2 = self._render_light(maps, extra["s"], extra["source"])
+            extra["raw_total"] = light2.sum(axis=(1, 2))
+            arc = arc + light2
         # the PSF sees the whole simulated box; the shot noise only the pixels that are kept
         m, c = self.margin, self.crop
         cond = self.scene_conditions(scene)
@@ -952,6 +1006,9 @@ class MockLensSimulator:
             **{f"source_mag_{b}": float(m) for b, m in zip(BANDS, mags, strict=True)},
             "source_redshift": draw["z_s"],
             "source_colour": str(draw["row"]["colour_class"]),
+            **_source_row_params(draw["row"], source),
+            **_second_source_params(draw.get("second")),
+            "arc_visible_pixels": int(draw.get("n_visible", 0)),
             "magnification": float(draw["raw_total"].sum() / fluxes.sum()),
             "magnification_pixel": draw["mu_pix"],
             "arc_snr": draw["snr_total"],
@@ -974,4 +1031,77 @@ class MockLensSimulator:
             source=source,
             member_xy=member_xy,
             params=params,
+            second_source=None if draw.get("second") is None else draw["second"]["source"],
         )
+
+
+def visible_pixels(arc, conditions, k_sigma: float) -> int:
+    """Pixels of the noiseless, PSF-convolved ``arc`` above ``k_sigma`` times their noise, in
+    the band that has the most of them.
+
+    A pixel's noise is ``sqrt(sigma_sky^2 + f / g)`` (the band's sky noise and the arc's own
+    shot noise, :class:`~clusterlens.observe.SurveyConditions`), so the count says how many
+    pixels of the arc stand out of the noise in at least one band.
+
+    Parameters
+    ----------
+    arc : ndarray, ``(3, ny, nx)``
+        Nanomaggies per pixel.
+    conditions : SurveyConditions
+    k_sigma : float
+    """
+    img = np.clip(np.asarray(arc, dtype=np.float64), 0.0, None)
+    sigma2 = conditions.sky_sigma[:, None, None] ** 2 + img / conditions.gain[:, None, None]
+    above = img * img > (k_sigma * k_sigma) * sigma2
+    return int(above.reshape(above.shape[0], -1).sum(axis=1).max())
+
+
+def _row_value(row, name, default):
+    try:
+        return row[name]
+    except (KeyError, ValueError, IndexError):
+        return default
+
+
+def _source_row_params(row, source) -> dict:
+    """Source parameters beyond the body's Sérsic shape (SED, clumps) for the params table."""
+    mags = source.magnitudes
+    n_clumps = len(source.clumps) if isinstance(source, StructuredSource) else 0
+    frac = float(source.clump_fraction[1]) if n_clumps else 0.0
+    return {
+        "source_g_minus_r": float(mags[0] - mags[1]),
+        "source_r_minus_z": float(mags[1] - mags[2]),
+        "source_uv_slope": float(_row_value(row, "uv_slope", np.nan)),
+        "source_optical_slope": float(_row_value(row, "optical_slope", np.nan)),
+        "source_balmer_break": float(_row_value(row, "balmer_break", np.nan)),
+        "source_n_clumps": n_clumps,
+        "source_clump_flux_fraction": frac,
+    }
+
+
+def _second_source_params(second) -> dict:
+    """The second source's parameters (NaN / 0 without one: every mock has the columns)."""
+    if second is None:
+        return {
+            "second_source": 0,
+            "second_source_redshift": np.nan,
+            "second_source_mag_r": np.nan,
+            "second_source_x": np.nan,
+            "second_source_y": np.nan,
+            "second_source_n_clumps": 0,
+            "second_source_magnification": np.nan,
+            "second_source_deflection_scale": np.nan,
+        }
+    src = second["source"]
+    return {
+        "second_source": 1,
+        "second_source_redshift": float(second["row"]["redshift"]),
+        "second_source_mag_r": float(src.magnitudes[1]),
+        "second_source_x": float(src.x),
+        "second_source_y": float(src.y),
+        "second_source_n_clumps": len(src.clumps) if isinstance(src, StructuredSource) else 0,
+        "second_source_magnification": float(
+            np.sum(second.get("raw_total", np.nan)) / np.sum(src.fluxes)
+        ),
+        "second_source_deflection_scale": float(second["s"]),
+    }

@@ -1,19 +1,23 @@
-"""Background sources: the Sérsic light profile, its rendering on ray-traced grids, and
-populations of sources to draw from (the paper's Table 1, or a user's own catalog)."""
+"""Background sources: the Sérsic light profile, structured (clumpy) sources, their
+rendering on ray-traced grids, the colours of star-forming SEDs in g, r, z, and populations of
+sources to draw from (the realistic default, the paper's Table 1, or a user's own catalog)."""
 
 from clusterlens.sources.population import (
     COLOUR_CLASSES,
     CatalogSourcePopulation,
     DrawnSource,
+    SmailRedshift,
     SourcePopulation,
     SourcePopulationConfig,
     TruncatedLogNormal,
     TruncatedNormal,
     Uniform,
 )
+from clusterlens.sources.sed import PASSBANDS, igm_transmission, sed_colours, sed_fnu
 from clusterlens.sources.sersic import (
     BANDS,
     Sersic,
+    StructuredSource,
     render_sersic,
     render_sersic_adaptive,
     sersic_b,
@@ -22,6 +26,7 @@ from clusterlens.sources.sersic import (
 __all__ = [
     "BANDS",
     "Sersic",
+    "StructuredSource",
     "sersic_b",
     "render_sersic",
     "render_sersic_adaptive",
@@ -33,4 +38,9 @@ __all__ = [
     "Uniform",
     "TruncatedNormal",
     "TruncatedLogNormal",
+    "SmailRedshift",
+    "PASSBANDS",
+    "igm_transmission",
+    "sed_fnu",
+    "sed_colours",
 ]

@@ -9,7 +9,15 @@ from numba import njit
 
 from clusterlens.profiles._fastmath import exp_finite, log_positive
 
-__all__ = ["sersic_unit_sb", "add_sersic_stamp", "add_sersic_stamps"]
+__all__ = [
+    "sersic_unit_sb",
+    "add_sersic_stamp",
+    "add_sersic_stamps",
+    "steep_pixel_flags",
+    "steep_pixel_flags_at",
+    "pixel_footprints",
+    "pixels_within",
+]
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -159,3 +167,82 @@ def steep_pixel_flags(value, bx, by, xc, yc, sqrt_q, r_e, b_n, n, atol, out):
 @njit(inline="always", cache=True)
 def _dist2(x1, y1, x2, y2):
     return (x1 - x2) * (x1 - x2) + (y1 - y2) * (y1 - y2)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def steep_pixel_flags_at(value, bx, by, idx, xc, yc, sqrt_q, r_e, b_n, n, atol, out):
+    """:func:`steep_pixel_flags` for the flat pixel indices ``idx`` only (``out[k]`` for
+    ``idx[k]``): a small component (a clump) is tested only where its light can be."""
+    ny, nx = value.shape
+    inv_n = 1.0 / n
+    log_inv_re = -math.log(r_e)
+    for k in range(idx.size):
+        i = idx[k] // nx
+        j = idx[k] - i * nx
+        up = max(i - 1, 0)
+        down = min(i + 1, ny - 1)
+        left = max(j - 1, 0)
+        right = min(j + 1, nx - 1)
+        x0 = bx[i, j]
+        y0 = by[i, j]
+        acc = value[up, j] + value[down, j] + value[i, left] + value[i, right]
+        foot2 = max(
+            max(_dist2(bx[up, j], by[up, j], x0, y0), _dist2(bx[down, j], by[down, j], x0, y0)),
+            max(
+                _dist2(bx[i, left], by[i, left], x0, y0),
+                _dist2(bx[i, right], by[i, right], x0, y0),
+            ),
+        )
+        foot = math.sqrt(foot2)
+        v = value[i, j]
+        dist = math.sqrt(_dist2(x0, y0, xc, yc))
+        r = max(dist, 1e-12)
+        slope = b_n * inv_n * exp_finite(inv_n * (log_positive(r) + log_inv_re)) / r
+        out[k] = (
+            (abs(v - 0.25 * acc) > atol)
+            | (dist * sqrt_q <= foot + 0.5 * r_e)
+            | (v * min(1.0, (slope * foot) ** 2) > atol)
+        )
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def pixel_footprints(bx, by, out):
+    """Source-plane footprint [arcsec] of every pixel: the largest distance from its traced
+    position to that of one of its 4 neighbours (as in :func:`steep_pixel_flags`)."""
+    ny, nx = bx.shape
+    for i in range(ny):
+        up = max(i - 1, 0)
+        down = min(i + 1, ny - 1)
+        for j in range(nx):
+            left = max(j - 1, 0)
+            right = min(j + 1, nx - 1)
+            x0 = bx[i, j]
+            y0 = by[i, j]
+            foot2 = max(
+                max(
+                    _dist2(bx[up, j], by[up, j], x0, y0),
+                    _dist2(bx[down, j], by[down, j], x0, y0),
+                ),
+                max(
+                    _dist2(bx[i, left], by[i, left], x0, y0),
+                    _dist2(bx[i, right], by[i, right], x0, y0),
+                ),
+            )
+            out[i, j] = math.sqrt(foot2)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def pixels_within(bx, by, foot, xc, yc, radius, out):
+    """Flat indices of the pixels whose traced position lies within ``radius + foot`` of
+    ``(xc, yc)`` (flat arrays); returns the filled head of ``out``."""
+    k = 0
+    for i in range(bx.size):
+        dx = bx[i] - xc
+        dy = by[i] - yc
+        lim = radius + foot[i]
+        if dx * dx + dy * dy <= lim * lim:
+            out[k] = i
+            k += 1
+    return out[:k]

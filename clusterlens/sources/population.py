@@ -12,16 +12,19 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 from astropy.table import Table
-from scipy.special import ndtr, ndtri
+from scipy.special import gammainc, gammaincinv, ndtr, ndtri
 
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ParameterError
-from clusterlens.sources.sersic import BANDS, Sersic
+from clusterlens.observe.photometry import ZERO_POINT
+from clusterlens.sources.sed import sed_colours
+from clusterlens.sources.sersic import BANDS, Sersic, StructuredSource
 
 __all__ = [
     "Uniform",
     "TruncatedNormal",
     "TruncatedLogNormal",
+    "SmailRedshift",
     "COLOUR_CLASSES",
     "SourcePopulationConfig",
     "DrawnSource",
@@ -134,29 +137,131 @@ class TruncatedLogNormal(TruncatedNormal):
         return np.exp(v)
 
 
-Distribution = Uniform | TruncatedNormal
+@dataclass(frozen=True)
+class SmailRedshift:
+    """Redshift distribution ``n(z) ~ z^alpha exp[-(z / z0)^beta]`` (Smail et al. 1994)
+    truncated to ``[low, high]``.
+
+    With ``t = (z / z0)^beta`` the CDF is the regularised lower incomplete gamma
+    ``P((alpha + 1) / beta, t)``, so draws invert it exactly (no rejection, no grid).
+
+    Parameters
+    ----------
+    alpha, z0, beta : float
+        Shape (``alpha > -1``), scale redshift (> 0) and exponent (> 0).
+    low, high : float
+        Truncation (``0 <= low < high``).
+    """
+
+    alpha: float
+    z0: float
+    beta: float
+    low: float
+    high: float
+
+    def __post_init__(self):
+        o, s = "SmailRedshift", object.__setattr__
+        s(self, "alpha", check_scalar(self.alpha, "alpha", o, low=-1.0, low_inclusive=False))
+        s(self, "z0", check_scalar(self.z0, "z0", o, low=0.0, low_inclusive=False))
+        s(self, "beta", check_scalar(self.beta, "beta", o, low=0.0, low_inclusive=False))
+        lo, hi = _check_bounds(o, self.low, self.high)
+        check_scalar(lo, "low", o, low=0.0)
+        s(self, "low", lo)
+        s(self, "high", hi)
+
+    @property
+    def _k(self) -> float:
+        return (self.alpha + 1.0) / self.beta
+
+    def cdf(self, z) -> np.ndarray:
+        """Untruncated CDF at ``z``."""
+        t = (np.clip(np.asarray(z, dtype=float), 0.0, None) / self.z0) ** self.beta
+        return gammainc(self._k, t)
+
+    def median(self) -> float:
+        """Median of the truncated distribution."""
+        lo, hi = self.cdf(self.low), self.cdf(self.high)
+        return float(self.z0 * gammaincinv(self._k, 0.5 * (lo + hi)) ** (1.0 / self.beta))
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` independent draws."""
+        u = rng.uniform(self.cdf(self.low), self.cdf(self.high), size)
+        z = self.z0 * gammaincinv(self._k, u) ** (1.0 / self.beta)
+        return np.clip(z, self.low, self.high)
+
+
+Distribution = Uniform | TruncatedNormal | SmailRedshift
+
+
+#: Names of the distribution-valued fields of :class:`SourcePopulationConfig`.
+DISTRIBUTION_FIELDS = (
+    "mag_r",
+    "r_e",
+    "q",
+    "redshift",
+    "sersic_n",
+    "phi",
+    "uv_slope",
+    "optical_slope",
+    "balmer_break",
+)
+COLOUR_MODELS = ("sed", "classes")
+SIZE_MODELS = ("redshift", "distribution")
 
 
 @dataclass(frozen=True)
 class SourcePopulationConfig:
-    """Distributions of the source parameters; the defaults follow the paper's Table 1.
+    """Distributions of the source parameters; the defaults are the realistic population.
 
-    Ranges are those of Table 1 (Zhang et al.); where the table gives no analytic form the
-    shape is a documented choice (see ``docs/sources.md``):
+    ``docs/sources.md`` justifies every default; the ``paper`` preset
+    (:mod:`clusterlens.mock.presets`) restores Table 1 of Zhang et al. (``colour_model =
+    "classes"``, ``size_model = "distribution"``, redshifts 0.034-1.495, no clumps, no second
+    source).
 
-    - ``mag_r``: r-band AB magnitude, truncated normal (24.5, 1.2) on [21.0, 28.0], a faint
-      peak like the unlensed magnitudes of the Collett (2015) population;
-    - colours: the class (red, green, blue) is drawn with ``colour_weights`` (1:1:2); g - r is
-      uniform inside the class (red [1.3, 2.0], green [0.8, 1.3], blue [0.0, 0.8]), r - z
-      uniform in the class's ``r_minus_z`` range; draws whose g or z magnitude falls outside
-      ``mag_g_range`` / ``mag_z_range`` (Table 1: 21.3-29.5 and 20.3-28.3) are drawn again;
-    - ``r_e``: circularised half-light radius [arcsec], truncated log-normal (median 0.35",
-      sigma_ln 0.6) on [0.02, 1.68] (Table 1: 0.00-1.68; zero is not a valid Sérsic size);
-    - ``q``: axis ratio, truncated normal (0.7, 0.2) on [0.2, 1.0];
-    - ``redshift``: truncated normal (1.0, 0.35) on [0.034, 1.495] (Table 1's range);
-    - ``sersic_n``: truncated log-normal (median 1.2, sigma_ln 0.6) on [0.4, 4.0], the
-      disc-dominated, skewed-to-high-n shape of z = 1-2 star-forming galaxies (see docs);
-    - ``phi``: position angle [deg], uniform on [-90, 90).
+    Always used:
+
+    - ``mag_r``: observed r-band AB magnitude of the whole (unlensed) source, truncated
+      normal (24.5, 1.2) on [21.0, 28.0] (Table 1's range, a faint peak like the unlensed
+      magnitudes of the Collett 2015 population);
+    - ``redshift``: :class:`SmailRedshift` ``z^1.24 exp[-(z / 0.51)^1.01]`` on [0.05, 4.0]
+      (the LSST-depth n(z) fit of Chang et al. 2013; median 0.96, 14% above z = 2);
+    - ``q``: truncated normal (0.7, 0.2) on [0.2, 1.0]; ``phi``: uniform [-90, 90) deg;
+    - ``sersic_n``: truncated log-normal (median 1.2, sigma_ln 0.6) on [0.4, 4.0].
+
+    Colours, ``colour_model``:
+
+    - ``"sed"``: the analytic star-forming SED of :mod:`clusterlens.sources.sed` at the
+      source redshift, with UV slope ``uv_slope`` (f_lambda ~ lambda^beta; truncated normal
+      (-1.5, 0.5) on [-2.7, 0.5]), rest-optical slope ``optical_slope`` (truncated normal
+      (-1.0, 0.3) on [-2.0, 0.5]) and 4000 A break ``balmer_break`` (truncated normal
+      (1.25, 0.12) on [1.0, 1.6]), through DECam g, r, z: Lyman-break dropouts above z ~ 3;
+    - ``"classes"``: the paper's section 2.2: a colour class (red, green, blue by g - r) with
+      ``colour_weights`` (1:1:2), g - r uniform in ``g_minus_r[class]``, r - z uniform in
+      ``r_minus_z[class]``, redrawn while g or z falls outside ``mag_g_range`` /
+      ``mag_z_range`` (Table 1: 21.3-29.5 and 20.3-28.3; used only by this model).
+
+    Sizes, ``size_model``:
+
+    - ``"redshift"``: ``r_e = size_r0_kpc (1 + z)^-size_redshift_slope (L / L*)^
+      size_luminosity_slope`` [physical kpc] times a log-normal scatter ``size_scatter_ln``,
+      converted to arcsec at the source redshift and truncated to ``[r_e.low, r_e.high]``;
+      ``L / L* = 10^(-0.4 (M - size_m_star))`` with ``M = m_r - DM(z) + 2.5 log10(1 + z)`` (a
+      flat-f_nu K correction).  Defaults from Shibuya et al. (2015): 7 kpc, slope 1.2,
+      luminosity slope 0.27, scatter 0.5, M* = -21;
+    - ``"distribution"``: ``r_e`` [arcsec] from the ``r_e`` distribution (Table 1: truncated
+      log-normal, median 0.35", sigma_ln 0.6, on [0.02, 1.68]).
+
+    Star-forming clumps (a :class:`~clusterlens.sources.StructuredSource`): with probability
+    ``clump_probability`` (linear in z from its first value at z <= 0.5 to its second at
+    z >= 3; (0, 0) switches clumps off) a source gets ``clump_count`` (uniform integers)
+    Gaussian (n = 0.5) clumps carrying a fraction ``clump_flux_fraction`` (uniform) of its
+    r-band flux, split by a flat Dirichlet draw; each clump has ``r_e`` log-uniform in
+    ``clump_r_e`` [arcsec] (at most the body's), sits at an elliptical radius uniform in
+    ``clump_distance`` body radii, and has the body's SED with a UV slope bluer by a value
+    uniform in ``clump_uv_slope_offset`` and no 4000 A break (young stars).
+
+    ``second_source_probability``: the chance that the simulator adds a second, independent
+    source at its own redshift (another family of multiple images).
     """
 
     mag_r: Distribution = field(default_factory=lambda: TruncatedNormal(24.5, 1.2, 21.0, 28.0))
@@ -167,20 +272,43 @@ class SourcePopulationConfig:
     colour_weights: tuple[float, float, float] = (1.0, 1.0, 2.0)
     r_e: Distribution = field(default_factory=lambda: TruncatedLogNormal(0.35, 0.6, 0.02, 1.68))
     q: Distribution = field(default_factory=lambda: TruncatedNormal(0.7, 0.2, 0.2, 1.0))
-    redshift: Distribution = field(default_factory=lambda: TruncatedNormal(1.0, 0.35, 0.034, 1.495))
+    redshift: Distribution = field(
+        default_factory=lambda: SmailRedshift(1.24, 0.51, 1.01, 0.05, 4.0)
+    )
     sersic_n: Distribution = field(default_factory=lambda: TruncatedLogNormal(1.2, 0.6, 0.4, 4.0))
     phi: Distribution = field(default_factory=lambda: Uniform(-90.0, 90.0))
+    colour_model: str = "sed"
+    uv_slope: Distribution = field(default_factory=lambda: TruncatedNormal(-1.5, 0.5, -2.7, 0.5))
+    optical_slope: Distribution = field(
+        default_factory=lambda: TruncatedNormal(-1.0, 0.3, -2.0, 0.5)
+    )
+    balmer_break: Distribution = field(
+        default_factory=lambda: TruncatedNormal(1.25, 0.12, 1.0, 1.6)
+    )
+    size_model: str = "redshift"
+    size_r0_kpc: float = 7.0
+    size_redshift_slope: float = 1.2
+    size_luminosity_slope: float = 0.27
+    size_scatter_ln: float = 0.5
+    size_m_star: float = -21.0
+    clump_probability: tuple[float, float] = (0.15, 0.6)
+    clump_count: tuple[int, int] = (1, 6)
+    clump_flux_fraction: tuple[float, float] = (0.1, 0.4)
+    clump_r_e: tuple[float, float] = (0.05, 0.2)
+    clump_distance: tuple[float, float] = (0.2, 1.5)
+    clump_uv_slope_offset: tuple[float, float] = (0.3, 1.0)
+    second_source_probability: float = 0.2
 
     def __post_init__(self):
         owner = "SourcePopulationConfig"
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name in ("mag_r", "r_e", "q", "redshift", "sersic_n", "phi"):
-                if not isinstance(v, Uniform | TruncatedNormal):
-                    raise ParameterError(
-                        f"The {f.name!r} parameter of {owner} must be a Uniform, "
-                        f"TruncatedNormal or TruncatedLogNormal. Got {v!r} instead."
-                    )
+        set_ = object.__setattr__
+        for name in DISTRIBUTION_FIELDS:
+            v = getattr(self, name)
+            if not isinstance(v, Uniform | TruncatedNormal | SmailRedshift):
+                raise ParameterError(
+                    f"The {name!r} parameter of {owner} must be a Uniform, TruncatedNormal, "
+                    f"TruncatedLogNormal or SmailRedshift. Got {v!r} instead."
+                )
         _interval(self.mag_g_range, "mag_g_range", owner)
         _interval(self.mag_z_range, "mag_z_range", owner)
         for name in ("g_minus_r", "r_minus_z"):
@@ -190,7 +318,7 @@ class SourcePopulationConfig:
                     f"The {name!r} parameter of {owner} must hold 3 (low, high) ranges, one "
                     f"per colour class {COLOUR_CLASSES}. Got {v!r} instead."
                 )
-            object.__setattr__(
+            set_(
                 self,
                 name,
                 tuple(
@@ -204,42 +332,112 @@ class SourcePopulationConfig:
                 f"The 'colour_weights' parameter of {owner} must be 3 non-negative finite "
                 f"weights (red, green, blue) with a positive sum. Got {self.colour_weights!r}."
             )
-        if not (0.2 <= self.sersic_n.low and self.sersic_n.high <= 10.0):
-            raise ParameterError(
-                f"The 'sersic_n' parameter of {owner} must stay within [0.2, 10]. "
-                f"Got [{self.sersic_n.low}, {self.sersic_n.high}]."
-            )
-        if not (0.0 < self.q.low and self.q.high <= 1.0):
-            raise ParameterError(
-                f"The 'q' parameter of {owner} must stay within (0, 1]. "
-                f"Got [{self.q.low}, {self.q.high}]."
-            )
+        _within(self.sersic_n, "sersic_n", owner, 0.2, 10.0, low_open=False)
+        _within(self.q, "q", owner, 0.0, 1.0, low_open=True)
         if not 0.0 < self.r_e.low:
             raise ParameterError(
                 f"The 'r_e' parameter of {owner} must stay above 0 arcsec. Got low={self.r_e.low}."
             )
+        if not 0.0 <= self.redshift.low:
+            raise ParameterError(
+                f"The 'redshift' parameter of {owner} must stay >= 0. Got low={self.redshift.low}."
+            )
+        _within(self.uv_slope, "uv_slope", owner, -5.0, 5.0, low_open=False)
+        _within(self.optical_slope, "optical_slope", owner, -5.0, 5.0, low_open=False)
+        _within(self.balmer_break, "balmer_break", owner, 0.1, 10.0, low_open=False)
+        for name, models in (("colour_model", COLOUR_MODELS), ("size_model", SIZE_MODELS)):
+            if getattr(self, name) not in models:
+                raise ParameterError(
+                    f"The {name!r} parameter of {owner} must be one of {list(models)}. "
+                    f"Got {getattr(self, name)!r} instead."
+                )
+        positive = dict(low=0.0, low_inclusive=False)
+        set_(self, "size_r0_kpc", check_scalar(self.size_r0_kpc, "size_r0_kpc", owner, **positive))
+        for name, lo, hi in (
+            ("size_redshift_slope", -3.0, 3.0),
+            ("size_luminosity_slope", -1.0, 1.0),
+            ("size_scatter_ln", 0.0, 2.0),
+            ("size_m_star", -30.0, -10.0),
+            ("second_source_probability", 0.0, 1.0),
+        ):
+            set_(self, name, check_scalar(getattr(self, name), name, owner, low=lo, high=hi))
+        p = _interval(self.clump_probability, "clump_probability", owner, allow_equal=True)
+        if not (0.0 <= p[0] <= 1.0 and 0.0 <= p[1] <= 1.0):
+            raise ParameterError(
+                f"The 'clump_probability' parameter of {owner} must be two probabilities in "
+                f"[0, 1] (at z <= 0.5 and z >= 3). Got {self.clump_probability!r} instead."
+            )
+        set_(self, "clump_probability", p)
+        c = self.clump_count
+        if (
+            not isinstance(c, tuple | list)
+            or len(c) != 2
+            or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in c)
+            or not 1 <= c[0] <= c[1] <= 50
+        ):
+            raise ParameterError(
+                f"The 'clump_count' parameter of {owner} must be two integers 1 <= low <= high "
+                f"<= 50. Got {c!r} instead."
+            )
+        set_(self, "clump_count", (int(c[0]), int(c[1])))
+        for name, lo, hi in (
+            ("clump_flux_fraction", 0.0, 0.95),
+            ("clump_r_e", 0.005, 5.0),
+            ("clump_distance", 0.0, 10.0),
+            ("clump_uv_slope_offset", -3.0, 3.0),
+        ):
+            v = _interval(getattr(self, name), name, owner, allow_equal=True)
+            if not (lo <= v[0] and v[1] <= hi):
+                raise ParameterError(
+                    f"The {name!r} parameter of {owner} must stay within [{lo}, {hi}]. "
+                    f"Got {getattr(self, name)!r} instead."
+                )
+            set_(self, name, v)
+
+    @property
+    def has_clumps(self) -> bool:
+        """Whether any source can get clumps."""
+        return max(self.clump_probability) > 0.0
+
+    def clump_chance(self, redshift) -> np.ndarray:
+        """Probability that a source at ``redshift`` is clumpy (linear from z = 0.5 to 3)."""
+        p0, p1 = self.clump_probability
+        t = np.clip((np.asarray(redshift, dtype=float) - 0.5) / 2.5, 0.0, 1.0)
+        return p0 + (p1 - p0) * t
 
 
-def _interval(value, name, owner):
+def _within(dist, name, owner, lo, hi, *, low_open):
+    ok_low = lo < dist.low if low_open else lo <= dist.low
+    if not (ok_low and dist.high <= hi):
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must stay within "
+            f"{'(' if low_open else '['}{lo}, {hi}]. Got [{dist.low}, {dist.high}]."
+        )
+
+
+def _interval(value, name, owner, *, allow_equal=False):
     try:
         lo, hi = (float(v) for v in value)
     except (TypeError, ValueError):
         lo = hi = math.nan
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+    ordered = lo <= hi if allow_equal else lo < hi
+    if not (math.isfinite(lo) and math.isfinite(hi) and ordered):
         raise ParameterError(
             f"The {name!r} parameter of {owner} must be a (low, high) pair of finite floats "
-            f"with low < high. Got {value!r} instead."
+            f"with low {'<=' if allow_equal else '<'} high. Got {value!r} instead."
         )
     return (lo, hi)
 
 
 @dataclass(frozen=True)
 class DrawnSource:
-    """One drawn source: its light profile, redshift and colour class."""
+    """One drawn source: its light profile, redshift, colour class and drawn parameters."""
 
-    profile: Sersic
+    profile: Sersic | StructuredSource
     redshift: float
     colour_class: str
+    n_clumps: int = 0
+    clump_fraction: float = 0.0
 
     def as_dict(self) -> dict:
         """Flat dictionary of every parameter (for a parameter table)."""
@@ -255,10 +453,25 @@ class DrawnSource:
             **{f"source_mag_{b}": float(m) for b, m in zip(BANDS, mags, strict=True)},
             "source_redshift": self.redshift,
             "source_colour": self.colour_class,
+            "source_n_clumps": self.n_clumps,
+            "source_clump_flux_fraction": self.clump_fraction,
         }
 
 
-_TABLE_COLUMNS = ("mag_g", "mag_r", "mag_z", "r_e", "n", "q", "phi", "redshift", "colour_class")
+_UNITS = {"r_e": "arcsec", "phi": "deg", "mag_g": "mag", "mag_r": "mag", "mag_z": "mag"}
+
+
+def _colour_class(g_minus_r) -> np.ndarray:
+    """Class index (0 red, 1 green, 2 blue) of section 2.2 by g - r."""
+    gr = np.asarray(g_minus_r, dtype=float)
+    return np.where(gr >= 1.3, 0, np.where(gr <= 0.8, 2, 1))
+
+
+def _row_value(row, name, default):
+    try:
+        return row[name]
+    except (KeyError, ValueError, IndexError):
+        return default
 
 
 class _Population:
@@ -267,6 +480,31 @@ class _Population:
     def draw_table(self, size: int, rng=None, *, min_redshift: float | None = None) -> Table:
         raise NotImplementedError
 
+    def make_source(self, row, *, x: float = 0.0, y: float = 0.0):
+        """The light profile of one row of :meth:`draw_table`, centred at ``(x, y)``
+        [arcsec, source plane]: a :class:`~clusterlens.sources.Sersic`, or a
+        :class:`~clusterlens.sources.StructuredSource` when the row has clumps.
+
+        The clumps' positions, sizes and flux shares are drawn from the row's ``clump_seed``,
+        so the same row always gives the same source.
+        """
+        body = dict(
+            x=x,
+            y=y,
+            r_e=float(row["r_e"]),
+            n=float(row["n"]),
+            q=float(row["q"]),
+            phi=float(row["phi"]),
+        )
+        k = int(_row_value(row, "n_clumps", 0))
+        mags = [row["mag_g"], row["mag_r"], row["mag_z"]]
+        if k == 0:
+            return Sersic.from_magnitudes(mags, **body)
+        return _structured(row, body, k, self._clump_config())
+
+    def _clump_config(self):
+        return SourcePopulationConfig()
+
     def draw(self, rng=None, *, center=(0.0, 0.0), min_redshift: float | None = None):
         """Draw one source centred at ``center`` (source plane, arcsec).
 
@@ -274,7 +512,7 @@ class _Population:
         ----------
         rng : numpy.random.Generator or int or None
         center : (float, float)
-            Source-plane position [arcsec] of the Sérsic centre.
+            Source-plane position [arcsec] of the source centre.
         min_redshift : float, optional
             Only sources behind this redshift (e.g. the lens redshift plus a margin).
 
@@ -284,16 +522,50 @@ class _Population:
         """
         row = self.draw_table(1, rng, min_redshift=min_redshift)[0]
         cx, cy = center
-        profile = Sersic.from_magnitudes(
-            [row["mag_g"], row["mag_r"], row["mag_z"]],
-            x=cx,
-            y=cy,
-            r_e=row["r_e"],
-            n=row["n"],
-            q=row["q"],
-            phi=row["phi"],
+        profile = self.make_source(row, x=cx, y=cy)
+        return DrawnSource(
+            profile,
+            float(row["redshift"]),
+            str(row["colour_class"]),
+            int(_row_value(row, "n_clumps", 0)),
+            float(_row_value(row, "clump_fraction", 0.0)),
         )
-        return DrawnSource(profile, float(row["redshift"]), str(row["colour_class"]))
+
+
+def _structured(row, body, k, cfg) -> StructuredSource:
+    """Body + ``k`` clumps of a table row (see :class:`SourcePopulationConfig`)."""
+    f = float(row["clump_fraction"])
+    flux_r = 10.0 ** (0.4 * (ZERO_POINT - float(row["mag_r"])))
+
+    def fluxes(r, gr, rz):
+        return np.array([r * 10.0 ** (-0.4 * gr), r, r * 10.0 ** (0.4 * rz)])
+
+    body_flux = fluxes((1.0 - f) * flux_r, row["g_minus_r_body"], row["r_minus_z_body"])
+    clump_flux = fluxes(f * flux_r, row["g_minus_r_clumps"], row["r_minus_z_clumps"])
+    rng = np.random.default_rng(int(row["clump_seed"]))
+    share = rng.dirichlet(np.ones(k))
+    lo, hi = cfg.clump_r_e
+    r_e = np.minimum(np.exp(rng.uniform(math.log(lo), math.log(hi), k)), body["r_e"])
+    radius = rng.uniform(*cfg.clump_distance, k) * body["r_e"]
+    t = rng.uniform(0.0, 2.0 * math.pi, k)
+    sq = math.sqrt(body["q"])
+    xp, yp = radius * np.cos(t) / sq, radius * np.sin(t) * sq  # on the body's ellipse
+    c, s = math.cos(math.radians(body["phi"])), math.sin(math.radians(body["phi"]))
+    q = rng.uniform(0.5, 1.0, k)
+    phi = rng.uniform(-90.0, 90.0, k)
+    clumps = tuple(
+        Sersic(
+            x=body["x"] + c * xp[i] - s * yp[i],
+            y=body["y"] + s * xp[i] + c * yp[i],
+            r_e=float(r_e[i]),
+            n=0.5,
+            q=float(q[i]),
+            phi=float(phi[i]),
+            fluxes=tuple(share[i] * clump_flux),
+        )
+        for i in range(k)
+    )
+    return StructuredSource(Sersic(fluxes=tuple(body_flux), **body), clumps)
 
 
 def _check_size(size, owner):
@@ -305,11 +577,15 @@ def _check_size(size, owner):
 
 
 class SourcePopulation(_Population):
-    """Sources drawn from parametric distributions (defaults: the paper's Table 1).
+    """Sources drawn from parametric distributions (defaults: the realistic population;
+    the ``paper`` preset gives Table 1).
 
     Parameters
     ----------
     config : SourcePopulationConfig, optional
+    cosmology : astropy.cosmology.Cosmology, optional
+        For the luminosity and angular size of ``size_model = "redshift"``; default
+        FlatLambdaCDM(H0=70, Om0=0.3).
 
     Examples
     --------
@@ -319,7 +595,7 @@ class SourcePopulation(_Population):
     True
     """
 
-    def __init__(self, config: SourcePopulationConfig | None = None):
+    def __init__(self, config: SourcePopulationConfig | None = None, *, cosmology=None):
         if config is None:
             config = SourcePopulationConfig()
         if not isinstance(config, SourcePopulationConfig):
@@ -328,13 +604,39 @@ class SourcePopulation(_Population):
                 f"Got {type(config).__name__} instead."
             )
         self.config = config
+        self._cosmology = cosmology
+        self._grid = None
 
-    def draw_table(self, size: int, rng=None, *, min_redshift: float | None = None) -> Table:
-        """Draw ``size`` sources; returns a Table with columns ``mag_g, mag_r, mag_z`` [AB],
-        ``r_e`` [arcsec], ``n``, ``q``, ``phi`` [deg], ``redshift``, ``colour_class``."""
-        owner = "SourcePopulation.draw_table"
-        size = _check_size(size, owner)
-        rng = _rng(rng)
+    def _clump_config(self):
+        return self.config
+
+    def _distance_grid(self):
+        """``(z, distance modulus, kpc per arcsec)`` on a grid up to the highest redshift."""
+        if self._grid is None:
+            from astropy.cosmology import FlatLambdaCDM
+
+            cosmo = self._cosmology or FlatLambdaCDM(H0=70.0, Om0=0.3)
+            z = np.geomspace(1e-3, 1.01 * self.config.redshift.high + 0.01, 256)
+            dm = cosmo.distmod(z).value
+            kpc = cosmo.angular_diameter_distance(z).to_value("kpc") * (math.pi / 648000.0)
+            self._grid = (z, dm, kpc)
+        return self._grid
+
+    def _redshifts(self, min_redshift, owner):
+        zdist = self.config.redshift
+        if min_redshift is not None:
+            zmin = check_scalar(min_redshift, "min_redshift", owner)
+            if zmin >= zdist.high:
+                raise ParameterError(
+                    f"The 'min_redshift' parameter of {owner} must be below the population's "
+                    f"highest redshift {zdist.high}. Got {zmin} instead."
+                )
+            if zmin > zdist.low:
+                zdist = _with_low(zdist, zmin)
+        return zdist
+
+    def _class_magnitudes(self, rng, size):
+        """Section 2.2's colour classes: ``(class index, (g, r, z) magnitudes)``."""
         cfg = self.config
         w = np.asarray(cfg.colour_weights, dtype=float)
         cls = rng.choice(3, size=size, p=w / w.sum())
@@ -362,29 +664,132 @@ class SourcePopulation(_Population):
                 "SourcePopulationConfig: the 'mag_r' distribution and colour ranges almost "
                 "never give g and z magnitudes inside 'mag_g_range' / 'mag_z_range'."
             )
-        zdist = cfg.redshift
-        if min_redshift is not None:
-            zmin = check_scalar(min_redshift, "min_redshift", owner)
-            if zmin >= zdist.high:
-                raise ParameterError(
-                    f"The 'min_redshift' parameter of {owner} must be below the population's "
-                    f"highest redshift {zdist.high}. Got {zmin} instead."
+        return cls, mags
+
+    def sizes(self, rng, mag_r, redshift) -> np.ndarray:
+        """Half-light radii [arcsec] of ``size_model = "redshift"`` for observed r magnitudes
+        and redshifts (arrays of one length); see :class:`SourcePopulationConfig`."""
+        cfg = self.config
+        rng = _rng(rng)
+        z = np.maximum(np.asarray(redshift, dtype=float), 1e-3)
+        zg, dm_g, kpc_g = self._distance_grid()
+        dm = np.interp(z, zg, dm_g)
+        kpc_per_arcsec = np.interp(z, zg, kpc_g)
+        abs_mag = np.asarray(mag_r, dtype=float) - dm + 2.5 * np.log10(1.0 + z)
+        ln_l = -0.4 * math.log(10.0) * (abs_mag - cfg.size_m_star)
+        centre = (
+            math.log(cfg.size_r0_kpc)
+            - cfg.size_redshift_slope * np.log1p(z)
+            + cfg.size_luminosity_slope * ln_l
+            - np.log(kpc_per_arcsec)
+        )
+        lo, hi = math.log(cfg.r_e.low), math.log(cfg.r_e.high)
+        sigma = cfg.size_scatter_ln
+        if sigma == 0.0:
+            return np.exp(np.clip(centre, lo, hi))
+        a, b = ndtr((lo - centre) / sigma), ndtr((hi - centre) / sigma)
+        # a median far outside the range leaves no probability inside it: clip to the edge
+        u = rng.uniform(a, np.maximum(b, a + 1e-300))
+        v = np.where(b - a > 1e-12, centre + sigma * ndtri(np.clip(u, 1e-300, 1.0)), centre)
+        return np.exp(np.clip(v, lo, hi))
+
+    def draw_table(self, size: int, rng=None, *, min_redshift: float | None = None) -> Table:
+        """Draw ``size`` sources.
+
+        Returns a Table with columns ``mag_g, mag_r, mag_z`` [AB, whole source], ``r_e``
+        [arcsec], ``n``, ``q``, ``phi`` [deg], ``redshift``, ``colour_class`` (section 2.2's
+        class of the total g - r), the SED's ``uv_slope``, ``optical_slope``,
+        ``balmer_break`` (NaN with ``colour_model = "classes"``), ``n_clumps``,
+        ``clump_fraction`` (of the r flux), ``clump_uv_slope_offset``, ``clump_seed`` and the
+        colours of the body and of the clumps (``g_minus_r_body``, ``r_minus_z_body``,
+        ``g_minus_r_clumps``, ``r_minus_z_clumps``).  With the ``paper`` preset the first
+        nine columns are exactly those of earlier versions for the same seed.
+        """
+        owner = "SourcePopulation.draw_table"
+        size = _check_size(size, owner)
+        rng = _rng(rng)
+        cfg = self.config
+        sed = cfg.colour_model == "sed"
+        if sed:
+            mag_r = cfg.mag_r.sample(rng, size)
+        else:
+            cls, mags = self._class_magnitudes(rng, size)
+            mag_r = mags[1]
+        zdist = self._redshifts(min_redshift, owner)
+        # the order of the draws below keeps the paper preset's tables reproducible
+        r_e = cfg.r_e.sample(rng, size) if cfg.size_model == "distribution" else None
+        n = cfg.sersic_n.sample(rng, size)
+        q = cfg.q.sample(rng, size)
+        phi = cfg.phi.sample(rng, size)
+        z = zdist.sample(rng, size)
+        if r_e is None:
+            r_e = self.sizes(rng, mag_r, z)
+        nan = np.full(size, np.nan)
+        if sed:
+            beta = cfg.uv_slope.sample(rng, size)
+            beta_opt = cfg.optical_slope.sample(rng, size)
+            d4000 = cfg.balmer_break.sample(rng, size)
+            gr_b, rz_b = sed_colours(z, beta, beta_opt, d4000) if size else (nan, nan)
+        else:
+            beta = beta_opt = d4000 = nan
+            gr_b, rz_b = mags[0] - mags[1], mags[1] - mags[2]
+        n_clumps = np.zeros(size, dtype=np.int64)
+        frac = np.zeros(size)
+        offset = np.zeros(size)
+        seed = np.zeros(size, dtype=np.int64)
+        if cfg.has_clumps:
+            clumpy = rng.uniform(size=size) < cfg.clump_chance(z)
+            lo, hi = cfg.clump_count
+            n_clumps = np.where(clumpy, rng.integers(lo, hi + 1, size), 0)
+            frac = np.where(clumpy, rng.uniform(*cfg.clump_flux_fraction, size), 0.0)
+            offset = np.where(clumpy, rng.uniform(*cfg.clump_uv_slope_offset, size), 0.0)
+            seed = rng.integers(0, 2**62, size)
+        if sed and size:
+            gr_c, rz_c = sed_colours(
+                z, np.clip(beta - offset, -5, 5), np.clip(beta_opt - offset, -5, 5), 1.0
+            )
+        else:
+            gr_c, rz_c = gr_b, rz_b
+        if sed or cfg.has_clumps:
+            # totals of body ((1 - f) of the r flux) and clumps (f), each with its colours
+            def total(colour_b, colour_c, sign):  # F_band / F_r = 10^(sign 0.4 colour)
+                rel = (1.0 - frac) * 10.0 ** (sign * 0.4 * colour_b) + frac * 10.0 ** (
+                    sign * 0.4 * colour_c
                 )
-            if zmin > zdist.low:
-                zdist = _with_low(zdist, zmin)
+                return mag_r - 2.5 * np.log10(rel)
+
+            mag_g = total(gr_b, gr_c, -1.0)
+            mag_z = total(rz_b, rz_c, 1.0)
+            if not sed:  # rows without clumps keep their drawn magnitudes bit for bit
+                mag_g = np.where(n_clumps > 0, mag_g, mags[0])
+                mag_z = np.where(n_clumps > 0, mag_z, mags[2])
+            cls = _colour_class(mag_g - mag_r)
+        else:
+            mag_g, mag_z = mags[0], mags[2]
         return Table(
             {
-                "mag_g": mags[0],
-                "mag_r": mags[1],
-                "mag_z": mags[2],
-                "r_e": cfg.r_e.sample(rng, size),
-                "n": cfg.sersic_n.sample(rng, size),
-                "q": cfg.q.sample(rng, size),
-                "phi": cfg.phi.sample(rng, size),
-                "redshift": zdist.sample(rng, size),
+                "mag_g": mag_g,
+                "mag_r": mag_r,
+                "mag_z": mag_z,
+                "r_e": r_e,
+                "n": n,
+                "q": q,
+                "phi": phi,
+                "redshift": z,
                 "colour_class": np.array(COLOUR_CLASSES)[cls],
+                "uv_slope": beta,
+                "optical_slope": beta_opt,
+                "balmer_break": d4000,
+                "n_clumps": n_clumps,
+                "clump_fraction": frac,
+                "clump_uv_slope_offset": offset,
+                "clump_seed": seed,
+                "g_minus_r_body": gr_b,
+                "r_minus_z_body": rz_b,
+                "g_minus_r_clumps": gr_c,
+                "r_minus_z_clumps": rz_c,
             },
-            units={"r_e": "arcsec", "phi": "deg", "mag_g": "mag", "mag_r": "mag", "mag_z": "mag"},
+            units=_UNITS,
         )
 
 
@@ -481,7 +886,7 @@ class CatalogSourcePopulation(_Population):
             data.pop("n", None)
         self._data = data
         gr = data["mag_g"] - data["mag_r"]
-        self._classes = np.where(gr >= 1.3, 0, np.where(gr <= 0.8, 2, 1))
+        self._classes = _colour_class(gr)
         self.colour_weights = None
         if colour_weights is not None:
             w = np.asarray(colour_weights, dtype=float)
@@ -545,5 +950,5 @@ class CatalogSourcePopulation(_Population):
                 "colour_class": np.array(COLOUR_CLASSES)[self._classes[idx]],
                 "catalog_row": idx,
             },
-            units={"r_e": "arcsec", "phi": "deg", "mag_g": "mag", "mag_r": "mag", "mag_z": "mag"},
+            units=_UNITS,
         )

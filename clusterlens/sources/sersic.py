@@ -20,11 +20,18 @@ from clusterlens._validation import as_coordinates, check_array, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.lensing import pixel_grid
 from clusterlens.observe.photometry import ZERO_POINT
-from clusterlens.sources._kernels import sersic_unit_sb, steep_pixel_flags
+from clusterlens.sources._kernels import (
+    pixel_footprints,
+    pixels_within,
+    sersic_unit_sb,
+    steep_pixel_flags,
+    steep_pixel_flags_at,
+)
 
 __all__ = [
     "BANDS",
     "Sersic",
+    "StructuredSource",
     "sersic_b",
     "render_sersic",
     "render_sersic_adaptive",
@@ -154,14 +161,102 @@ class Sersic:
         )
 
 
+@dataclass(frozen=True)
+class StructuredSource:
+    """A source made of several Sérsic components: a body plus star-forming clumps.
+
+    The light is the sum of the components' (each normalised to its own fluxes), so the total
+    flux is the sum of theirs.  Geometry attributes (``x, y, r_e, n, q, phi``) are the body's,
+    so code that reads a source's centre or size works with either kind.
+
+    Parameters
+    ----------
+    body : Sersic
+        The main component (its centre is the source's centre).
+    clumps : tuple of Sersic
+        Further components (clumps), in the same source plane [arcsec].
+    """
+
+    body: Sersic
+    clumps: tuple[Sersic, ...] = ()
+
+    def __post_init__(self):
+        owner = "StructuredSource"
+        if not isinstance(self.body, Sersic):
+            raise ParameterError(
+                f"The 'body' parameter of {owner} must be a Sersic. "
+                f"Got {type(self.body).__name__} instead."
+            )
+        try:
+            clumps = tuple(self.clumps)
+        except TypeError:
+            clumps = (self.clumps,)
+        for i, c in enumerate(clumps):
+            if not isinstance(c, Sersic):
+                raise ParameterError(
+                    f"The 'clumps' parameter of {owner} must hold Sersic components; item {i} "
+                    f"is a {type(c).__name__}."
+                )
+        object.__setattr__(self, "clumps", clumps)
+
+    @property
+    def components(self) -> tuple[Sersic, ...]:
+        """The body followed by the clumps."""
+        return (self.body,) + self.clumps
+
+    @property
+    def fluxes(self) -> tuple[float, float, float]:
+        """Total flux in g, r, z [nanomaggies] (sum of the components)."""
+        total = np.sum([c.fluxes for c in self.components], axis=0)
+        return tuple(float(f) for f in total)
+
+    @property
+    def magnitudes(self) -> np.ndarray:
+        """AB magnitudes of the total flux in g, r, z."""
+        with np.errstate(divide="ignore"):
+            return ZERO_POINT - 2.5 * np.log10(np.asarray(self.fluxes))
+
+    @property
+    def clump_fraction(self) -> np.ndarray:
+        """Fraction of the total flux in the clumps, per band."""
+        if not self.clumps:
+            return np.zeros(len(BANDS))
+        clumps = np.sum([c.fluxes for c in self.clumps], axis=0)
+        return clumps / np.maximum(np.asarray(self.fluxes), 1e-300)
+
+    x = property(lambda self: self.body.x, doc="Body centre x [arcsec].")
+    y = property(lambda self: self.body.y, doc="Body centre y [arcsec].")
+    r_e = property(lambda self: self.body.r_e, doc="Body half-light radius [arcsec].")
+    n = property(lambda self: self.body.n, doc="Body Sérsic index.")
+    q = property(lambda self: self.body.q, doc="Body axis ratio.")
+    phi = property(lambda self: self.body.phi, doc="Body position angle [deg].")
+
+    def surface_brightness(self, beta_x, beta_y) -> np.ndarray:
+        """Surface brightness [nanomaggies / arcsec^2], ``(3,) + shape``: the sum of the
+        components'."""
+        return sum(c.surface_brightness(beta_x, beta_y) for c in self.components)
+
+
+def _components(source, owner) -> tuple[Sersic, ...]:
+    if isinstance(source, StructuredSource):
+        return source.components
+    _check_source(source, owner)
+    return (source,)
+
+
 def render_sersic(
-    source: Sersic, beta_x, beta_y, *, pixel_scale: float, supersample: int = 1
+    source: Sersic | StructuredSource,
+    beta_x,
+    beta_y,
+    *,
+    pixel_scale: float,
+    supersample: int = 1,
 ) -> np.ndarray:
     """Pixel fluxes [nanomaggies] of ``source`` from ray-traced sub-pixel positions.
 
     Parameters
     ----------
-    source : Sersic
+    source : Sersic or StructuredSource
     beta_x, beta_y : array_like, shape ``(ny * s, nx * s)``
         Source-plane positions [arcsec] of the sub-pixel centres of
         :func:`clusterlens.lensing.pixel_grid` with ``supersample = s``, after ray tracing
@@ -179,7 +274,7 @@ def render_sersic(
         so the total is the source flux times the magnification.
     """
     owner = "render_sersic"
-    _check_source(source, owner)
+    parts = _components(source, owner)
     scale = check_scalar(pixel_scale, "pixel_scale", owner, low=0.0, low_inclusive=False)
     s = _check_supersample(supersample, owner)
     bx = check_array(beta_x, "beta_x", owner, ndim=2)
@@ -190,13 +285,17 @@ def render_sersic(
             f"a multiple of supersample={s} on each side. Got {bx.shape} and {by.shape}."
         )
     ny, nx = bx.shape[0] // s, bx.shape[1] // s
-    unit = source._unit_sb(np.ascontiguousarray(bx).ravel(), np.ascontiguousarray(by).ravel())
-    pixel_flux = unit.reshape(ny, s, nx, s).mean(axis=(1, 3)) * scale**2
-    return np.asarray(source.fluxes)[:, None, None] * pixel_flux[None]
+    fx, fy = np.ascontiguousarray(bx).ravel(), np.ascontiguousarray(by).ravel()
+    out = np.zeros((len(BANDS), ny, nx))
+    for part in parts:
+        unit = part._unit_sb(fx, fy)
+        pixel_flux = unit.reshape(ny, s, nx, s).mean(axis=(1, 3)) * scale**2
+        out += np.asarray(part.fluxes)[:, None, None] * pixel_flux[None]
+    return out
 
 
 def render_sersic_adaptive(
-    source: Sersic,
+    source: Sersic | StructuredSource,
     ray_trace: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
     *,
     shape,
@@ -219,9 +318,13 @@ def render_sersic_adaptive(
     The cusp of an n > 1 profile is thereby followed to a tiny fraction of a pixel at the cost
     of a few cells per level; each level is one vectorised call of ``ray_trace``.
 
+    A :class:`StructuredSource` is rendered component by component (each with its own
+    refinement, all on the same ray-traced pixel centres) and summed: small clumps only refine
+    the few pixels they cover.
+
     Parameters
     ----------
-    source : Sersic
+    source : Sersic or StructuredSource
     ray_trace : callable or None
         ``ray_trace(x, y) -> (beta_x, beta_y)`` on flat float64 arrays [arcsec], for example
         ``lambda x, y: (x - ax, y - ay)`` with ``ax, ay = lens.deflection(x, y)``.  ``None``
@@ -245,7 +348,7 @@ def render_sersic_adaptive(
         Flux per pixel in g, r, z [nanomaggies].
     """
     owner = "render_sersic_adaptive"
-    _check_source(source, owner)
+    parts = _components(source, owner)
     ny, nx = _check_shape(shape, owner)
     scale = check_scalar(pixel_scale, "pixel_scale", owner, low=0.0, low_inclusive=False)
     smax = _check_supersample(max_supersample, owner)
@@ -257,7 +360,6 @@ def render_sersic_adaptive(
             f"The 'ray_trace' parameter of {owner} must be a callable (x, y) -> (beta_x, "
             f"beta_y) or None. Got {type(ray_trace).__name__} instead."
         )
-    area = scale**2
     if beta is None:
         x, y = pixel_grid((ny, nx), scale)
         bx, by = _trace(ray_trace, x.ravel(), y.ravel(), owner)
@@ -276,9 +378,60 @@ def render_sersic_adaptive(
                 f"Got {bx.shape} and {by.shape}."
             )
         bx, by = np.ascontiguousarray(bx).ravel(), np.ascontiguousarray(by).ravel()
-    value = source._unit_sb(bx, by).reshape(ny, nx)  # mean surface brightness per pixel
+    depth = _max_depth(smax)
+    if len(parts) == 1:
+        return _render_one(parts[0], ray_trace, bx, by, (ny, nx), scale, tol, depth, owner)
+    out = np.zeros((len(BANDS), ny, nx))
+    total = max(sum(float(np.sum(p.fluxes)) for p in parts), 1e-300)
+    foot = pixel_footprints(bx.reshape(ny, nx), by.reshape(ny, nx), np.empty((ny, nx))).ravel()
+    for part in parts:
+        # each component's tolerance is relative to the whole source's flux, so faint
+        # clumps are not refined more finely than the body needs
+        share = float(np.sum(part.fluxes)) / total
+        if share <= 0.0:
+            continue
+        tol_p = min(tol / share, 0.5)
+        # only pixels whose footprint reaches within the radius holding all but 1e-8 of the
+        # component's light can see it: a small clump touches a few hundred pixels
+        reach = part.r_e * (gammaincinv(2.0 * part.n, 1.0 - 1e-8) / part.b_n) ** part.n
+        radius = reach / math.sqrt(part.q)
+        subset = pixels_within(bx, by, foot, part.x, part.y, radius, np.empty(bx.size, np.int64))
+        if subset.size > 0.5 * bx.size:
+            subset = None
+        out += _render_one(
+            part, ray_trace, bx, by, (ny, nx), scale, tol_p, depth, owner, subset=subset
+        )
+    return out
+
+
+def _render_one(source, ray_trace, bx, by, shape, scale, tol, depth, owner, subset=None):
+    """:func:`render_sersic_adaptive` of one Sérsic on traced pixel centres (flat arrays);
+    with ``subset`` (flat pixel indices) the light is evaluated there only (zero elsewhere)."""
+    ny, nx = shape
+    area = scale**2
     atol = tol / area  # tolerance on the mean surface brightness of a pixel (unit flux)
-    todo = _steep_pixels(source, value, bx.reshape(ny, nx), by.reshape(ny, nx), atol)
+    if subset is None:
+        value = source._unit_sb(bx, by).reshape(ny, nx)  # mean surface brightness per pixel
+        todo = _steep_pixels(source, value, bx.reshape(ny, nx), by.reshape(ny, nx), atol)
+    else:
+        value = np.zeros(ny * nx)
+        value[subset] = source._unit_sb(bx[subset], by[subset])
+        value = value.reshape(ny, nx)
+        flags = steep_pixel_flags_at(
+            value,
+            bx.reshape(ny, nx),
+            by.reshape(ny, nx),
+            subset,
+            source.x,
+            source.y,
+            math.sqrt(source.q),
+            source.r_e,
+            source.b_n,
+            source.n,
+            atol,
+            np.empty(subset.size, dtype=np.bool_),
+        )
+        todo = subset[flags]
     flux = value.ravel() * area
     if todo.size:
         rows, cols = np.divmod(todo, nx)
@@ -291,7 +444,7 @@ def render_sersic_adaptive(
             by[todo],
         )
         flux[todo] = 0.0
-        _refine_cells(source, ray_trace, cells, scale, flux, tol, _max_depth(smax), owner)
+        _refine_cells(source, ray_trace, cells, scale, flux, tol, depth, owner)
     return np.asarray(source.fluxes)[:, None, None] * flux.reshape(1, ny, nx)
 
 
