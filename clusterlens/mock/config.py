@@ -1,4 +1,5 @@
-"""Configuration of the mock-lens simulator, with the paper's Table 1 as defaults.
+"""Configuration of the mock-lens simulator: the realistic model by default, the paper's
+Table 1 as the ``paper`` preset (:mod:`clusterlens.mock.presets`).
 
 A :class:`MockConfig` groups small frozen dataclasses, one per TOML table of the
 configuration file read by :func:`load_config` (``clusterlens simulate --config FILE``)::
@@ -495,7 +496,8 @@ def _default_conditions() -> ConditionsDistribution:
 
 @dataclass(frozen=True)
 class MockConfig:
-    """Everything the simulator and the dataset writer need (defaults: the paper's Table 1)."""
+    """Everything the simulator and the dataset writer need (defaults: the realistic model;
+    ``preset_config("paper")`` gives the paper's Table 1)."""
 
     halo: HaloConfig = field(default_factory=HaloConfig)
     members: MembersConfig = field(default_factory=MembersConfig)

@@ -151,7 +151,8 @@ def simulate_dataset(
     n_images : int
         Total number of images N.
     config : MockConfig, optional
-        Default: the paper's Table 1.
+        Default: the realistic model (``MockConfig()``); ``preset_config("paper")`` is the
+        paper's Table 1.
     seed : int
         Dataset seed; image ``i`` uses ``SeedSequence([seed, i])``.
     n_positive : int, optional

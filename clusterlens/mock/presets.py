@@ -6,7 +6,7 @@ top of those defaults by :func:`preset_config`, or chosen in a configuration fil
 top-level ``preset = "paper"`` key (the file's own tables then override the preset).
 
 ``paper`` reproduces Table 1 of Zhang et al. exactly: SIE members on top of the full-M500
-halo, z_s uniform in 0.034-1.495, single Sérsic sources, one Gaussian PSF per band and a
+halo, z_s a truncated normal (1.0, 0.35) on 0.034-1.495, single Sérsic sources, one Gaussian PSF per band and a
 uniform depth.  Every table's block below is owned by the module that defines that table.
 """
 

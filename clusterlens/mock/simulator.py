@@ -466,7 +466,8 @@ class MockLensSimulator:
     Parameters
     ----------
     config : MockConfig, optional
-        Default: the paper's Table 1 (:class:`MockConfig`).
+        Default: the realistic model (``MockConfig()``); ``preset_config("paper")`` is the
+        paper's Table 1.
     population : SourcePopulation or CatalogSourcePopulation, optional
         Default ``SourcePopulation(config.source)``.
     cosmology : astropy.cosmology.Cosmology, optional

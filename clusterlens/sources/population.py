@@ -1,4 +1,5 @@
-"""Populations of background sources: the paper's Table 1 defaults, or a user's catalog.
+"""Populations of background sources: the realistic default, the paper's Table 1 (the
+``paper`` preset), or a user's catalog.
 
 Every draw takes a :class:`numpy.random.Generator` or a seed and returns plain data: a
 :class:`DrawnSource` (a :class:`~clusterlens.sources.Sersic` plus its redshift and colour
