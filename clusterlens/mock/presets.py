@@ -6,8 +6,9 @@ top of those defaults by :func:`preset_config`, or chosen in a configuration fil
 top-level ``preset = "paper"`` key (the file's own tables then override the preset).
 
 ``paper`` reproduces Table 1 of Zhang et al. exactly: SIE members on top of the full-M500
-halo, z_s a truncated normal (1.0, 0.35) on 0.034-1.495, single Sérsic sources, one Gaussian PSF per band and a
-uniform depth.  Every table's block below is owned by the module that defines that table.
+halo, z_s a truncated normal (1.0, 0.35) on 0.034-1.495, single Sérsic sources, one Gaussian
+PSF per band and a uniform depth.  Every table's block below is owned by the module that
+defines that table.
 """
 
 from __future__ import annotations
