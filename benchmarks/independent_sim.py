@@ -169,8 +169,12 @@ class _Stamp:
         col, row = x0 / pix + c, y0 / pix + c
         i, j = int(math.floor(row)), int(math.floor(col))
         fy, fx = row - i, col - j
-        for di, dj, w in ((0, 0, (1 - fy) * (1 - fx)), (1, 0, fy * (1 - fx)),
-                          (0, 1, (1 - fy) * fx), (1, 1, fy * fx)):  # fmt: skip
+        for di, dj, w in (
+            (0, 0, (1 - fy) * (1 - fx)),
+            (1, 0, fy * (1 - fx)),
+            (0, 1, (1 - fy) * fx),
+            (1, 1, fy * fx),
+        ):
             if 0 <= i + di < n and 0 <= j + dj < n:
                 self.image[:, i + di, j + dj] += np.asarray(fluxes) * w
 
@@ -343,10 +347,16 @@ class IndependentSimulator:
         g1 = cluster["gamma_ext"] * math.cos(2 * cluster["phi_ext"])
         g2 = cluster["gamma_ext"] * math.sin(2 * cluster["phi_ext"])
         kwargs = [
-            {"Rs": rs, "alpha_Rs": alpha_rs, "e1": cluster["e1"], "e2": cluster["e2"],
-             "center_x": 0.0, "center_y": 0.0},
+            {
+                "Rs": rs,
+                "alpha_Rs": alpha_rs,
+                "e1": cluster["e1"],
+                "e2": cluster["e2"],
+                "center_x": 0.0,
+                "center_y": 0.0,
+            },
             {"gamma1": g1, "gamma2": g2, "ra_0": 0.0, "dec_0": 0.0},
-        ]  # fmt: skip
+        ]
         for m in cluster["members"]:
             theta_e = lc.sis_sigma_v2theta_E(m["sigma"])
             ra = 0.15 * (m["sigma"] / 220.0)
@@ -355,8 +365,9 @@ class IndependentSimulator:
             # kappa -> theta_E / (2 R) between Ra and Rs, as for an SIS of the same sigma
             sigma0 = theta_e / (2 * ra) * (rs_m - ra) / rs_m
             models.append("PJAFFE")
-            kwargs.append({"sigma0": sigma0, "Ra": ra, "Rs": rs_m,
-                           "center_x": m["x"], "center_y": m["y"]})  # fmt: skip
+            kwargs.append(
+                {"sigma0": sigma0, "Ra": ra, "Rs": rs_m, "center_x": m["x"], "center_y": m["y"]}
+            )
         return LensModel(models, cosmo=self.cosmo), kwargs
 
     def _ray_shoot_fine(self, lens, kwargs):
@@ -399,8 +410,15 @@ class IndependentSimulator:
         from lenstronomy.Util.param_util import phi_q2_ellipticity
 
         e1, e2 = phi_q2_ellipticity(math.radians(phi), q)
-        return {"amp": 1.0, "R_sersic": max(r_e, 0.03), "n_sersic": n, "e1": e1, "e2": e2,
-                "center_x": x, "center_y": y}  # fmt: skip
+        return {
+            "amp": 1.0,
+            "R_sersic": max(r_e, 0.03),
+            "n_sersic": n,
+            "e1": e1,
+            "e2": e2,
+            "center_x": x,
+            "center_y": y,
+        }
 
     def _add_sersic(self, stamp, mag_r, gr, rz, r_e, n, q, phi, x, y, extent=6.0):
         kw = self._sersic_kwargs(r_e, n, q, phi, x, y)
@@ -408,9 +426,7 @@ class IndependentSimulator:
         fluxes = (fr * 10 ** (-0.4 * gr), fr, fr * 10 ** (0.4 * rz))
         sub = 3 if r_e < 0.6 else 2 if r_e < 2 else 1
         norm = self._sersic_norm.total_flux([kw])[0]
-        stamp.add(
-            self._sersic.function, kw, fluxes, x, y, extent * max(r_e, 0.3) + 2, sub, norm
-        )
+        stamp.add(self._sersic.function, kw, fluxes, x, y, extent * max(r_e, 0.3) + 2, sub, norm)
 
     def _field(self, rng, cluster, conditions):
         cfg = self.config
@@ -421,13 +437,45 @@ class IndependentSimulator:
                 # 65% of the light in the de Vaucouleurs core, the rest in a wide envelope
                 core = m["mag_r"] - 2.5 * math.log10(0.65)
                 env = m["mag_r"] - 2.5 * math.log10(0.35)
-                self._add_sersic(stamp, core, m["gr"], m["rz"], m["r_e"], 4.0, m["q"],
-                                 m["phi"], 0.0, 0.0, extent=10)  # fmt: skip
-                self._add_sersic(stamp, env, m["gr"] - 0.05, m["rz"], 4.5 * m["r_e"], 1.5,
-                                 m["q"] * 0.9, m["phi"], 0.0, 0.0, extent=6)  # fmt: skip
+                self._add_sersic(
+                    stamp,
+                    core,
+                    m["gr"],
+                    m["rz"],
+                    m["r_e"],
+                    4.0,
+                    m["q"],
+                    m["phi"],
+                    0.0,
+                    0.0,
+                    extent=10,
+                )
+                self._add_sersic(
+                    stamp,
+                    env,
+                    m["gr"] - 0.05,
+                    m["rz"],
+                    4.5 * m["r_e"],
+                    1.5,
+                    m["q"] * 0.9,
+                    m["phi"],
+                    0.0,
+                    0.0,
+                    extent=6,
+                )
             else:
-                self._add_sersic(stamp, m["mag_r"], m["gr"], m["rz"], m["r_e"], m["n"],
-                                 m["q"], m["phi"], m["x"], m["y"])  # fmt: skip
+                self._add_sersic(
+                    stamp,
+                    m["mag_r"],
+                    m["gr"],
+                    m["rz"],
+                    m["r_e"],
+                    m["n"],
+                    m["q"],
+                    m["phi"],
+                    m["x"],
+                    m["y"],
+                )
         # field galaxies: counts rising as 10^(0.33 m) between r = 19 and 24.5
         n_field = rng.poisson(30 * (cfg.n_sim / 239) ** 2)
         for _ in range(n_field):
@@ -437,10 +485,18 @@ class IndependentSimulator:
             red = rng.uniform() < 0.35
             gr = rng.uniform(1.0, 1.8) if red else rng.uniform(0.1, 0.9)
             rz = rng.uniform(0.5, 1.3) if red else rng.uniform(-0.1, 0.8)
-            self._add_sersic(stamp, mag, gr, rz, rng.lognormal(math.log(0.45), 0.45),
-                             rng.uniform(3, 4.5) if red else rng.uniform(0.7, 1.5),
-                             rng.uniform(0.3, 1.0), rng.uniform(-90, 90),
-                             rng.uniform(-half, half), rng.uniform(-half, half))  # fmt: skip
+            self._add_sersic(
+                stamp,
+                mag,
+                gr,
+                rz,
+                rng.lognormal(math.log(0.45), 0.45),
+                rng.uniform(3, 4.5) if red else rng.uniform(0.7, 1.5),
+                rng.uniform(0.3, 1.0),
+                rng.uniform(-90, 90),
+                rng.uniform(-half, half),
+                rng.uniform(-half, half),
+            )
         # stars on a rough stellar locus
         stars = []
         for _ in range(rng.poisson(4)):
@@ -448,8 +504,13 @@ class IndependentSimulator:
             gr = rng.uniform(0.3, 1.5)
             rz = max(0.0, 0.9 * (gr - 0.35) + rng.normal(0, 0.1))
             fr = float(_mag_to_nmgy(mag))
-            stars.append(((fr * 10 ** (-0.4 * gr), fr, fr * 10 ** (0.4 * rz)),
-                          rng.uniform(-half, half), rng.uniform(-half, half)))  # fmt: skip
+            stars.append(
+                (
+                    (fr * 10 ** (-0.4 * gr), fr, fr * 10 ** (0.4 * rz)),
+                    rng.uniform(-half, half),
+                    rng.uniform(-half, half),
+                )
+            )
         for fluxes, x, y in stars:
             stamp.add_point(fluxes, x, y)
         confusers = []
@@ -468,12 +529,31 @@ class IndependentSimulator:
         gr, rz = rng.uniform(-0.1, 0.5), rng.uniform(-0.1, 0.5)
         if kind == "streak":  # an unlensed blue galaxy elongated tangentially
             phi = math.degrees(a) + 90 + rng.normal(0, 8)
-            self._add_sersic(stamp, mag, gr, rz, rng.uniform(1.0, 3.0), rng.uniform(0.5, 1.0),
-                             rng.uniform(0.08, 0.2), phi, x, y)  # fmt: skip
+            self._add_sersic(
+                stamp,
+                mag,
+                gr,
+                rz,
+                rng.uniform(1.0, 3.0),
+                rng.uniform(0.5, 1.0),
+                rng.uniform(0.08, 0.2),
+                phi,
+                x,
+                y,
+            )
         elif kind == "edge-on":
-            self._add_sersic(stamp, mag, rng.uniform(0.2, 1.2), rng.uniform(0.2, 0.8),
-                             rng.uniform(1.0, 2.5), 1.0, rng.uniform(0.1, 0.2),
-                             rng.uniform(-90, 90), x, y)  # fmt: skip
+            self._add_sersic(
+                stamp,
+                mag,
+                rng.uniform(0.2, 1.2),
+                rng.uniform(0.2, 0.8),
+                rng.uniform(1.0, 2.5),
+                1.0,
+                rng.uniform(0.1, 0.2),
+                rng.uniform(-90, 90),
+                x,
+                y,
+            )
         else:  # a ring galaxy: a Gaussian annulus, sometimes with a red core
 
             def ring(xx, yy, radius, width, q, phi, center_x, center_y):
@@ -483,15 +563,28 @@ class IndependentSimulator:
                 return np.exp(-0.5 * ((np.hypot(u, v) - radius) / width) ** 2)
 
             radius = rng.uniform(1.0, 3.0)
-            kw = {"radius": radius, "width": rng.uniform(0.15, 0.4) * radius,
-                  "q": rng.uniform(0.5, 1.0), "phi": rng.uniform(-90, 90),
-                  "center_x": x, "center_y": y}  # fmt: skip
+            kw = {
+                "radius": radius,
+                "width": rng.uniform(0.15, 0.4) * radius,
+                "q": rng.uniform(0.5, 1.0),
+                "phi": rng.uniform(-90, 90),
+                "center_x": x,
+                "center_y": y,
+            }
             fr = float(_mag_to_nmgy(mag))
-            stamp.add(ring, kw, (fr * 10 ** (-0.4 * gr), fr, fr * 10 ** (0.4 * rz)), x, y,
-                      radius * 2 + 3, 3)  # fmt: skip
+            stamp.add(
+                ring,
+                kw,
+                (fr * 10 ** (-0.4 * gr), fr, fr * 10 ** (0.4 * rz)),
+                x,
+                y,
+                radius * 2 + 3,
+                3,
+            )
             if rng.uniform() < 0.5:
-                self._add_sersic(stamp, mag + rng.uniform(0.5, 1.5), 1.2, 0.7, 0.4, 3.0, 0.9,
-                                 0.0, x, y)  # fmt: skip
+                self._add_sersic(
+                    stamp, mag + rng.uniform(0.5, 1.5), 1.2, 0.7, 0.4, 3.0, 0.9, 0.0, x, y
+                )
 
     def _source(self, rng, z_s):
         """lenstronomy SERSIC_ELLIPSE body + SERSIC clumps: (profiles, kwargs, fluxes)."""
@@ -507,16 +600,36 @@ class IndependentSimulator:
         ftot = float(_mag_to_nmgy(mag))
         n_clumps = int(rng.integers(0, 5))
         clump_frac = rng.uniform(0.1, 0.4) if n_clumps else 0.0
-        parts = [({"R_sersic": r_e, "n_sersic": rng.uniform(0.6, 2.5), "e1": e1, "e2": e2},
-                  0.0, 0.0, (1 - clump_frac) * ftot, gr, rz)]  # fmt: skip
+        parts = [
+            (
+                {"R_sersic": r_e, "n_sersic": rng.uniform(0.6, 2.5), "e1": e1, "e2": e2},
+                0.0,
+                0.0,
+                (1 - clump_frac) * ftot,
+                gr,
+                rz,
+            )
+        ]
         for k in range(n_clumps):
             w = rng.dirichlet(np.ones(n_clumps))[k] if n_clumps > 1 else 1.0
             dx, dy = rng.normal(0, 0.8 * r_e, 2)
-            parts.append(({"R_sersic": rng.uniform(0.04, 0.12), "n_sersic": 1.0, "e1": 0.0,
-                           "e2": 0.0}, dx, dy, clump_frac * ftot * w,
-                          gr - rng.uniform(0.1, 0.4), rz - rng.uniform(0.0, 0.3)))  # fmt: skip
-        return parts, {"source_mag_r": mag, "source_gr": gr, "source_rz": rz,
-                       "source_r_e": r_e, "source_n_clumps": n_clumps}  # fmt: skip
+            parts.append(
+                (
+                    {"R_sersic": rng.uniform(0.04, 0.12), "n_sersic": 1.0, "e1": 0.0, "e2": 0.0},
+                    dx,
+                    dy,
+                    clump_frac * ftot * w,
+                    gr - rng.uniform(0.1, 0.4),
+                    rz - rng.uniform(0.0, 0.3),
+                )
+            )
+        return parts, {
+            "source_mag_r": mag,
+            "source_gr": gr,
+            "source_rz": rz,
+            "source_r_e": r_e,
+            "source_n_clumps": n_clumps,
+        }
 
     def _render_source(self, parts, beta_x, beta_y, bx, by):
         from lenstronomy.LightModel.light_model import LightModel
@@ -576,8 +689,9 @@ class IndependentSimulator:
         for attempt in range(cfg.max_cluster_draws):
             rng = np.random.default_rng(root.spawn(attempt + 1)[attempt])
             cluster = self._cluster(rng)
-            z_s = rng.uniform(max(cfg.z_source_range[0], cluster["z_lens"] + 0.3),
-                              cfg.z_source_range[1])  # fmt: skip
+            z_s = rng.uniform(
+                max(cfg.z_source_range[0], cluster["z_lens"] + 0.3), cfg.z_source_range[1]
+            )
             lens, kwargs = self._lens_model(cluster, z_s)
             theta_e, candidates, mu = self._critical_region(lens, kwargs)
             if theta_e < cfg.min_einstein_radius or candidates.size == 0:
@@ -589,6 +703,7 @@ class IndependentSimulator:
             src_params = {}
             if label == 1:
                 beta = self._ray_shoot_fine(lens, kwargs)
+                field_conv = self._crop(self._convolve(field, conditions))
                 weights = np.minimum(mu[candidates], 50.0)
                 found = False
                 for _ in range(cfg.max_source_draws):
@@ -599,13 +714,18 @@ class IndependentSimulator:
                     bx, by = float(bx) + rng.normal(0, 0.1), float(by) + rng.normal(0, 0.1)
                     parts, src_params = self._source(rng, z_s)
                     arc = self._convolve(self._render_source(parts, *beta, bx, by), conditions)
-                    sigma = self._sigma(self._crop(self._convolve(field, conditions) + arc),
-                                        conditions)  # fmt: skip
+                    sigma = self._sigma(field_conv + self._crop(arc), conditions)
                     snr = arc_aperture_snr(self._crop(arc), sigma)
                     if snr >= cfg.min_arc_snr:
                         found = True
-                        src_params.update({"arc_snr": snr, "image_x": tx, "image_y": ty,
-                                           "arc_radius": math.hypot(tx, ty)})  # fmt: skip
+                        src_params.update(
+                            {
+                                "arc_snr": snr,
+                                "image_x": tx,
+                                "image_y": ty,
+                                "arc_radius": math.hypot(tx, ty),
+                            }
+                        )
                         break
                 if not found:
                     continue
@@ -649,15 +769,19 @@ class IndependentSimulator:
     @staticmethod
     def _sigma(model, conditions):
         return np.stack(
-            [c["band"].estimate_noise(np.clip(model[b], 0, None))
-             for b, c in enumerate(conditions["bands"])]  # fmt: skip
+            [
+                c["band"].estimate_noise(np.clip(model[b], 0, None))
+                for b, c in enumerate(conditions["bands"])
+            ]
         )
 
     @staticmethod
     def _noise(model, conditions, seed):
         return np.stack(
-            [c["band"].noise_for_model(np.clip(model[b], 0, None), seed=seed + b)
-             for b, c in enumerate(conditions["bands"])]  # fmt: skip
+            [
+                c["band"].noise_for_model(np.clip(model[b], 0, None), seed=seed + b)
+                for b, c in enumerate(conditions["bands"])
+            ]
         )
 
 
@@ -679,8 +803,12 @@ def write_independent_dataset(
 
     config = IndependentSimConfig() if config is None else config
     n_positive = n_images // 2 if n_positive is None else int(n_positive)
-    attrs = {"simulator": "benchmarks.independent_sim", "seed": int(seed),
-             "n_positive": n_positive, "config": asdict(config)}  # fmt: skip
+    attrs = {
+        "simulator": "benchmarks.independent_sim",
+        "seed": int(seed),
+        "n_positive": n_positive,
+        "config": asdict(config),
+    }
     path = Path(path)
     if path.exists() and (path / "zarr.json").exists():
         import json
@@ -709,8 +837,7 @@ def write_independent_dataset(
         writer.write(int(index), out["image"], label, out["params"])
         if progress and (k + 1) % 25 == 0:
             rate = (time.perf_counter() - t0) / (k + 1)
-            print(f"  independent_sim: {k + 1}/{todo.size} images, {rate:.2f} s/image",
-                  flush=True)  # fmt: skip
+            print(f"  independent_sim: {k + 1}/{todo.size} images, {rate:.2f} s/image", flush=True)
     return writer.finalize()
 
 
