@@ -797,7 +797,8 @@ def write_independent_dataset(
     """Write ``n_images`` images (the first ``n_positive``, default half, lenses) to ``path``
     in clusterlens' dataset format and return the :class:`~clusterlens.datasets.LensDataset`.
 
-    An unfinished dataset with the same settings resumes where it stopped.
+    An unfinished dataset with the same settings resumes where it stopped; a dataset at
+    ``path`` made with other settings (seed, size, configuration) is deleted and rewritten.
     """
     from clusterlens.datasets import DatasetWriter, LensDataset
 
