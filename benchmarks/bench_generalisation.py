@@ -8,10 +8,10 @@ three test sets that the network never saw and prints their figures side by side
   (the figure the project used to quote);
 * ``independent``: :mod:`benchmarks.independent_sim`, a lenstronomy-built simulator with
   another halo model, Moffat PSFs, another source population and field model, its own noise
-  (the held-out judging set will look like this one);
+  (a stand-in for skies the finder was never trained on);
 * ``harder-sky``: clusterlens' own sky with another seed under worse conditions: seeing
   +0.4" and depth 0.7 mag shallower in every band (``HARDER_OBSERVATION``), plus the extra
-  confusers of ``HARDER_SKY`` once the mock has a ``[sky]`` table.
+  confusers of ``HARDER_SKY`` (the mock's ``[sky]`` table).
 
 Figures per set: AUC, TPR0 and TPR10 (Metcalf et al. 2019: the largest completeness with
 zero / fewer than ten false positives), purity and completeness at the paper's score
@@ -44,9 +44,9 @@ PAPER_THRESHOLD = 0.99048
 # Test set (c): clusterlens' own sky under harder conditions, as a MockConfig dict.
 HARDER_SEEING = 0.4  # arcsec added to every band's PSF FWHM
 HARDER_DEPTH = -0.7  # mag added to every band's 5 sigma depth (negative: shallower)
-# >>> more confusers for test set (c): the [sky] table of the mock configuration, filled in
-# >>> by the helper who adds it (e.g. {"confuser_fraction": 0.5}); empty: not used.
-HARDER_SKY: dict = {}
+# More confusers for test set (c), in the [sky] table of the mock configuration: twice the
+# default base rate (0.3), more of them per field (mean 1.5), and most negatives hard.
+HARDER_SKY: dict = {"confuser_rate": 0.6, "confuser_mean_count": 2.5, "hard_negative_fraction": 0.8}
 
 SIZES = {
     # name: (training images, images per test set, epochs)
