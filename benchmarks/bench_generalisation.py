@@ -79,8 +79,8 @@ def harder_config(base=None):
 
     data = config_to_dict(MockConfig() if base is None else base)
     obs = data["observation"]
-    obs["psf_fwhm"] = [f + HARDER_SEEING for f in obs["psf_fwhm"]]
-    obs["depth"] = [d + HARDER_DEPTH for d in obs["depth"]]
+    obs["seeing_offset"] = obs.get("seeing_offset", 0.0) + HARDER_SEEING
+    obs["depth_offset"] = obs.get("depth_offset", 0.0) + HARDER_DEPTH
     if HARDER_SKY:
         data["sky"] = {**data.get("sky", {}), **HARDER_SKY}
     return config_from_dict(data, where="bench_generalisation.harder_config")

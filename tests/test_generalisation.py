@@ -111,8 +111,11 @@ def test_harder_config_worsens_seeing_and_depth():
     from clusterlens.mock import MockConfig
 
     base, hard = MockConfig().observation, bench.harder_config().observation
-    np.testing.assert_allclose(hard.psf_fwhm, np.add(base.psf_fwhm, bench.HARDER_SEEING))
-    np.testing.assert_allclose(hard.depth, np.add(base.depth, bench.HARDER_DEPTH))
+    a, b = base.draw(3), hard.draw(3)  # the same field's conditions, worsened
+    np.testing.assert_allclose(b.psf_fwhm, np.add(a.psf_fwhm, bench.HARDER_SEEING))
+    np.testing.assert_allclose(b.depth, np.add(a.depth, bench.HARDER_DEPTH))
+    assert hard.max_fwhm == pytest.approx(base.max_fwhm + bench.HARDER_SEEING)
+    assert bench.harder_config().sky.confuser_rate > MockConfig().sky.confuser_rate
 
 
 @pytest.mark.torch

@@ -539,3 +539,20 @@ def test_paper_preset_scenes_draw_the_field_as_before():
     # with the fixed conditions directly, as before per-field conditions
     before = SyntheticClusterField(redshift=0.3, m500=4e14, size=101, config=paper.sky).draw(9)
     np.testing.assert_array_equal(scene.image, before.image)
+
+
+def test_seeing_and_depth_offsets_shift_every_field():
+    from clusterlens.observe.conditions import ConditionsDistribution
+
+    base, worse = (
+        ConditionsDistribution(),
+        ConditionsDistribution(seeing_offset=0.5, depth_offset=-1),
+    )
+    a, b = base.draw(11), worse.draw(11)
+    np.testing.assert_allclose(np.subtract(b.psf_fwhm, a.psf_fwhm), 0.5)
+    np.testing.assert_allclose(np.subtract(b.depth, a.depth), -1.0)
+    assert worse.nominal.psf_fwhm[0] == pytest.approx(base.nominal.psf_fwhm[0] + 0.5)
+    sharp = ConditionsDistribution(seeing_offset=-1.0)
+    assert min(sharp.draw(2).psf_fwhm) >= 0.3
+    with pytest.raises(ParameterError, match="seeing_offset"):
+        ConditionsDistribution(seeing_offset=9.0)

@@ -89,6 +89,10 @@ _FIXED_DEFAULTS = {
 _DEPTH_CLIP = 3.0
 
 
+#: Narrowest FWHM [arcsec] a negative ``seeing_offset`` can give.
+_MIN_FWHM = 0.3
+
+
 @dataclass(frozen=True)
 class ConditionsDistribution:
     """Where each field's observing conditions come from (the ``[observation]`` table).
@@ -116,6 +120,11 @@ class ConditionsDistribution:
         20.91, 18.46.
     reference_r_e : float
         Half-light radius [arcsec] of the exponential galaxy the depths refer to.
+    seeing_offset : float
+        [arcsec] added to every field's FWHM in every band (0: the survey's own seeing; e.g.
+        0.4 for a test set under worse seeing than the training set). FWHMs stay >= 0.3".
+    depth_offset : float
+        [mag] added to every field's depth (negative: shallower).
     """
 
     pixel_scale: float = 0.262
@@ -128,6 +137,8 @@ class ConditionsDistribution:
     depth: tuple[float, float, float] | None = None
     sky_mag: tuple[float, float, float] | None = None
     reference_r_e: float = 0.45
+    seeing_offset: float = 0.0
+    depth_offset: float = 0.0
 
     def __post_init__(self):
         o, s = "ConditionsDistribution", object.__setattr__
@@ -191,6 +202,12 @@ class ConditionsDistribution:
             "reference_r_e",
             check_scalar(self.reference_r_e, "reference_r_e", o, low=0, low_inclusive=False),
         )
+        s(
+            self,
+            "seeing_offset",
+            check_scalar(self.seeing_offset, "seeing_offset", o, low=-1.0, high=5.0),
+        )
+        s(self, "depth_offset", check_scalar(self.depth_offset, "depth_offset", o, low=-5, high=5))
 
     # ---------------------------------------------------------------------------------------
     def _fixed(self, name):
@@ -209,16 +226,18 @@ class ConditionsDistribution:
     def max_fwhm(self) -> float:
         """The widest FWHM [arcsec] any field can get (sets the simulator's PSF margin)."""
         if self.survey == "fixed":
-            return float(max(self._fixed("psf_fwhm")))
-        return float(max(SURVEYS[k].fwhm_range[1] for k in self._surveys()))
+            widest = float(max(self._fixed("psf_fwhm")))
+        else:
+            widest = float(max(SURVEYS[k].fwhm_range[1] for k in self._surveys()))
+        return max(widest + self.seeing_offset, _MIN_FWHM)
 
     def _conditions(self, fwhm, depth, sky, beta) -> SurveyConditions:
         if self.psf_model == "gaussian":  # beta means nothing then: keep the default
             beta = SurveyConditions.psf_beta
         return SurveyConditions(
             pixel_scale=self.pixel_scale,
-            psf_fwhm=tuple(float(f) for f in fwhm),
-            depth=tuple(float(d) for d in depth),
+            psf_fwhm=tuple(max(float(f) + self.seeing_offset, _MIN_FWHM) for f in fwhm),
+            depth=tuple(float(d) + self.depth_offset for d in depth),
             sky_mag=tuple(float(m) for m in sky),
             reference_r_e=self.reference_r_e,
             psf_model=self.psf_model,
