@@ -159,12 +159,17 @@ def test_committee_score_is_the_mean_of_its_members(tmp_path):
 
 def test_logistic_combination_is_fitted_on_validation_scores():
     rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 400)
-    good = (2 * y - 1) * 2.0 + rng.normal(size=400)
-    useless = rng.normal(size=400) * 3
+    y = rng.integers(0, 2, 2000)
+    good = (2 * y - 1) * 1.0 + rng.normal(size=2000)
+    useless = rng.normal(size=2000) * 3
     z = np.stack([useless, good])
-    fitted = fit_logistic_combination(z, y)
-    assert abs(fitted["weights"][0]) < 0.1 < fitted["weights"][1]
+    fitted = fit_logistic_combination(z, y, l2=1e-3)
+    assert abs(fitted["weights"][0]) < 0.1 < 1.0 < fitted["weights"][1]
+    # the same fit as scikit-learn's (an oracle): C = 1 / (2 n l2)
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    oracle = sklearn.LogisticRegression(C=1 / (2 * 2000 * 1e-3), tol=1e-10).fit(z.T, y)
+    assert np.allclose(fitted["weights"], oracle.coef_[0], atol=2e-3)
+    assert fitted["bias"] == pytest.approx(oracle.intercept_[0], abs=2e-3)
     nll_fit = binary_nll(combine_logits(z, fitted), y)
     assert nll_fit < binary_nll(combine_logits(z, {"kind": "mean"}), y)
     assert nll_fit == pytest.approx(fitted["val_nll"], abs=1e-2)
@@ -187,10 +192,10 @@ def test_committee_manifest_with_learned_weights_round_trips(tmp_path, toy):
 def test_temperature_scaling_lowers_the_validation_nll():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 2000)
-    true_logit = (2 * y - 1) * 1.0 + rng.normal(size=2000)
-    overconfident = 4.0 * true_logit
+    x = (2 * y - 1) * 1.0 + rng.normal(size=2000)  # two unit Gaussians: log-odds = 2 x
+    overconfident = 8.0 * x  # 4 x the true log-odds
     t = fit_temperature(overconfident, y)
-    assert 3.0 < t < 5.0
+    assert t == pytest.approx(4.0, rel=0.1)
     assert binary_nll(overconfident / t, y) < binary_nll(overconfident, y)
     p_before, p_after = 1 / (1 + np.exp(-overconfident)), 1 / (1 + np.exp(-overconfident / t))
     assert expected_calibration_error(y, p_after) < expected_calibration_error(y, p_before)

@@ -31,7 +31,7 @@ def _scorer_of(model, device):
         was_training = network.training
 
         def logits(images):
-            dev = next(network.parameters()).device
+            dev = next(network.parameters(), torch.empty(0)).device
             network.eval()
             try:
                 with torch.inference_mode():
