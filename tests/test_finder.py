@@ -145,6 +145,10 @@ def test_committee_score_is_the_mean_of_its_members(tmp_path):
     scorer = Scorer(tmp_path / "committee.json", progress=False, device="cpu")
     assert np.allclose(scorer.predict(images), members.mean(0), atol=1e-6)
     assert isinstance(load_model(tmp_path / "committee.json"), Committee)
+    # the search loop's NetworkScorer scores a committee as one model, not member by member
+    from clusterlens.nets.uncertainty import read_ensemble
+
+    assert read_ensemble(tmp_path / "committee.json") is None
     # extreme logits stay exact in log space
     z = np.array([[40.0, -40.0], [-40.0, 30.0]])
     p = 1 / (1 + np.exp(-combine_logits(z, {"kind": "mean"})))

@@ -427,7 +427,8 @@ class Trainer:
     Attributes
     ----------
     model_ : torch.nn.Module
-        The network after :meth:`fit` (the last epoch's weights; ``best.pt`` has the best).
+        The network after :meth:`fit` (the last epoch's weights, their EMA with
+        ``ema_decay``; ``best.pt`` has the best).
     history_ : list of dict
         Per-epoch ``epoch``, ``train_loss``, ``val_loss``, ``val_auc``, ``lr``, ``seconds``,
         ``images_per_second``.
@@ -828,7 +829,8 @@ class Trainer:
                 )
             self.stopped_early_ = self._should_stop(history, cfg)
 
-        self.model_ = getattr(ema if ema is not None else model, "_orig_mod", model)
+        final = ema if ema is not None else model  # what was validated and saved
+        self.model_ = getattr(final, "_orig_mod", final)
         self.history_ = history
         self.transform_ = transform
         self.config_ = cfg
