@@ -343,3 +343,16 @@ def test_evaluate_function_and_command(tmp_path, toy, capsys):
         assert main(line) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and word in err[0]
+
+
+def test_command_line_trains_the_cpu_recipe(tmp_path, toy, capsys):
+    argv = ["train", "--data", str(toy.path), "--preset", "cpu", "--epochs", "1", "--crop", "0"]
+    argv += ["--network-options", json.dumps(TINY), "--batch-size", "8", "--val-fraction", "0.3"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--quiet", "--threads", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["epochs"] == 1 and summary["temperature"] > 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["transform"]["name"] == "robust-asinh" and config["sky_augmentation"]
+    assert config["optimizer"] == "adamw" and config["ema_decay"] == 0.99
+    assert main([*argv, "--out", str(tmp_path / "r2"), "--hard-negative-rounds", "1"]) == 2
+    assert "--negative-pool" in capsys.readouterr().err
