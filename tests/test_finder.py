@@ -356,3 +356,24 @@ def test_command_line_trains_the_cpu_recipe(tmp_path, toy, capsys):
     assert config["optimizer"] == "adamw" and config["ema_decay"] == 0.99
     assert main([*argv, "--out", str(tmp_path / "r2"), "--hard-negative-rounds", "1"]) == 2
     assert "--negative-pool" in capsys.readouterr().err
+
+
+def test_ensemble_trainer_can_write_a_committee(tmp_path):
+    from clusterlens.nets.uncertainty import EnsembleTrainer
+
+    paths = [_checkpoint(tmp_path / f"m{s}.pt", s) for s in range(2)]
+    seen = []
+
+    class _Fixed:
+        def __init__(self, path):
+            self.path = path
+
+        def train(self, positives, negatives, previous_model):
+            seen.append(previous_model)
+            return str(self.path)
+
+    trainer = EnsembleTrainer([_Fixed(p) for p in paths], tmp_path / "work", committee=True)
+    manifest = trainer.train([], [], None)
+    assert isinstance(load_model(manifest), Committee)
+    trainer.train([], [], manifest)  # the next round starts each member from its own model
+    assert seen[2:] == [str(p.resolve()) for p in paths]
