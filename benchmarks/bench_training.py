@@ -16,6 +16,14 @@ ratio, the machine's measured float32 matmul peak and the fraction of it each pa
 
     PYTHONPATH=. python benchmarks/bench_training.py --threads 2
     PYTHONPATH=. python benchmarks/bench_training.py --device cuda --batch 256 --check
+
+``--stability`` measures instead how steady the validation AUC is from epoch to epoch on a
+small CPU run: the old settings (Adam 3e-3 constant, batch 16, fixed asinh stretch, no sky
+augmentations) against the ``cpu`` recipe, on the same toy dataset (``write_toy_dataset`` at
+the recipe's 128-pixel crop), and scores both on a copy of the validation set as another sky
+would show it (3x the flux, a sky offset, 0.5" more blur, 1.5x the noise):
+
+    PYTHONPATH=. python benchmarks/bench_training.py --stability --images 1200 --epochs 6
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import argparse
 import sys
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -96,8 +105,98 @@ def images_per_second(
     return batch / times[0], batch / times[len(times) // 2]
 
 
+def _other_sky(images: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The images as a deeper-calibrated, worse-seeing, noisier sky would give them."""
+    from clusterlens.nets.augment import gaussian_blur
+    from clusterlens.nets.transforms import robust_background_noise
+
+    x = torch.from_numpy(images)
+    _, noise = robust_background_noise(x)
+    sigma = torch.full(x.shape[:2], 0.5 / 2.3548 / 0.262)
+    x = gaussian_blur(x, sigma) * 3.0
+    rng = torch.Generator().manual_seed(seed)
+    x = x + 3.0 * noise * (1.12 * torch.randn(x.shape, generator=rng))  # 1.5x in quadrature
+    x = x + 2.0 * 3.0 * noise  # sky offset of 2 sigma
+    return x.numpy()
+
+
+def stability(args) -> int:
+    """Val AUC per epoch: old settings against the cpu recipe."""
+    import tempfile
+    from pathlib import Path
+
+    from clusterlens.datasets import write_toy_dataset
+    from clusterlens.nets import AsinhStretch, TrainingConfig, evaluate
+
+    torch.set_num_threads(args.threads or 1)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-stability-"))
+    t0 = time.perf_counter()
+    data = write_toy_dataset(
+        tmp / "data", args.images, size=args.crop, arc_snr=args.arc_snr, seed=args.seed
+    )
+    train, val = data.split(0.25, seed=0)
+    images = np.stack([val[k][0] for k in range(len(val))])
+    shifted = (_other_sky(images), val.view_labels)
+    print(
+        f"toy data: {len(train)} training, {len(val)} validation images of {args.crop} px, "
+        f"arcs at {args.arc_snr} sigma peak ({time.perf_counter() - t0:.0f} s)"
+    )
+    common = dict(
+        network_options={"widths": [16, 32, 64, 128]},
+        crop=args.crop,
+        epochs=args.epochs,
+        progress=False,
+        seed=args.seed,
+        threads=args.threads or 1,
+    )
+    configs = {
+        "old (Adam 3e-3, fixed asinh)": TrainingConfig(
+            network="resnet18",
+            lr=3e-3,
+            weight_decay=0.0,
+            batch_size=16,
+            transform=AsinhStretch().to_dict(),
+            **common,
+        ),
+        "cpu recipe": TrainingConfig.preset("cpu", **common),
+    }
+    from clusterlens.nets import Trainer
+
+    for label, config in configs.items():
+        t0 = time.perf_counter()
+        trainer = Trainer(config, out=tmp / label.split()[0]).fit(train, val)
+        aucs = np.array([h["val_auc"] for h in trainer.history_])
+        steps = np.abs(np.diff(aucs))
+        other = evaluate(str(tmp / label.split()[0] / "best.pt"), shifted, device="cpu")
+        print(f"{label}: {time.perf_counter() - t0:.0f} s")
+        print("  val AUC per epoch: " + ", ".join(f"{a:.3f}" for a in aucs))
+        print(
+            f"  range {aucs.min():.3f}-{aucs.max():.3f}; epoch-to-epoch |dAUC| mean "
+            f"{steps.mean():.3f}, max {steps.max():.3f}; after epoch {len(aucs) // 2}: "
+            f"min {aucs[len(aucs) // 2 :].min():.3f}"
+        )
+        print(
+            f"  best epoch {trainer.best_epoch_}; on the other sky: AUC {other.auc:.3f}, "
+            f"TPR10 {other.tpr10:.3f}, fraction scored >= 0.5: "
+            f"{float((other.scores >= 0.5).mean()):.2f}"
+        )
+        if trainer.calibration_ is not None:
+            c = trainer.calibration_
+            print(
+                f"  calibration: T = {c.temperature:.2f}, val NLL {c.nll_before:.3f} -> "
+                f"{c.nll_after:.3f}, ECE {c.ece_before:.3f} -> {c.ece_after:.3f}"
+            )
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stability", action="store_true", help="val AUC per epoch instead")
+    parser.add_argument("--images", type=int, default=1200, help="--stability: toy images")
+    parser.add_argument("--epochs", type=int, default=6, help="--stability: epochs")
+    parser.add_argument("--crop", type=int, default=128, help="--stability: image side")
+    parser.add_argument("--arc-snr", type=float, default=3.0, help="--stability: arc peak SNR")
+    parser.add_argument("--seed", type=int, default=0, help="--stability: seed")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--size", type=int, default=223)
@@ -109,6 +208,8 @@ def main(argv=None) -> int:
         "--floor", type=float, default=0.9, help="smallest acceptable ours / baseline ratio (0.9)"
     )
     args = parser.parse_args(argv)
+    if args.stability:
+        return stability(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # for annotations only
     from matplotlib.figure import Figure
 
 __all__ = [
+    "PAPER_THRESHOLD",
     "RocCurve",
     "PrecisionRecallCurve",
     "roc_curve",
@@ -48,7 +49,12 @@ __all__ = [
     "plot_roc",
     "plot_precision_recall",
     "plot_roc_pr",
+    "expected_calibration_error",
 ]
+
+#: The probability threshold of the paper's last iteration (Zhang et al., Figure 5: 0.986,
+#: marked with red stars on the ROC and PR curves), the default of ``clusterlens evaluate``.
+PAPER_THRESHOLD = 0.986
 
 
 class RocCurve(NamedTuple):
@@ -507,3 +513,35 @@ def plot_roc_pr(labels, scores=None, *, thresholds=()) -> Figure:
     plot_precision_recall(labels, scores, thresholds=thresholds, ax=ax_pr)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# calibration
+
+
+def expected_calibration_error(labels, probabilities, *, n_bins: int = 15) -> float:
+    """Expected calibration error of lens probabilities (Naeini et al. 2015).
+
+    The probabilities are put in ``n_bins`` equal-width bins of [0, 1]; the ECE is the
+    mean over images of ``|fraction of lenses - mean probability|`` of their bin.  0 for a
+    perfectly calibrated score.
+
+    Parameters
+    ----------
+    labels : array_like of {0, 1}
+    probabilities : array_like of float in [0, 1]
+    n_bins : int
+    """
+    y, p = _check_labels_scores(
+        labels, probabilities, "expected_calibration_error", need_both=False
+    )
+    if ((p < 0) | (p > 1)).any():
+        raise ParameterError("expected_calibration_error needs probabilities in [0, 1].")
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+        raise ParameterError(f"The 'n_bins' parameter must be an integer >= 1. Got {n_bins!r}.")
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in np.unique(bins):
+        inside = bins == b
+        total += inside.sum() * abs(y[inside].mean() - p[inside].mean())
+    return float(total / y.size)

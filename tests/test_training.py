@@ -66,7 +66,12 @@ def test_presets_are_the_papers():
     )
     assert case1.lr_final is None
     assert (case2.lr, case2.lr_final, case2.weight_decay, case2.epochs) == (1e-4, 1e-5, 0.01, 3)
-    assert set(PRESETS) == {"case1", "case2"}
+    assert set(PRESETS) == {"case1", "case2", "cpu", "gpu"}
+    gpu = TrainingConfig.preset("gpu")  # the paper's case 1, hardened
+    assert (gpu.network, gpu.network_options, gpu.crop, gpu.epochs) == ("resnet18", {}, 223, 200)
+    assert (gpu.lr, gpu.weight_decay, gpu.batch_size) == (case1.lr, case1.weight_decay, 32)
+    cpu = TrainingConfig.preset("cpu")
+    assert cpu.crop * 0.262 >= 32 and cpu.optimizer == "adamw" and cpu.warmup_epochs > 0
     with pytest.raises(ParameterError, match="'preset' must be one of"):
         TrainingConfig.preset("case3")
     with pytest.raises(ParameterError, match="'lr' parameter of TrainingConfig"):

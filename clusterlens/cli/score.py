@@ -15,6 +15,9 @@ Run a checkpoint over every object of a catalog (cutouts from a folder of FITS f
 written by 'clusterlens fetch') or over a dataset directory, and write a table of id, ra,
 dec, score (lens probability) and logit, sorted by decreasing score.
 
+--model may be a committee manifest (several networks scored as one, see
+clusterlens.nets.write_committee); a calibrated checkpoint gives calibrated scores.
+
 Finished chunks are kept in OUT.parts/ until the table is written: a killed run resumes
 when the same command is run again, and every object is scored exactly once.
 
@@ -27,7 +30,12 @@ example:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", required=True, type=Path, help="checkpoint (RUN/best.pt)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        help="checkpoint (RUN/best.pt) or committee manifest (.json)",
+    )
     parser.add_argument(
         "--cutouts", required=True, type=Path, help="folder of FITS cutouts, or a dataset"
     )

@@ -8,6 +8,8 @@ the file is ever executed.  It holds
 * ``network``: the registry name and options the model was built with;
 * ``state_dict``: the weights; ``transform``: the input transform (see
   :mod:`clusterlens.nets.transforms`);
+* ``calibration`` (optional): the temperature fitted on a validation set
+  (:mod:`clusterlens.nets.calibration`), applied to the logits by every scorer;
 * for resuming: ``optimizer``, ``scheduler``, ``scaler`` states, ``epoch`` (the number of
   finished epochs), ``rng`` (torch, numpy and Python generator states), ``config`` and
   ``history`` (per-epoch metrics); ``extra`` for anything else.
@@ -41,6 +43,7 @@ __all__ = [
     "load_checkpoint",
     "restore_rng_state",
     "save_checkpoint",
+    "update_checkpoint",
 ]
 
 CHECKPOINT_FORMAT = "clusterlens-checkpoint"
@@ -107,6 +110,7 @@ def save_checkpoint(
     config: dict | None = None,
     rng: dict | None = None,
     extra: dict | None = None,
+    calibration: dict | None = None,
 ) -> Path:
     """Write a checkpoint atomically (temporary file, then rename) and return its path.
 
@@ -130,6 +134,8 @@ def save_checkpoint(
         Generator states (default: :func:`capture_rng_state` now).
     extra : dict
         Anything else (plain data).
+    calibration : dict, optional
+        ``{"temperature": T, ...}`` (see :func:`clusterlens.nets.calibration.fit_temperature`).
     """
     path = Path(path)
     model_to_save = getattr(model, "_orig_mod", model)  # unwrap torch.compile
@@ -150,6 +156,12 @@ def save_checkpoint(
         "rng": rng if rng is not None else capture_rng_state(),
         "extra": dict(extra or {}),
     }
+    if calibration is not None:
+        state["calibration"] = dict(calibration)
+    return _write_state(path, state)
+
+
+def _write_state(path: Path, state: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
@@ -158,6 +170,15 @@ def save_checkpoint(
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def update_checkpoint(path, out=None, **entries) -> Path:
+    """Rewrite a checkpoint with some top-level entries replaced (e.g. ``calibration``),
+    atomically, to ``out`` (default: in place); returns the path written."""
+    path = Path(path)
+    state = _read(path, "cpu")
+    state.update(entries)
+    return _write_state(Path(out) if out is not None else path, state)
 
 
 @dataclass
@@ -184,13 +205,38 @@ class LoadedCheckpoint:
     history: list = field(default_factory=list)
     state: dict = field(default_factory=dict)
 
-    def predict(self, images) -> np.ndarray:
-        """Lens probabilities for a (batch, band, y, x) array of fluxes (nanomaggies)."""
+    @property
+    def temperature(self) -> float:
+        """The calibration temperature (1: uncalibrated); logits are divided by it."""
+        return float((self.state.get("calibration") or {}).get("temperature", 1.0))
+
+    @property
+    def crop(self) -> int | None:
+        """The side in pixels the network was trained on (None: unknown)."""
+        crop = (self.state.get("config") or {}).get("crop")
+        return None if crop is None else int(crop)
+
+    @property
+    def in_channels(self) -> int:
+        """Number of bands the network takes."""
+        return int(self.state["network"]["options"].get("in_channels", 3))
+
+    def logits(self, images, *, calibrated: bool = True) -> np.ndarray:
+        """Logit differences (lens minus non-lens), float64, divided by the calibration
+        temperature unless ``calibrated=False``, for (batch, band, y, x) fluxes."""
         device = next(self.model.parameters()).device
         x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=device)
         with torch.inference_mode():
-            logits = self.model(self.transform(x))
-        return torch.softmax(logits.float(), 1)[:, 1].cpu().numpy()
+            logits = self.model(self.transform(x)).float()
+        diff = (logits[:, 1] - logits[:, 0]).cpu().numpy().astype(np.float64)
+        return diff / self.temperature if calibrated else diff
+
+    def predict(self, images) -> np.ndarray:
+        """Lens probabilities for a (batch, band, y, x) array of fluxes (nanomaggies),
+        calibrated when the checkpoint holds a temperature."""
+        from scipy.special import expit
+
+        return expit(self.logits(images))
 
 
 def _read(path: Path, map_location) -> dict:

@@ -52,7 +52,7 @@ import torch
 from clusterlens._dask import dask_client
 from clusterlens.datasets import LensDataset, center_crop
 from clusterlens.errors import ClusterlensError, ParameterError
-from clusterlens.nets.checkpoint import LoadedCheckpoint, load_checkpoint
+from clusterlens.nets.committee import Committee, load_model
 from clusterlens.survey.catalogs import find_column
 
 __all__ = ["PRECISIONS", "Scorer", "ScoringConfig", "ScoringError", "forward_parts"]
@@ -242,9 +242,10 @@ def _fold_batch_norm(model: torch.nn.Module) -> torch.nn.Module:
 
 
 class _Engine:
-    """A model on a device, ready to turn (batch, band, y, x) fluxes into logits."""
+    """A model (or a committee of models) on a device, ready to turn (batch, band, y, x)
+    fluxes into calibrated logits."""
 
-    def __init__(self, checkpoint: LoadedCheckpoint, config: ScoringConfig, n_workers: int = 1):
+    def __init__(self, loaded, config: ScoringConfig, n_workers: int = 1):
         self.device = _resolve_device(config.device)
         if self.device.type == "cpu" and (config.threads or n_workers > 1):
             # Several worker processes on one machine share its cores.
@@ -253,39 +254,55 @@ class _Engine:
         # Measured (benchmarks/bench_scoring.py): faster on GPU, and on a Zen 5 CPU by ~20%
         # in fp32 and ~35% in bf16.
         self.channels_last = True if config.channels_last is None else config.channels_last
-        model = checkpoint.model.to(self.device).eval()
-        if config.fold_batch_norm:
-            model = _fold_batch_norm(model)
-        if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        self.model = model
-        self.transform = checkpoint.transform
+        checkpoints = loaded.members if isinstance(loaded, Committee) else [loaded]
+        self.committee = loaded if isinstance(loaded, Committee) else None
+        self.members = []
+        for checkpoint in checkpoints:
+            model = checkpoint.model.to(self.device).eval()
+            if config.fold_batch_norm:
+                model = _fold_batch_norm(model)
+            if self.channels_last:
+                model = model.to(memory_format=torch.channels_last)
+            self.members.append((model, checkpoint.transform, checkpoint.temperature))
+        self.model = self.members[0][0]
+        self.transform = self.members[0][1]
 
     @property
     def transform_in_readers(self) -> bool:
         """On CPU the reader threads apply the transform image by image, in parallel with
-        the network (torch's elementwise asinh is slow on one core); on GPU the device does."""
-        return self.device.type == "cpu"
+        the network (torch's elementwise asinh is slow on one core); on GPU the device does.
+        A committee transforms on the device (its members may use different transforms)."""
+        return self.device.type == "cpu" and self.committee is None
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """The checkpoint's transform of one (band, y, x) image (float32)."""
         with torch.inference_mode():
             return self.transform(torch.from_numpy(image)[None])[0].numpy()
 
+    def _member_logits(self, model, transform, x, transformed):
+        with torch.inference_mode():
+            if not transformed:
+                x = transform(x)  # float32, outside autocast
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            _, logits = forward_parts(model, x, amp_dtype=self.amp_dtype)
+            diff = logits[:, 1] - logits[:, 0]
+        return diff.cpu().numpy().astype(np.float64)
+
     def logits(self, images: np.ndarray, *, transformed: bool = False) -> np.ndarray:
-        """Logit difference (lens minus non-lens), float64, for a float32 batch of fluxes
-        (or of transformed images when ``transformed``)."""
+        """Logit difference (lens minus non-lens), float64, calibrated (divided by the
+        temperature), for a float32 batch of fluxes (or of transformed images when
+        ``transformed``); a committee's combined logit."""
         x = torch.from_numpy(images)
         if self.device.type == "cuda":
             x = x.pin_memory().to(self.device, non_blocking=True)
-        with torch.inference_mode():
-            if not transformed:
-                x = self.transform(x)  # float32, outside autocast
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            _, logits = forward_parts(self.model, x, amp_dtype=self.amp_dtype)
-            diff = logits[:, 1] - logits[:, 0]
-        return diff.cpu().numpy().astype(np.float64)
+        z = [
+            self._member_logits(model, transform, x, transformed) / temperature
+            for model, transform, temperature in self.members
+        ]
+        if self.committee is None:
+            return z[0]
+        return self.committee.combine(np.stack(z))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -388,7 +405,7 @@ class _Job:
         key = (self.fingerprint, self.config)
         if key not in _ENGINES:
             _ENGINES.clear()  # a worker keeps only the model of the current run
-            loaded = load_checkpoint(self.checkpoint, map_location="cpu")
+            loaded = load_model(self.checkpoint, map_location="cpu")
             _ENGINES[key] = _Engine(loaded, self.config, self.n_workers)
         return _ENGINES[key]
 
@@ -489,8 +506,10 @@ class Scorer:
     Parameters
     ----------
     checkpoint : str or Path
-        A checkpoint written by training (``RUN/best.pt``).  It is read here, so a missing,
-        corrupt or foreign file fails at once with :class:`~clusterlens.nets.CheckpointError`.
+        A checkpoint written by training (``RUN/best.pt``) or a committee manifest (``*.json``,
+        :mod:`clusterlens.nets.committee`).  It is read here, so a missing, corrupt or
+        foreign file fails at once with :class:`~clusterlens.nets.CheckpointError`.  Scores
+        are calibrated when the checkpoint (or manifest) holds a temperature.
     config : ScoringConfig, optional
         Batch size, chunk size, device, precision, readers...  (defaults: see
         :class:`ScoringConfig`).
@@ -499,8 +518,8 @@ class Scorer:
 
     Attributes
     ----------
-    checkpoint : LoadedCheckpoint
-        The model and its input transform.
+    checkpoint : LoadedCheckpoint or Committee
+        The model and its input transform (or the committee of them).
     config : ScoringConfig
         The configuration, with ``size`` resolved from the checkpoint.
 
@@ -520,9 +539,9 @@ class Scorer:
             )
         config = replace(config, **overrides)
         self.path = Path(checkpoint)
-        self.checkpoint = load_checkpoint(self.path, map_location="cpu")
+        self.checkpoint = load_model(self.path, map_location="cpu")
         self.model_sha256 = _sha256_file(self.path)
-        trained_crop = self.checkpoint.state.get("config", {}).get("crop")
+        trained_crop = self.checkpoint.crop
         size = config.size if config.size is not None else trained_crop
         if size is None:
             raise ParameterError(
@@ -535,7 +554,7 @@ class Scorer:
                 f"The 'size' parameter of Scorer is {size} pixels but the network was trained "
                 f"on {trained_crop} x {trained_crop} cutouts; score at the training size."
             )
-        n_channels = self.checkpoint.state["network"]["options"].get("in_channels", 3)
+        n_channels = self.checkpoint.in_channels
         if len(config.bands) != n_channels:
             raise ParameterError(
                 f"The 'bands' parameter of Scorer ({config.bands!r}) must name the "
@@ -544,8 +563,11 @@ class Scorer:
         self.config = replace(config, size=int(size))
 
     def __repr__(self) -> str:
-        spec = self.checkpoint.state["network"]
-        return f"Scorer({str(self.path)!r}: {spec['name']}, size={self.config.size})"
+        if isinstance(self.checkpoint, Committee):
+            what = repr(self.checkpoint)
+        else:
+            what = self.checkpoint.state["network"]["name"]
+        return f"Scorer({str(self.path)!r}: {what}, size={self.config.size})"
 
     # -- in memory ----------------------------------------------------------------------
     def predict(self, images) -> np.ndarray:
@@ -572,6 +594,11 @@ class Scorer:
         from clusterlens.nets.uncertainty import _check_n_samples, mc_dropout, sample_logits
 
         n_samples = _check_n_samples(n_samples, "Scorer.predict_samples")
+        if isinstance(self.checkpoint, Committee):
+            raise ParameterError(
+                "Scorer.predict_samples draws Monte Carlo dropout samples of one network; "
+                "this is a committee (score its members one by one, or use predict)."
+            )
         images = self._checked_images(images)
         engine = self._engine()
         step = self.config.batch_size
@@ -586,7 +613,7 @@ class Scorer:
                     if engine.channels_last:
                         x = x.contiguous(memory_format=torch.channels_last)
                     z = sample_logits(engine.model, x, n_samples, amp_dtype=engine.amp_dtype)
-                draws.append(z.cpu().numpy().astype(np.float64))
+                draws.append(z.cpu().numpy().astype(np.float64) / self.checkpoint.temperature)
         if not draws:
             return np.zeros((n_samples, 0))
         return _sigmoid(np.concatenate(draws, axis=1))

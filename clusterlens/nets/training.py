@@ -1,4 +1,4 @@
-"""Training a lens finder: the paper's two configurations, checkpoints, resuming, Figure 4.
+"""Training a lens finder: recipes, checkpoints, resuming, hard negatives, Figure 4.
 
 Zhang et al. (section 3) train a ResNet-18 with Adam at batch size 32 under a cross-entropy
 loss, in two configurations (their Figure 4):
@@ -6,6 +6,16 @@ loss, in two configurations (their Figure 4):
 * ``"case1"``: learning rate 3e-6, weight decay 0.1 (the model they kept, AUC 0.94);
 * ``"case2"``: learning rate 1e-4 cosine-annealed to 1e-5, weight decay 0.01 (AUC 0.97, less
   stable).
+
+Two recipes add what makes a finder generalise to other skies (per-cutout robust input
+scaling, :data:`~clusterlens.nets.augment.GENERALISATION` sky augmentations, temperature
+calibration on the validation set):
+
+* ``"cpu"``: a laptop recipe, ResNet-18 at a quarter of the width on a 128-pixel (33.5")
+  crop, AdamW with a one-epoch linear warm-up and cosine decay, gradient clipping and an
+  exponential moving average (EMA) of the weights, the one validated and saved;
+* ``"gpu"``: the paper's case 1 (full ResNet-18, 223 pixels, Adam 3e-6, weight decay 0.1,
+  batch 32, 200 epochs, best-AUC epoch kept) with the same additions.
 
 :class:`Trainer` runs either (or any :class:`TrainingConfig`) on the same code on CPU and GPU:
 lensing-preserving augmentations (90-degree rotations, flips, shifts of a few pixels),
@@ -18,6 +28,7 @@ generator states are saved).
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -35,6 +46,7 @@ from torch import nn
 from clusterlens.datasets import Augmentation, LensDataset
 from clusterlens.errors import ParameterError
 from clusterlens.metrics import roc_auc
+from clusterlens.nets.augment import GENERALISATION, SkyAugmentation
 from clusterlens.nets.checkpoint import (
     CheckpointError,
     capture_rng_state,
@@ -43,7 +55,7 @@ from clusterlens.nets.checkpoint import (
     save_checkpoint,
 )
 from clusterlens.nets.registry import get_network
-from clusterlens.nets.transforms import AsinhStretch, transform_from_dict
+from clusterlens.nets.transforms import RobustAsinhStretch, transform_from_dict
 
 if TYPE_CHECKING:  # for annotations only
     from matplotlib.figure import Figure
@@ -66,6 +78,35 @@ PRESETS: dict[str, dict] = {
         "lr_final": 1e-5,
         "weight_decay": 0.01,
     },
+    "cpu": {
+        "network": "resnet18",
+        "network_options": {"widths": [16, 32, 64, 128]},
+        "crop": 128,
+        "epochs": 12,
+        "optimizer": "adamw",
+        "batch_size": 32,
+        "lr": 2e-3,
+        "lr_final": 2e-5,
+        "weight_decay": 0.05,
+        "warmup_epochs": 1.0,
+        "grad_clip": 1.0,
+        "ema_decay": 0.99,
+        "sky_augmentation": GENERALISATION.to_dict(),
+        "calibrate": True,
+    },
+    "gpu": {
+        "network": "resnet18",
+        "network_options": {},
+        "crop": 223,
+        "epochs": 200,
+        "optimizer": "adam",
+        "batch_size": 32,
+        "lr": 3e-6,
+        "lr_final": None,
+        "weight_decay": 0.1,
+        "sky_augmentation": GENERALISATION.to_dict(),
+        "calibrate": True,
+    },
 }
 
 # Options that may change when a run is resumed (they do not change the result on CPU).
@@ -76,6 +117,7 @@ _RESUMABLE_CHANGES = {
     "threads",
     "progress",
     "early_stopping_patience",
+    "calibrate",
 }
 
 
@@ -150,9 +192,37 @@ class TrainingConfig:
         ``torch.set_num_threads`` for CPU training; None leaves torch's setting.
     transform : dict
         The input transform, as :meth:`~clusterlens.nets.transforms.InputTransform.to_dict`
-        (default: the Legacy Surveys asinh stretch).
+        (default: the per-cutout :class:`~clusterlens.nets.transforms.RobustAsinhStretch`;
+        ``AsinhStretch().to_dict()`` gives the fixed stretch of earlier versions).
     progress : bool
         Show a tqdm progress bar.
+    sky_augmentation : dict or None
+        :class:`~clusterlens.nets.augment.SkyAugmentation` options (PSF blur, noise, flux
+        scale, colour, sky offset) applied to every training batch when ``augment`` is on;
+        None: none (the ``cpu`` and ``gpu`` presets use ``GENERALISATION``).
+    warmup_epochs : float
+        With a value > 0 the learning rate is set every step: a linear warm-up from ~0 to
+        ``lr`` over this many epochs, then a cosine decay to ``lr_final`` (or constant when
+        ``lr_final`` is None) at the end of ``epochs``.  0: the per-epoch schedules above.
+    grad_clip : float or None
+        Clip the global gradient norm to this value (None: no clipping).
+    ema_decay : float in (0, 1) or None
+        Keep an exponential moving average of the weights (and batch-norm statistics) with
+        this decay per step, warmed up as ``min(decay, (1 + n) / (10 + n))``; the average is
+        what is validated and saved in ``best.pt``/``last.pt`` (the raw weights are kept in
+        ``last.pt`` for resuming).  None: no average.
+    hard_negative_rounds : int
+        Rounds of hard-negative mining (needs ``Trainer.fit(..., negative_pool=...)``): before
+        epochs ``every, 2 every, ...`` the current model scores the pool and its
+        ``hard_negatives`` highest-scoring non-lenses not yet added join the training set.
+    hard_negatives : int
+        Negatives added per round.
+    hard_negative_every : int
+        Epochs between rounds.
+    calibrate : bool
+        After training, fit a temperature on the validation set and store it in ``best.pt``
+        (:func:`~clusterlens.nets.calibration.calibrate_checkpoint`), so that its scores are
+        calibrated probabilities.
     """
 
     network: str = "resnet18"
@@ -174,8 +244,16 @@ class TrainingConfig:
     channels_last: bool | None = None
     num_workers: int | None = None
     threads: int | None = None
-    transform: dict = field(default_factory=lambda: AsinhStretch().to_dict())
+    transform: dict = field(default_factory=lambda: RobustAsinhStretch().to_dict())
     progress: bool = True
+    sky_augmentation: dict | None = None
+    warmup_epochs: float = 0.0
+    grad_clip: float | None = None
+    ema_decay: float | None = None
+    hard_negative_rounds: int = 0
+    hard_negatives: int = 0
+    hard_negative_every: int = 1
+    calibrate: bool = False
 
     def __post_init__(self):
         _positive_int(self.epochs, "epochs")
@@ -206,10 +284,44 @@ class TrainingConfig:
                 f"Got {self.optimizer!r} instead."
             )
         transform_from_dict(self.transform)  # fails early on an unknown transform
+        if self.sky_augmentation is not None:
+            SkyAugmentation.from_dict(self.sky_augmentation)
+        _positive_int(self.hard_negative_rounds, "hard_negative_rounds", allow_zero=True)
+        _positive_int(self.hard_negatives, "hard_negatives", allow_zero=True)
+        _positive_int(self.hard_negative_every, "hard_negative_every")
+        if self.hard_negative_rounds and not self.hard_negatives:
+            raise ParameterError(
+                "TrainingConfig: hard_negative_rounds > 0 needs hard_negatives > 0 (the number "
+                "of negatives added per round)."
+            )
+        if (
+            isinstance(self.warmup_epochs, bool)
+            or not isinstance(self.warmup_epochs, int | float)
+            or self.warmup_epochs < 0
+        ):
+            raise ParameterError(
+                "The 'warmup_epochs' parameter of TrainingConfig must be a number >= 0. "
+                f"Got {self.warmup_epochs!r} instead."
+            )
+        if self.grad_clip is not None and (
+            not isinstance(self.grad_clip, int | float) or self.grad_clip <= 0
+        ):
+            raise ParameterError(
+                "The 'grad_clip' parameter of TrainingConfig must be a positive number or "
+                f"None. Got {self.grad_clip!r} instead."
+            )
+        if self.ema_decay is not None and (
+            not isinstance(self.ema_decay, int | float) or not 0 < self.ema_decay < 1
+        ):
+            raise ParameterError(
+                "The 'ema_decay' parameter of TrainingConfig must be in (0, 1) or None. "
+                f"Got {self.ema_decay!r} instead."
+            )
 
     @classmethod
     def preset(cls, name: str, **overrides) -> TrainingConfig:
-        """The paper's configuration ``"case1"`` or ``"case2"``, with any field overridden."""
+        """A named recipe (``"case1"``, ``"case2"``, ``"cpu"``, ``"gpu"``, see
+        :data:`PRESETS`), with any field overridden."""
         if name not in PRESETS:
             raise ParameterError(
                 f"The 'preset' must be one of {sorted(PRESETS)}. Got {name!r} instead."
@@ -256,16 +368,45 @@ class _EpochSampler:
 
 
 class _EpochDataset:
-    def __init__(self, dataset, crop, augmentation):
-        self.view = dataset.torch(crop=crop, augmentation=augmentation)
+    """One or more datasets seen as one (the training set plus mined hard negatives)."""
+
+    def __init__(self, datasets, crop, augmentation):
+        self.views = [d.torch(crop=crop, augmentation=augmentation) for d in datasets]
+        self.starts = np.cumsum([0] + [len(v) for v in self.views])
 
     def __len__(self):
-        return len(self.view)
+        return int(self.starts[-1])
 
     def __getitem__(self, item):
         epoch, k = item
-        self.view.epoch = epoch
-        return self.view[k]
+        part = int(np.searchsorted(self.starts, k, side="right")) - 1
+        view = self.views[part]
+        view.epoch = epoch
+        return view[k - int(self.starts[part])]
+
+
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for e, p in zip(ema.state_dict().values(), model.state_dict().values(), strict=True):
+            if e.dtype.is_floating_point:
+                e.mul_(decay).add_(p.detach(), alpha=1.0 - decay)
+            else:  # num_batches_tracked
+                e.copy_(p)
+
+
+def _warmup_cosine(cfg: TrainingConfig, steps_per_epoch: int):
+    """The per-step learning-rate factor of ``warmup_epochs > 0``."""
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warmup = max(1, round(cfg.warmup_epochs * steps_per_epoch))
+    final = (cfg.lr_final / cfg.lr) if cfg.lr_final is not None else 1.0
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
 
 
 class Trainer:
@@ -286,7 +427,8 @@ class Trainer:
     Attributes
     ----------
     model_ : torch.nn.Module
-        The network after :meth:`fit` (the last epoch's weights; ``best.pt`` has the best).
+        The network after :meth:`fit` (the last epoch's weights, their EMA with
+        ``ema_decay``; ``best.pt`` has the best).
     history_ : list of dict
         Per-epoch ``epoch``, ``train_loss``, ``val_loss``, ``val_auc``, ``lr``, ``seconds``,
         ``images_per_second``.
@@ -294,6 +436,10 @@ class Trainer:
         Epoch (1-based) and validation AUC of ``best.pt``.
     stopped_early_ : bool
         Whether early stopping ended the run.
+    hard_negatives_ : list of list of int
+        Pool dataset indices added in each hard-negative round.
+    calibration_ : CalibrationReport or None
+        The temperature fitted on ``val`` for ``best.pt`` (``calibrate=True``).
     """
 
     def __init__(self, config: TrainingConfig | str | None = None, *, out, resume: bool = False):
@@ -340,20 +486,22 @@ class Trainer:
             raise ParameterError(f"The {name!r} dataset of Trainer.fit is empty.")
         return data
 
-    def _loader(self, dataset, *, train: bool, cfg: TrainingConfig, device: torch.device):
+    def _loader(self, datasets, *, train: bool, cfg: TrainingConfig, device: torch.device):
+        datasets = datasets if isinstance(datasets, list) else [datasets]
+        n_images = sum(len(d) for d in datasets)
         augmentation = (
             Augmentation(max_shift=cfg.max_shift, seed=cfg.seed) if train and cfg.augment else None
         )
         workers = cfg.num_workers
         if workers is None:
             workers = 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
-        sampler = _EpochSampler(len(dataset), cfg.seed, shuffle=train)
+        sampler = _EpochSampler(n_images, cfg.seed, shuffle=train)
         loader = torch.utils.data.DataLoader(
-            _EpochDataset(dataset, cfg.crop, augmentation),
+            _EpochDataset(datasets, cfg.crop, augmentation),
             batch_size=cfg.batch_size,
             sampler=sampler,
             # BatchNorm cannot train on a batch of one; dropping the ragged end is harmless.
-            drop_last=train and len(dataset) > cfg.batch_size,
+            drop_last=train and n_images > cfg.batch_size,
             num_workers=workers,
             pin_memory=device.type == "cuda",
             persistent_workers=workers > 0,
@@ -361,14 +509,18 @@ class Trainer:
         )
         return loader, sampler
 
-    def _build(self, cfg, device):
+    def _build(self, cfg, device, steps_per_epoch):
         torch.manual_seed(cfg.seed)
         model = get_network(cfg.network, **cfg.network_options).to(device)
         if self._channels_last:
             model = model.to(memory_format=torch.channels_last)
         opt_class = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
         optimizer = opt_class(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        if cfg.lr_final is not None:
+        if cfg.warmup_epochs > 0:
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, _warmup_cosine(cfg, steps_per_epoch)
+            )
+        elif cfg.lr_final is not None:
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
                 optimizer, T_max=cfg.epochs, eta_min=cfg.lr_final
             )
@@ -390,26 +542,52 @@ class Trainer:
         x = transform(images.to(device, non_blocking=True))
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
-    def _step(self, model, optimizer, scaler, x, y, amp_dtype) -> float:
+    def _step(self, model, optimizer, scaler, x, y, amp_dtype, grad_clip=None) -> float:
         with torch.autocast(
             x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
         ):
             loss = nn.functional.cross_entropy(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        if grad_clip is not None:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         scaler.step(optimizer)
         scaler.update()
         return float(loss.detach())
 
     def _train_epoch(
-        self, model, optimizer, scaler, loader, device, transform, cfg, amp_dtype, bar
+        self,
+        model,
+        optimizer,
+        scaler,
+        loader,
+        device,
+        transform,
+        cfg,
+        amp_dtype,
+        bar,
+        *,
+        epoch=0,
+        scheduler=None,
+        ema=None,
+        sky=None,
     ) -> tuple[float, int]:
         model.train()
         total, count = 0.0, 0
-        for images, labels in loader:
+        per_step = cfg.warmup_epochs > 0
+        for step, (images, labels) in enumerate(loader):
+            images = images.to(device, non_blocking=True)
+            if sky is not None:
+                images = sky(images, epoch=epoch, step=step)
             x = self._prepare(images, device, transform, self._channels_last)
             y = labels.to(device, non_blocking=True).long()
-            loss = self._step(model, optimizer, scaler, x, y, amp_dtype)
+            loss = self._step(model, optimizer, scaler, x, y, amp_dtype, cfg.grad_clip)
+            if per_step:
+                scheduler.step()
+            if ema is not None:
+                n = epoch * len(loader) + step
+                _ema_update(ema, model, min(cfg.ema_decay, (1.0 + n) / (10.0 + n)))
             total += loss * len(y)
             count += len(y)
             bar.update(len(y))
@@ -434,7 +612,7 @@ class Trainer:
         return sum(losses) / len(truth), roc_auc(truth, probs)
 
     # -- the run ------------------------------------------------------------------------
-    def fit(self, train, val) -> Trainer:
+    def fit(self, train, val, *, negative_pool=None) -> Trainer:
         """Train on ``train``, validating on ``val`` after every epoch; returns ``self``.
 
         Parameters
@@ -442,6 +620,11 @@ class Trainer:
         train, val : LensDataset or path
             Training and validation datasets (see :meth:`LensDataset.split`); ``val``
             must hold lenses and non-lenses.
+        negative_pool : LensDataset or path, optional
+            Candidates for hard-negative mining (``hard_negative_rounds > 0``): images of the
+            training images' shape; only its non-lenses (label 0) are ever added.  The mined
+            images are recorded in the checkpoints (and ``hard_negatives.json``), so a resumed
+            run trains on the same set.
         """
         cfg = self._resolved_config()
         out = Path(self.out)
@@ -449,10 +632,28 @@ class Trainer:
         val = self._as_dataset(val, "val")
         if len(np.unique(val.view_labels)) < 2:
             raise ParameterError("The 'val' dataset must hold both lenses and non-lenses.")
+        pool = None
+        if cfg.hard_negative_rounds:
+            if negative_pool is None:
+                raise ParameterError(
+                    "TrainingConfig.hard_negative_rounds > 0 needs Trainer.fit(..., "
+                    "negative_pool=<dataset of non-lenses>)."
+                )
+            pool = self._as_dataset(negative_pool, "negative_pool")
+            if pool.image_shape != train.image_shape:
+                raise ParameterError(
+                    f"The 'negative_pool' images are {pool.image_shape}, the training images "
+                    f"{train.image_shape}; they must have the same shape."
+                )
         if cfg.threads is not None:
             torch.set_num_threads(cfg.threads)
         device = self._device(cfg.device)
         transform = transform_from_dict(cfg.transform)
+        sky = (
+            SkyAugmentation.from_dict({**cfg.sky_augmentation, "seed": cfg.seed})
+            if cfg.augment and cfg.sky_augmentation is not None
+            else None
+        )
         self._channels_last = (
             cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
         )
@@ -480,14 +681,31 @@ class Trainer:
         out.mkdir(parents=True, exist_ok=True)
         _atomic_write(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
 
-        train_loader, train_sampler = self._loader(train, train=True, cfg=cfg, device=device)
+        mined: list[list[int]] = []  # pool dataset indices added in each round
+        if state is not None:
+            mined = [list(r) for r in state.get("extra", {}).get("hard_negatives", [])]
+
+        def train_parts():
+            parts = [train]
+            added = [i for r in mined for i in r]
+            if added:
+                parts.append(pool.subset(np.asarray(added, dtype=np.int64)))
+            return parts
+
+        train_loader, train_sampler = self._loader(
+            train_parts(), train=True, cfg=cfg, device=device
+        )
         val_loader, _ = self._loader(val, train=False, cfg=cfg, device=device)
-        model, optimizer, scheduler, scaler, amp_dtype = self._build(cfg, device)
+        model, optimizer, scheduler, scaler, amp_dtype = self._build(cfg, device, len(train_loader))
+        ema = copy.deepcopy(model).eval() if cfg.ema_decay is not None else None
         history: list[dict] = []
         start = 0
         if state is not None:
             target = getattr(model, "_orig_mod", model)
-            target.load_state_dict(state["state_dict"])
+            raw = state.get("extra", {}).get("train_state_dict")
+            target.load_state_dict(raw if raw is not None else state["state_dict"])
+            if ema is not None:
+                ema.load_state_dict(state["state_dict"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             if state["scaler"]:
@@ -506,9 +724,40 @@ class Trainer:
         from clusterlens._progress import progress as progress_bar
         from clusterlens._progress import write as progress_write
 
-        n_train = len(train_loader) * cfg.batch_size if train_loader.drop_last else len(train)
         epoch = start
         while epoch < cfg.epochs and not self.stopped_early_:
+            evaluated = ema if ema is not None else model
+            due = (
+                pool is not None
+                and epoch > 0
+                and epoch % cfg.hard_negative_every == 0
+                and len(mined) < cfg.hard_negative_rounds
+                and len(mined) < epoch // cfg.hard_negative_every
+            )
+            if due:
+                from clusterlens.nets.mining import mine_hard_negatives
+
+                taken = {i for r in mined for i in r}
+                exclude = np.flatnonzero(np.isin(pool.indices, list(taken)))
+                positions = mine_hard_negatives(
+                    (evaluated, transform),
+                    pool,
+                    cfg.hard_negatives,
+                    exclude=exclude,
+                    crop=cfg.crop,
+                    batch_size=cfg.batch_size,
+                    device=device,
+                )
+                mined.append([int(i) for i in pool.indices[positions]])
+                _atomic_write(out / "hard_negatives.json", json.dumps(mined))
+                train_loader, train_sampler = self._loader(
+                    train_parts(), train=True, cfg=cfg, device=device
+                )
+            n_train = (
+                len(train_loader) * cfg.batch_size
+                if train_loader.drop_last
+                else len(train_loader.dataset)
+            )
             train_sampler.epoch = epoch
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
@@ -529,22 +778,31 @@ class Trainer:
                     cfg,
                     amp_dtype,
                     bar,
+                    epoch=epoch,
+                    scheduler=scheduler,
+                    ema=ema,
+                    sky=sky,
                 )
             train_seconds = time.perf_counter() - t0
-            scheduler.step()
-            val_loss, val_auc = self._evaluate(model, val_loader, device, transform, cfg, amp_dtype)
-            epoch += 1
-            history.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": float(train_loss),
-                    "val_loss": float(val_loss),
-                    "val_auc": float(val_auc),
-                    "lr": float(lr),
-                    "seconds": float(time.perf_counter() - t0),
-                    "images_per_second": float(seen / train_seconds),
-                }
+            if cfg.warmup_epochs <= 0:
+                scheduler.step()
+            val_loss, val_auc = self._evaluate(
+                evaluated, val_loader, device, transform, cfg, amp_dtype
             )
+            epoch += 1
+            record = {
+                "epoch": epoch,
+                "train_loss": float(train_loss),
+                "val_loss": float(val_loss),
+                "val_auc": float(val_auc),
+                "lr": float(lr),
+                "seconds": float(time.perf_counter() - t0),
+                "images_per_second": float(seen / train_seconds),
+            }
+            if pool is not None:
+                record["n_hard_negatives"] = sum(len(r) for r in mined)
+            history.append(record)
+            extra = {"hard_negatives": mined} if mined else {}
             save = dict(
                 transform=transform,
                 optimizer=optimizer,
@@ -556,8 +814,14 @@ class Trainer:
             )
             if val_auc > self.best_auc_ + cfg.min_delta:
                 self.best_auc_, self.best_epoch_ = float(val_auc), epoch
-                save_checkpoint(out / "best.pt", model, **save)
-            save_checkpoint(last, model, **save, rng=capture_rng_state())
+                save_checkpoint(out / "best.pt", evaluated, **save, extra=extra)
+            last_extra = dict(extra)
+            if ema is not None:
+                target = getattr(model, "_orig_mod", model)
+                last_extra["train_state_dict"] = {
+                    k: v.detach().cpu() for k, v in target.state_dict().items()
+                }
+            save_checkpoint(last, evaluated, **save, rng=capture_rng_state(), extra=last_extra)
             self._write_metrics(out, history)
             if cfg.progress:
                 progress_write(
@@ -566,10 +830,19 @@ class Trainer:
                 )
             self.stopped_early_ = self._should_stop(history, cfg)
 
-        self.model_ = getattr(model, "_orig_mod", model)
+        final = ema if ema is not None else model  # what was validated and saved
+        self.model_ = getattr(final, "_orig_mod", final)
         self.history_ = history
         self.transform_ = transform
         self.config_ = cfg
+        self.hard_negatives_ = mined
+        self.calibration_ = None
+        if cfg.calibrate and (out / "best.pt").exists():
+            from clusterlens.nets.calibration import calibrate_checkpoint
+
+            self.calibration_ = calibrate_checkpoint(
+                out / "best.pt", val, batch_size=cfg.batch_size, device=str(device)
+            )
         if history:
             fig = plot_training_history(history, best_epoch=self.best_epoch_)
             fig.savefig(out / "training.png", dpi=120)

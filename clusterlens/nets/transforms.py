@@ -5,6 +5,11 @@ and cluster galaxies of 1-100.  A network trains poorly on such raw values, and 
 another stretch than the one used in training silently ruins its scores.  So the stretch is
 one small, versioned object saved inside every checkpoint (:meth:`InputTransform.to_dict`)
 and rebuilt from it (:func:`transform_from_dict`) by whoever scores with the model.
+
+Two transforms exist: :class:`AsinhStretch` (a fixed per-band softening in nanomaggies, the
+original one) and :class:`RobustAsinhStretch` (each cutout scaled by its own sky level and
+noise, the default of new training runs), which makes the inputs independent of a survey's
+depth, calibration and sky subtraction.
 """
 
 from __future__ import annotations
@@ -16,7 +21,14 @@ import torch
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ParameterError
 
-__all__ = ["AsinhStretch", "InputTransform", "transform_from_dict"]
+__all__ = [
+    "DEFAULT_TRANSFORM",
+    "AsinhStretch",
+    "InputTransform",
+    "RobustAsinhStretch",
+    "robust_background_noise",
+    "transform_from_dict",
+]
 
 #: Approximate 1-sigma per-pixel sky noise (nanomaggies) of the Legacy Surveys at their
 #: 5-sigma depth targets g = 24.0, r = 23.4, z = 22.5 (0.45" galaxy): the 5-sigma flux
@@ -89,7 +101,142 @@ class AsinhStretch(InputTransform):
         }
 
 
-_TRANSFORMS = {("asinh", 1): AsinhStretch}
+def robust_background_noise(
+    images: torch.Tensor, *, inner_radius: float = 0.5, clip: float | None = 3.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image, per-band sky level and noise of a (batch, band, y, x) batch.
+
+    The background pixels are those of the outer region, farther from the image centre than
+    ``inner_radius`` times the half-side (the corners and edges, where a cluster cutout has
+    the least cluster light).  The sky level is their median and the noise is
+    ``1.4826 * MAD`` (the Gaussian sigma of a median absolute deviation), recomputed once
+    after discarding pixels more than ``clip`` noise units from the median (stars and member
+    galaxies that reach the edges).
+
+    Returns
+    -------
+    (background, noise) : Tensors of shape (batch, band, 1, 1)
+        In the units of ``images``.  A band whose background pixels are all equal (an
+        empty or synthetic image) gets the standard deviation of the whole plane as noise,
+        and 1 if that is zero too, so the result is always finite and positive.
+    """
+    height, width = images.shape[-2:]
+    yy = torch.arange(height, device=images.device, dtype=torch.float32) - (height - 1) / 2
+    xx = torch.arange(width, device=images.device, dtype=torch.float32) - (width - 1) / 2
+    half = min(height, width) / 2
+    radius = torch.hypot(yy[:, None], xx[None, :])
+    outer = (radius > inner_radius * half).reshape(-1)
+    if int(outer.sum()) < 16:  # tiny images: use every pixel
+        outer = torch.ones_like(outer)
+    pixels = images.reshape(*images.shape[:-2], -1)[..., outer].float()
+    background = pixels.median(dim=-1, keepdim=True).values
+    noise = 1.4826 * (pixels - background).abs().median(dim=-1, keepdim=True).values
+    if clip is not None:
+        keep = (pixels - background).abs() <= clip * noise
+        masked = torch.where(keep, pixels, torch.full_like(pixels, float("nan")))
+        clipped_background = masked.nanmedian(dim=-1, keepdim=True).values
+        clipped_noise = (
+            1.4826 * (masked - clipped_background).abs().nanmedian(dim=-1, keepdim=True).values
+        )
+        usable = torch.isfinite(clipped_noise) & (clipped_noise > 0)
+        background = torch.where(usable, clipped_background, background)
+        noise = torch.where(usable, clipped_noise, noise)
+    planes = images.reshape(*images.shape[:-2], -1).float()
+    fallback = planes.std(dim=-1, keepdim=True)
+    fallback = torch.where(fallback > 0, fallback, torch.ones_like(fallback))
+    noise = torch.where(noise > 0, noise, fallback)
+    return background[..., None].to(images.dtype), noise[..., None].to(images.dtype)
+
+
+@dataclass(frozen=True)
+class RobustAsinhStretch(InputTransform):
+    """Per-cutout robust scaling, then an arcsinh compression ("robust-asinh", version 1).
+
+    .. math:: y_b = \\operatorname{asinh}\\big((x_b - m_b) / (k \\, \\sigma_b)\\big) / d
+
+    where ``m_b`` and ``sigma_b`` are the sky level and noise of band ``b`` measured on each
+    cutout itself (:func:`robust_background_noise`: median and 1.4826 MAD of the outer
+    region, one 3-sigma clipping pass).  The network then sees every sky in units of its own
+    noise: multiplying a cutout by a constant, or adding a constant to a band, leaves the
+    output unchanged (exactly, up to rounding), so a deeper or shallower survey, another
+    photometric calibration or another sky subtraction does not move the inputs, and the
+    cluster's total light does not set the scale as it does with a fixed stretch.
+
+    Parameters
+    ----------
+    softening : float
+        ``k``: the arcsinh is linear up to ``k`` noise units, logarithmic above (default 1).
+    divisor : float
+        ``d``, which brings the output to order unity (default 3).
+    inner_radius : float in (0, 1)
+        The background region is outside ``inner_radius`` times the half-side (default 0.5).
+    clip : float
+        Sigma-clipping threshold of the second pass (default 3).
+    """
+
+    softening: float = 1.0
+    divisor: float = 3.0
+    inner_radius: float = 0.5
+    clip: float = 3.0
+    name = "robust-asinh"
+    version = 1
+
+    def __post_init__(self):
+        owner = "RobustAsinhStretch"
+        object.__setattr__(
+            self,
+            "softening",
+            check_scalar(self.softening, "softening", owner, low=0, low_inclusive=False),
+        )
+        object.__setattr__(
+            self,
+            "divisor",
+            check_scalar(self.divisor, "divisor", owner, low=0, low_inclusive=False),
+        )
+        object.__setattr__(
+            self,
+            "inner_radius",
+            check_scalar(
+                self.inner_radius,
+                "inner_radius",
+                owner,
+                low=0,
+                high=1,
+                low_inclusive=False,
+                high_inclusive=False,
+            ),
+        )
+        object.__setattr__(
+            self, "clip", check_scalar(self.clip, "clip", owner, low=0, low_inclusive=False)
+        )
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4:
+            raise ParameterError(
+                f"RobustAsinhStretch takes (batch, band, y, x) images; got shape "
+                f"{tuple(images.shape)}."
+            )
+        background, noise = robust_background_noise(
+            images, inner_radius=self.inner_radius, clip=self.clip
+        )
+        scaled = (images - background) / (noise * self.softening)
+        return torch.asinh(scaled) * (1.0 / self.divisor)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "softening": float(self.softening),
+            "divisor": float(self.divisor),
+            "inner_radius": float(self.inner_radius),
+            "clip": float(self.clip),
+        }
+
+
+#: The transform of new training runs: the per-cutout robust stretch.
+DEFAULT_TRANSFORM = RobustAsinhStretch
+
+_TRANSFORMS = {("asinh", 1): AsinhStretch, ("robust-asinh", 1): RobustAsinhStretch}
 
 
 def transform_from_dict(spec: dict) -> InputTransform:
@@ -101,6 +248,8 @@ def transform_from_dict(spec: dict) -> InputTransform:
         raise ParameterError(
             f"Unknown input transform {spec!r}; this clusterlens knows {known}."
         ) from exc
+    if not isinstance(spec, dict):
+        raise ParameterError(f"An input transform is described by a dict; got {spec!r}.")
     kwargs = {k: v for k, v in spec.items() if k not in ("name", "version")}
     if "scales" in kwargs:
         kwargs["scales"] = tuple(kwargs["scales"])

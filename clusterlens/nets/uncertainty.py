@@ -140,9 +140,12 @@ def write_ensemble(path, checkpoints) -> Path:
 
 def read_ensemble(path) -> list[Path] | None:
     """The member checkpoints of the ensemble manifest at ``path``, or None if ``path`` is
-    not a manifest (for example a single ``.pt`` checkpoint)."""
+    not an ensemble manifest: a single ``.pt`` checkpoint, or a committee manifest
+    (:mod:`clusterlens.nets.committee`), which is scored as one model."""
+    from clusterlens.nets.committee import is_committee_manifest
+
     path = Path(path)
-    if path.suffix.lower() != ".json":
+    if path.suffix.lower() != ".json" or is_committee_manifest(path):
         return None
     try:
         body = json.loads(path.read_text())
@@ -167,9 +170,13 @@ class EnsembleTrainer:
     work_dir : str or Path
         Folder of the manifests, named by the members' checkpoints (so a rerun after a kill
         finds it again; each member's own trainer resumes its training).
+    committee : bool
+        Write a committee manifest (:mod:`clusterlens.nets.committee`, mean of the members'
+        probabilities, one score per object) instead of an ensemble manifest (one score per
+        member, for BALD).
     """
 
-    def __init__(self, trainers, work_dir):
+    def __init__(self, trainers, work_dir, *, committee: bool = False):
         self.trainers = list(trainers)
         if len(self.trainers) < 2 or not all(hasattr(t, "train") for t in self.trainers):
             raise ParameterError(
@@ -177,10 +184,18 @@ class EnsembleTrainer:
                 f"objects with a train() method. Got {trainers!r}."
             )
         self.work_dir = Path(work_dir)
+        self.committee = bool(committee)
 
     def train(self, positives, negatives, previous_model) -> str:
         """Train every member; returns the path of the ensemble manifest (JSON)."""
-        previous = read_ensemble(previous_model) if previous_model else None
+        previous = None
+        if previous_model:
+            from clusterlens.nets.committee import Committee, is_committee_manifest
+
+            if is_committee_manifest(previous_model):
+                previous = Committee.load(previous_model).paths
+            else:
+                previous = read_ensemble(previous_model)
         members = []
         for i, trainer in enumerate(self.trainers):
             before = str(previous[i]) if previous and i < len(previous) else previous_model
@@ -188,6 +203,11 @@ class EnsembleTrainer:
         import hashlib
 
         key = hashlib.sha256("\n".join(members).encode()).hexdigest()[:16]
+        if self.committee:
+            from clusterlens.nets.committee import write_committee
+
+            path = self.work_dir / f"committee-{key}.json"
+            return str(write_committee(path, members).path)
         return str(write_ensemble(self.work_dir / f"ensemble-{key}.json", members))
 
 
