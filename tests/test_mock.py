@@ -645,3 +645,8 @@ def test_visibility_rule_rejects_and_is_configurable(scene):
         config_from_dict({"source": {"clump_count": [3, 1]}})
     with pytest.raises(ParameterError, match="source.redshift"):
         config_from_dict({"source": {"redshift": {"kind": "smail", "alpha": 1.0}}})
+
+
+def test_an_unknown_concentration_model_names_the_key_and_the_choices():
+    with pytest.raises(ParameterError, match=r"'halo\.concentration_model'.*ishiyama21"):
+        config_from_dict({"halo": {"concentration_model": "nope"}})

@@ -161,10 +161,13 @@ class HaloConfig:
             _pair(self.q_range, "q_range", o, low=0.0, high=1.0, low_inclusive=False),
         )
         s(self, "phi_range", _pair(self.phi_range, "phi_range", o, low=-360.0, high=360.0))
-        if not isinstance(self.concentration_model, str):
+        from colossus.halo import concentration  # the models colossus knows
+
+        known = sorted(concentration.models)
+        if not isinstance(self.concentration_model, str) or self.concentration_model not in known:
             raise ParameterError(
-                f"The 'concentration_model' parameter of {o} must be a colossus model name. "
-                f"Got {self.concentration_model!r}."
+                f"The 'concentration_model' parameter of {o} must be a colossus model name "
+                f"({', '.join(known)}). Got {self.concentration_model!r}."
             )
         s(
             self,
