@@ -644,9 +644,31 @@ class LensDataset:
         return int(self.indices.size)
 
     def __getitem__(self, k: int) -> tuple[np.ndarray, int]:
-        """Image ``k`` of this view as ((band, y, x) float32 array, label)."""
+        """Image ``k`` of this view as ((band, y, x) float32 array, label).
+
+        Raises
+        ------
+        DatasetError
+            The image's chunk cannot be decoded, or holds NaN (a missing chunk reads as the
+            array's NaN fill value): named, instead of a decoder's traceback or an epoch of
+            NaN weights.
+        """
         i = int(self.indices[k])
-        return np.asarray(self.images[i]), int(self.labels[i])
+        try:
+            image = np.asarray(self.images[i])
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:  # zarr/numcodecs name no image in their decode errors
+            raise DatasetError(
+                f"Image {i} of the dataset at {self.path} cannot be read (a corrupt chunk?): "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        if not np.isfinite(image).all():
+            raise DatasetError(
+                f"Image {i} of the dataset at {self.path} holds NaN/inf pixels (its chunk is "
+                "missing or damaged); rewrite that image or make the dataset again."
+            )
+        return image, int(self.labels[i])
 
     @property
     def view_labels(self) -> np.ndarray:

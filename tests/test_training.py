@@ -204,3 +204,59 @@ def test_loader_workers_do_not_change_the_result(tiny, tmp_path):
     ]
     for key, value in runs[0].items():
         assert torch.equal(runs[1][key], value), key
+
+
+# -- issue 15: bad data and changed resumes are named, not tracebacks --------------------------
+
+
+def _corrupt(dataset_path, index, *, delete=False):
+    chunk = dataset_path / "images" / "c" / str(index) / "0" / "0" / "0"
+    if delete:
+        chunk.unlink()
+    else:
+        chunk.write_bytes(b"\x28\xb5\x2f\xfd not a zstd frame")
+
+
+def test_a_corrupt_or_missing_chunk_names_the_image(tmp_path, capsys):
+    ds = write_toy_dataset(tmp_path / "toy", 8, size=32, seed=4)
+    _corrupt(ds.path, 3)
+    _corrupt(ds.path, 5, delete=True)
+    from clusterlens.datasets import DatasetError, LensDataset
+
+    fresh = LensDataset(ds.path)
+    with pytest.raises(DatasetError, match="Image 3 .*cannot be read"):
+        fresh[3]
+    with pytest.raises(DatasetError, match="Image 5 .*NaN"):
+        fresh[5]
+    args = ["train", "--data", str(ds.path), "--preset", "case2", "--epochs", "1"]
+    args += ["--out", str(tmp_path / "run"), "--crop", "0", "--quiet", "--threads", "1"]
+    args += ["--network-options", '{"widths": [4, 8, 8, 8]}', "--val-fraction", "0.25"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ("Image 3" in err or "Image 5" in err)
+
+
+def test_unknown_network_options_and_changed_resumes_are_refused(tiny, tmp_path, capsys):
+    data = str(tiny[0].path)
+    base = ["train", "--data", data, "--preset", "case2", "--epochs", "1", "--crop", "0"]
+    base += ["--out", str(tmp_path / "run"), "--quiet", "--threads", "1", "--batch-size", "64"]
+    base += ["--network", "convnext-nano"]
+    opts = ["--network-options", '{"widths": [8, 16, 32, 64], "depths": [1, 1, 1, 1]}']
+    assert main(base + ["--network-options", '{"widht": [8, 16, 32, 64]}']) == 2
+    err = capsys.readouterr().err
+    assert "'widht'" in err and "widths" in err and "Traceback" not in err
+    assert main(base + opts + ["--val-fraction", "0.25"]) == 0
+    capsys.readouterr()
+    resumed = base + opts + ["--val-fraction", "0.4", "--resume"]
+    resumed[resumed.index("1")] = "2"
+    assert main(resumed) == 2
+    assert "other data" in capsys.readouterr().err
+
+
+def test_scorer_predict_refuses_non_numeric_images(tiny, tmp_path):
+    from clusterlens.nets.scoring import Scorer, ScoringError
+
+    cfg = _config(epochs=1, network_options=TINY, crop=32)
+    Trainer(cfg, out=tmp_path / "r").fit(*tiny)
+    with pytest.raises(ScoringError, match="numeric"):
+        Scorer(tmp_path / "r" / "best.pt").predict([["a", "b"]])

@@ -127,12 +127,33 @@ def get_network(name: str, *, in_channels: int = 3, num_classes: int = 2, **opti
                 f"The 'name' parameter of get_network must be one of {available_networks()} "
                 f"or 'timm:<model>'. Got {name!r} instead."
             )
+        _check_options(name, factory, options)
         model = factory(in_channels=in_channels, num_classes=num_classes, **options)
     model.clusterlens_network = {
         "name": name,
         "options": {"in_channels": in_channels, "num_classes": num_classes, **options},
     }
     return model
+
+
+def _check_options(name: str, factory, options: dict) -> None:
+    """Refuse options the network does not take, naming the ones it does (a TypeError from
+    deep inside the constructor would otherwise reach the user as a traceback)."""
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # no signature to read: let the factory decide
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    takes = [k for k in params if k not in ("self", "in_channels", "num_classes")]
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise ParameterError(
+            f"The network {name!r} takes no option {', '.join(map(repr, unknown))}; its "
+            f"options are {takes}."
+        )
 
 
 register_network("resnet18", ResNet18)

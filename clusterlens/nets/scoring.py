@@ -368,7 +368,15 @@ class _DatasetObjects:
     def load(self, row: int) -> np.ndarray:
         if self._images is None:
             self._images = LensDataset(self.path, allow_incomplete=self.allow_incomplete).images
-        image = np.asarray(self._images[int(self.ids[row])], dtype=np.float32)
+        try:
+            image = np.asarray(self._images[int(self.ids[row])], dtype=np.float32)
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:  # zarr/numcodecs name no image in their decode errors
+            raise ScoringError(
+                f"{self.describe(row).capitalize()} cannot be read (a corrupt chunk?): "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
         return np.ascontiguousarray(center_crop(image, self.size))
 
 
@@ -625,7 +633,13 @@ class Scorer:
         return self._in_memory_engine
 
     def _checked_images(self, images) -> np.ndarray:
-        images = np.ascontiguousarray(images, dtype=np.float32)
+        try:
+            images = np.ascontiguousarray(images, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise ScoringError(
+                "The images must be a numeric (n, band, y, x) array of fluxes [nanomaggies]. "
+                f"Got {type(images).__name__} that is not numeric."
+            ) from None
         shape = (len(self.config.bands), self.config.size, self.config.size)
         if images.ndim != 4 or images.shape[1:] != shape:
             raise ScoringError(

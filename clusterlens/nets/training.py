@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import json
 import math
 import os
@@ -337,6 +338,17 @@ class TrainingConfig:
         """Inverse of :meth:`to_dict`; unknown keys are ignored."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _data_record(train, val) -> dict:
+    """What a run was trained and validated on: each set's dataset folder and a checksum of
+    its image indices (a resumed run must see the same images)."""
+
+    def one(ds):
+        idx = np.ascontiguousarray(np.asarray(ds.indices, dtype=np.int64))
+        return f"{Path(ds.path).resolve()}#{hashlib.sha256(idx.tobytes()).hexdigest()[:16]}"
+
+    return {"train": one(train), "val": one(val)}
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -678,6 +690,16 @@ class Trainer:
                     f"Cannot resume {last}: the configuration differs in {sorted(changed)}. "
                     "Resume with the configuration of the run (see config.json)."
                 )
+            before = state.get("extra", {}).get("data")
+            now = _data_record(train, val)
+            moved = sorted(k for k in now if before is not None and before.get(k) != now[k])
+            if moved:
+                raise CheckpointError(
+                    f"Cannot resume {last}: it was trained on other data ({', '.join(moved)} "
+                    f"changed: was {[before.get(k) for k in moved]}, now "
+                    f"{[now[k] for k in moved]}). Resume with the run's --data, --val or "
+                    "--val-fraction, or choose another output directory."
+                )
         out.mkdir(parents=True, exist_ok=True)
         _atomic_write(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
 
@@ -803,6 +825,7 @@ class Trainer:
                 record["n_hard_negatives"] = sum(len(r) for r in mined)
             history.append(record)
             extra = {"hard_negatives": mined} if mined else {}
+            extra["data"] = _data_record(train, val)
             save = dict(
                 transform=transform,
                 optimizer=optimizer,
