@@ -105,8 +105,13 @@ def test_dataset_table_sorted_complete_and_equal_to_direct_prediction(
     assert back.column_names == table.colnames
     np.testing.assert_array_equal(back.column("id").to_numpy(), table["id"])
     assert not out.with_name(out.name + ".parts").exists()
-    with pytest.raises(ScoringError, match="exists"):
-        scorer.score(dataset, out=out)
+    # the same scoring run again (e.g. after a kill that landed after its last write): its
+    # complete result, not an error
+    again = scorer.score(dataset, out=out)
+    np.testing.assert_array_equal(again["id"], table["id"])
+    np.testing.assert_allclose(again["score"], table["score"])
+    with pytest.raises(ScoringError, match="exists"):  # another scoring onto that table
+        scorer.score(dataset.subset(dataset.indices[:5]), out=out)
 
 
 def test_checkpoint_transform_is_used(dataset, tmp_path):
@@ -418,3 +423,13 @@ def test_projections_separate_clusters_and_plot():
     except ImportError:
         with pytest.raises(ParameterError, match="umap-learn"):
             project_2d(features, method="umap")
+
+
+def test_a_kill_between_the_table_and_the_cleanup_resumes_as_done(model_path, tmp_path):
+    out = tmp_path / "s.parquet"
+    scorer = _scorer(model_path)
+    first = scorer.score(SyntheticSource(), _catalog(6), out=out, keep_parts=True)
+    out.with_name(f".{out.name}.done.json").unlink()  # killed before the marker
+    again = scorer.score(SyntheticSource(), _catalog(6), out=out)
+    np.testing.assert_allclose(again["score"], first["score"])
+    assert not out.with_name(out.name + ".parts").exists()

@@ -810,11 +810,24 @@ class Scorer:
             raise ParameterError("There is nothing to score: the catalog or dataset is empty.")
         if out is not None:
             out = Path(out)
-            if out.exists() and not overwrite:
-                raise ScoringError(
-                    f"{str(out)!r} exists; pass overwrite=True (--overwrite) to replace it."
-                )
             parts = out.with_name(out.name + ".parts")
+            if out.exists() and not overwrite:
+                done = _done_marker(out)
+                fingerprint = self._fingerprint(objects)
+                if done.is_file() and json.loads(done.read_text()).get("fp") == fingerprint:
+                    # this very scoring finished (a kill after its last write lost only the
+                    # exit status): the result is complete, not an error
+                    shutil.rmtree(parts, ignore_errors=True)
+                    return _read_scores(out)
+                finished = (parts / _MANIFEST).is_file() and json.loads(
+                    (parts / _MANIFEST).read_text()
+                ).get("fingerprint") == fingerprint
+                if not finished:
+                    raise ScoringError(
+                        f"{str(out)!r} exists; pass overwrite=True (--overwrite) to replace it."
+                    )
+            elif overwrite:
+                _done_marker(out).unlink(missing_ok=True)
             return self._run(objects, parts, out, workers, scheduler, overwrite, keep_parts)
         import tempfile
 
@@ -849,6 +862,9 @@ class Scorer:
         table = _assemble(objects, parts, n_chunks, self.config.chunk_size)
         if out is not None:
             _write_table(table, out)
+            from clusterlens.survey._atomic import atomic_write_bytes
+
+            atomic_write_bytes(_done_marker(out), json.dumps({"fp": fingerprint}).encode())
             if not keep_parts:
                 shutil.rmtree(parts, ignore_errors=True)
         return table
@@ -910,6 +926,29 @@ def _assemble(objects, parts: Path, n_chunks: int, chunk_size: int):
     if any(e is not None for e in errors):
         table["error"] = [errors[r] or "" for r in rows]
     table.meta["n_failed"] = int(np.isnan(logit).sum())
+    return table
+
+
+def _done_marker(out: Path) -> Path:
+    """Beside a scores table: the fingerprint of the scoring that wrote it, so that a rerun
+    of the same scoring knows the table is its complete result."""
+    return out.with_name(f".{out.name}.done.json")
+
+
+def _read_scores(out: Path):
+    from astropy.table import Table
+
+    if out.suffix.lower() != ".parquet":
+        return Table.read(out, format=_SUFFIXES[out.suffix.lower()])
+    import pyarrow.parquet as pq  # astropy's parquet reader needs pandas; pyarrow does not
+
+    data = pq.read_table(out)
+    table = Table()
+    for name in data.column_names:
+        values = data.column(name).to_numpy(zero_copy_only=False)
+        table[name] = values.astype(str) if values.dtype == object else values
+    if {"ra", "dec"} <= set(table.colnames):
+        table["ra"].unit = table["dec"].unit = "deg"
     return table
 
 
