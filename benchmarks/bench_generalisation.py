@@ -53,6 +53,7 @@ HARDER_SKY: dict = {"confuser_rate": 0.6, "confuser_mean_count": 2.5, "hard_nega
 SIZES = {
     # name: (training images, images per test set, epochs)
     "quick": (48, 16, 1),
+    "large": (3000, 300, 16),
     "default": (1000, 300, 12),
 }
 SEEDS = {"train": 0, "in-distribution": 101, "independent": 202, "harder-sky": 303}
@@ -92,7 +93,7 @@ def harder_config(base=None):
 # The two functions the finder's new recipe and evaluation plug into.
 
 
-def train_recipe(train_dataset, out_dir, quick: bool = False):
+def train_recipe(train_dataset, out_dir, quick: bool = False, *, epochs: int | None = None):
     """Train the finder on ``train_dataset`` (a LensDataset) with the documented CPU recipe
     and return ``(checkpoint path, trainer)``.
 
@@ -107,7 +108,7 @@ def train_recipe(train_dataset, out_dir, quick: bool = False):
     train, val = train_dataset.split(0.15, seed=0)
     config = TrainingConfig.preset(
         "cpu",
-        epochs=SIZES["quick" if quick else "default"][2],
+        epochs=epochs or SIZES["quick" if quick else "default"][2],
         batch_size=16 if quick else 32,
         seed=0,
         device="cpu",
@@ -266,7 +267,9 @@ def run(size: str = "default", out=None, work=None, threads: int | None = None) 
     t0 = time.perf_counter()
     sets, timings = make_datasets(work, size, progress=True)
     t1 = time.perf_counter()
-    model, _ = train_recipe(sets["train"], work / f"model-{size}", quick=quick)
+    model, _ = train_recipe(
+        sets["train"], work / f"model-{size}", quick=quick, epochs=SIZES[size][2]
+    )
     t2 = time.perf_counter()
     results, curves = {}, {}
     for name in SET_NAMES:
@@ -311,6 +314,9 @@ def run(size: str = "default", out=None, work=None, threads: int | None = None) 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes for tests/CI")
+    parser.add_argument(
+        "--size", choices=sorted(SIZES), default=None, help="quick, default or large (see SIZES)"
+    )
     parser.add_argument("--out", help="write generalisation.json/.md and roc.png here")
     parser.add_argument("--work", help="dataset and model cache (default OUT/work or a tmp dir)")
     parser.add_argument("--threads", type=int, help="torch threads")
@@ -319,7 +325,8 @@ def main(argv=None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         print(f"bench_generalisation: ignoring {unknown}")
-    run("quick" if args.quick else "default", out=args.out, work=args.work, threads=args.threads)
+    size = args.size or ("quick" if args.quick else "default")
+    run(size, out=args.out, work=args.work, threads=args.threads)
     return 0
 
 
