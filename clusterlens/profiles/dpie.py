@@ -56,7 +56,7 @@ import numpy as np
 from clusterlens._validation import check_array, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.profiles import _kernels
-from clusterlens.profiles._kernel_profile import KernelProfile
+from clusterlens.profiles._kernel_profile import KernelProfile, set_member_arrays
 
 __all__ = ["DPIE", "DPIEPopulation", "member_radii", "SIGMA_STAR", "R_CUT_STAR", "R_CORE_STAR"]
 
@@ -243,23 +243,7 @@ class DPIEPopulation(_DPIEKernels):
             "x0": check_array(self.x0, "x0", name),
             "y0": check_array(self.y0, "y0", name),
         }
-        for key, arr in values.items():
-            if arr.ndim > 1:
-                raise ParameterError(
-                    f"The {key!r} parameter of {name} must be a scalar or 1-dimensional array. "
-                    f"Got shape {arr.shape} instead."
-                )
-        sizes = {a.size for a in values.values() if a.ndim == 1}
-        if len(sizes) > 1:
-            shapes = ", ".join(f"{k}={v.shape}" for k, v in values.items())
-            raise ParameterError(
-                f"The parameters of {name} must have matching shapes. Got {shapes} instead."
-            )
-        size = sizes.pop() if sizes else 1
-        for key, arr in values.items():
-            arr = np.broadcast_to(arr, (size,)).copy()
-            arr.flags.writeable = False
-            object.__setattr__(self, key, arr)
+        set_member_arrays(self, values)
         _check_radii(self.theta_e, self.r_core, self.r_cut, name)
         object.__setattr__(
             self,
