@@ -274,24 +274,21 @@ def _mine(records) -> dict:
     }
 
 
-def _loopback(host: str) -> bool:
-    """Whether a Host header names this machine's loopback interface."""
-    name = host.strip().lower()
-    if name.startswith("["):  # [::1]:port
-        name = name[1 : name.find("]")] if "]" in name else name
-    elif name.count(":") == 1:
-        name = name.rsplit(":", 1)[0]
-    if name in ("localhost", "::1") or name.endswith(".localhost"):
-        return True
-    parts = name.split(".")
-    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() for p in parts)
-
-
 def _host_name(host: str) -> str:
+    """The name of a ``Host`` header, lower case, without its port (``[::1]:80`` -> ``::1``)."""
     name = host.strip().lower()
     if name.startswith("["):
         return name[1 : name.find("]")] if "]" in name else name
     return name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+
+
+def _loopback(host: str) -> bool:
+    """Whether a Host header names this machine's loopback interface."""
+    name = _host_name(host)
+    if name in ("localhost", "::1") or name.endswith(".localhost"):
+        return True
+    parts = name.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() for p in parts)
 
 
 #: Deepest JSON nesting a request body may have (a decision is two levels deep).
