@@ -289,6 +289,26 @@ def test_concurrent_graders_threads_and_processes(tmp_path, survey):
     assert len({(r["object_id"], r["grader"]) for r in d}) == 7 * 40
 
 
+def test_opening_a_project_keeps_this_process_locks(tmp_path):
+    """Opening a project in one thread must not drop the locks another thread's connection
+    holds: a plain open()/close() of the file cancels the process's POSIX locks, and another
+    process then deletes the WAL under the live connection (the corrupt projects of
+    concurrent graders)."""
+    path = tmp_path / "p.sqlite"
+    SearchProject.create(path, _objects()).close()
+    first = SearchProject(path)
+    first.record_iteration("m", ["a", "b"], [0.9, 0.8], k=2)  # a live WAL connection
+    SearchProject(path)  # opened again in this process, e.g. by another grader thread
+    reader = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "c.execute('SELECT 1 FROM objects').fetchall(); c.close()"
+    )
+    subprocess.run([sys.executable, "-c", reader, str(path)], check=True)
+    assert Path(str(path) + "-wal").exists()  # the other process knew it was not the last
+    assert first.selected() == ["a", "b"]
+    first.close()
+
+
 _DECIDER = """
 import itertools, sys
 from clusterlens.loop import SearchProject

@@ -121,23 +121,31 @@ class SearchProject:
         empty file, a file that is not SQLite, a truncated or corrupt one, or another
         program's SQLite database (which migrating would turn into a project)."""
         where = str(self.path)
-        with open(self.path, "rb") as fh:
-            head = fh.read(100)
-        if not head:
+        # Only stat and SQLite touch the file: a plain open() and close() here would drop the
+        # POSIX locks that this process's other connections hold on it, and another process
+        # could then checkpoint and delete the WAL under them (a corrupt project).
+        size = self.path.stat().st_size
+        if size == 0:
             raise ClusterlensError(f"{where!r} is an empty file, not a search project.")
-        if not head.startswith(b"SQLite format 3\x00") or len(head) < 100:
-            raise ClusterlensError(
-                f"{where!r} is not a search project (not an SQLite database, or truncated)."
-            )
+        not_sqlite = ClusterlensError(
+            f"{where!r} is not a search project (not an SQLite database, or truncated)."
+        )
+        if size < 512:  # SQLite's smallest page
+            raise not_sqlite
         # reads only (waiting for writers like every connection here), so a foreign file is
         # left as it was
-        with self._sqlite_errors():
-            con = sqlite3.connect(self.path, timeout=self.timeout)
-            try:
-                version = con.execute("PRAGMA user_version").fetchone()[0]
-                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
-            finally:
-                con.close()
+        try:
+            with self._sqlite_errors():
+                con = sqlite3.connect(self.path, timeout=self.timeout)
+                try:
+                    version = con.execute("PRAGMA user_version").fetchone()[0]
+                    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+                finally:
+                    con.close()
+        except ClusterlensError as exc:
+            if "file is not a database" in str(exc):
+                raise not_sqlite from None
+            raise
         if version > SCHEMA_VERSION:
             return  # a newer clusterlens's project: _migrate says so
         if version < 1 or not {"meta", "objects", "iterations"} <= tables:
