@@ -96,6 +96,40 @@ def test_robust_stretch_is_stored_and_old_transform_still_loads(tmp_path):
     assert TrainingConfig().transform["name"] == "robust-asinh"  # default of new runs
 
 
+def test_robust_stretch_bins_before_it_scales_and_saves_the_binning(tmp_path):
+    from clusterlens.nets.transforms import robust_background_noise
+
+    t = RobustAsinhStretch(downsample=2)
+    x = torch.from_numpy(_images(size=64))
+    y = t(x)
+    assert y.shape == (6, 3, 32, 32)
+    binned = torch.nn.functional.avg_pool2d(x, 2)
+    assert torch.allclose(y, RobustAsinhStretch()(binned))
+    # four pixels averaged: white noise halves, so the stretch sees the binned noise
+    noise = robust_background_noise(x)[1].flatten()
+    assert torch.allclose(robust_background_noise(binned)[1].flatten(), noise / 2, rtol=0.15)
+    assert 0.2 < float(y[:, :, :3, :3].std()) < 0.5
+    assert RobustAsinhStretch(downsample=3)(x).shape[-1] == 21  # the last row is dropped
+    # saved as version 2; downsample=1 still writes version 1 (older readers load it)
+    spec = t.to_dict()
+    assert (spec["version"], spec["downsample"]) == (2, 2)
+    assert transform_from_dict(spec) == t
+    assert "downsample" not in RobustAsinhStretch().to_dict()
+    assert RobustAsinhStretch().to_dict()["version"] == 1
+    path = _checkpoint(tmp_path / "m.pt", 0, transform=t)
+    assert load_checkpoint(path).transform == t
+    scorer = Scorer(path, progress=False, device="cpu")
+    assert scorer.predict(_images(4, size=SIZE)).shape == (4,)
+    for bad in (0, -2, 1.5, True, "2"):
+        with pytest.raises(ParameterError, match="'downsample'"):
+            RobustAsinhStretch(downsample=bad)
+    with pytest.raises(ParameterError, match="cannot bin"):
+        RobustAsinhStretch(downsample=4)(torch.zeros(1, 3, 3, 3))
+    cpu = TrainingConfig.preset("cpu")
+    field = cpu.crop * 0.262  # arcsec
+    assert field >= 56 and transform_from_dict(cpu.transform).downsample == 2
+
+
 # -- augmentations -------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from clusterlens.errors import ClusterlensError
+from clusterlens.errors import ClusterlensError, ParameterError
 
 __all__ = ["HELP", "DESCRIPTION", "add_arguments", "run"]
 
@@ -63,7 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--crop",
         type=int,
         default=None,
-        help="centre crop in pixels fed to the network (the preset's: 223, cpu 128; 0: none)",
+        help="centre crop in pixels fed to the network (the preset's: 223, cpu 214; 0: none)",
+    )
+    parser.add_argument(
+        "--downsample",
+        type=int,
+        default=None,
+        help="average NxN pixel blocks of the crop (robust transform; the preset's: 1, cpu 2)",
     )
     parser.add_argument(
         "--transform",
@@ -99,7 +105,17 @@ def run(args: argparse.Namespace) -> int:
     from clusterlens.datasets import LensDataset
     from clusterlens.nets import PRESETS, AsinhStretch, RobustAsinhStretch, Trainer, TrainingConfig
 
-    transform = RobustAsinhStretch() if args.transform == "robust" else AsinhStretch()
+    preset_transform = PRESETS[args.preset].get("transform", {})
+    if args.transform == "robust":
+        downsample = args.downsample or preset_transform.get("downsample", 1)
+        transform = RobustAsinhStretch(downsample=downsample)
+    elif args.downsample not in (None, 1):
+        raise ParameterError(
+            "--downsample needs the robust transform (--transform robust); the fixed asinh "
+            "stretch does not bin."
+        )
+    else:
+        transform = AsinhStretch()
     overrides = {
         "augment": not args.no_augment,
         "seed": args.seed,
