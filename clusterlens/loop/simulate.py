@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clusterlens._io import atomic_write_text
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.loop.grading import GRADES
@@ -161,9 +162,7 @@ class ToyFinder:
             "negatives": [str(n) for n in negatives],
             "previous": previous_model,
         }
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(model))
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(model))
         return str(path)
 
     def score(self, model_path, object_ids) -> np.ndarray:

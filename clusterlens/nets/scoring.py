@@ -461,7 +461,7 @@ def _score_chunk(job: _Job, objects, chunk: int) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from clusterlens.survey._atomic import atomic_path
+    from clusterlens._io import atomic_path
 
     path = _part_path(Path(job.parts), chunk)
     if path.exists():  # a retried or duplicated task: the part is already complete
@@ -726,7 +726,7 @@ class Scorer:
         return digest.hexdigest()
 
     def _prepare_parts(self, parts: Path, fingerprint: str, n_objects: int, overwrite: bool):
-        from clusterlens.survey._atomic import atomic_write_bytes
+        from clusterlens._io import atomic_write_bytes
 
         manifest = {
             "fingerprint": fingerprint,
@@ -862,7 +862,7 @@ class Scorer:
         table = _assemble(objects, parts, n_chunks, self.config.chunk_size)
         if out is not None:
             _write_table(table, out)
-            from clusterlens.survey._atomic import atomic_write_bytes
+            from clusterlens._io import atomic_write_bytes
 
             atomic_write_bytes(_done_marker(out), json.dumps({"fp": fingerprint}).encode())
             if not keep_parts:
@@ -953,7 +953,7 @@ def _read_scores(out: Path):
 
 
 def _write_table(table, out: Path) -> None:
-    from clusterlens.survey._atomic import atomic_path
+    from clusterlens._io import atomic_path
 
     suffix = out.suffix.lower()
     with atomic_path(out) as tmp:

@@ -35,7 +35,6 @@ import json
 import math
 import os
 import time
-import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from clusterlens._io import atomic_path, atomic_write_text
 from clusterlens.datasets import Augmentation, LensDataset
 from clusterlens.errors import ParameterError
 from clusterlens.metrics import roc_auc
@@ -349,12 +349,6 @@ def _data_record(train, val) -> dict:
         return f"{Path(ds.path).resolve()}#{hashlib.sha256(idx.tobytes()).hexdigest()[:16]}"
 
     return {"train": one(train), "val": one(val)}
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class _EpochSampler:
@@ -701,7 +695,7 @@ class Trainer:
                     "--val-fraction, or choose another output directory."
                 )
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
+        atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
 
         mined: list[list[int]] = []  # pool dataset indices added in each round
         if state is not None:
@@ -771,7 +765,7 @@ class Trainer:
                     device=device,
                 )
                 mined.append([int(i) for i in pool.indices[positions]])
-                _atomic_write(out / "hard_negatives.json", json.dumps(mined))
+                atomic_write_text(out / "hard_negatives.json", json.dumps(mined))
                 train_loader, train_sampler = self._loader(
                     train_parts(), train=True, cfg=cfg, device=device
                 )
@@ -885,13 +879,11 @@ class Trainer:
 
     @staticmethod
     def _write_metrics(out: Path, history: list[dict]) -> None:
-        _atomic_write(out / "metrics.json", json.dumps(history, indent=1))
-        tmp = out / f".metrics.{uuid.uuid4().hex}.csv"
-        with open(tmp, "w", newline="") as fh:
+        atomic_write_text(out / "metrics.json", json.dumps(history, indent=1))
+        with atomic_path(out / "metrics.csv") as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(history[0]))
             writer.writeheader()
             writer.writerows(history)
-        os.replace(tmp, out / "metrics.csv")
 
 
 def plot_training_history(history, *, best_epoch: int | None = None, path=None) -> Figure:

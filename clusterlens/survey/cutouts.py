@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from clusterlens._io import atomic_path
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ClusterlensError, ParameterError
-from clusterlens.survey._atomic import atomic_path
 
 __all__ = [
     "CutoutError",

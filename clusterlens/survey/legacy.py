@@ -39,9 +39,9 @@ import urllib.request
 from pathlib import Path
 
 from clusterlens import __version__
+from clusterlens._io import atomic_write_bytes
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ParameterError
-from clusterlens.survey._atomic import atomic_write_bytes
 from clusterlens.survey.cutouts import (
     PIXEL_SCALE,
     CutoutError,

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from clusterlens._io import atomic_path
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ParameterError
-from clusterlens.survey._atomic import atomic_path
 
 __all__ = ["LEGACY_SCALES", "make_rgb", "save_png", "gallery"]
 
