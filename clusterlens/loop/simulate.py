@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterlens._io import atomic_write_text
-from clusterlens._validation import check_scalar
+from clusterlens._validation import check_int, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.loop.grading import GRADES
 
@@ -69,11 +69,8 @@ class ToySurvey:
         from astropy.table import Table
 
         for name in ("n_objects", "n_lenses", "n_mocks"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ParameterError(
-                    f"The {name!r} parameter of ToySurvey must be an integer >= 1. Got {v!r}."
-                )
+            value = check_int(getattr(self, name), name, "ToySurvey", low=1)
+            object.__setattr__(self, name, value)
         if self.n_lenses >= self.n_objects:
             raise ParameterError(
                 "The 'n_lenses' parameter of ToySurvey must be smaller than "
