@@ -60,3 +60,23 @@ def test_check_int_accepts_python_and_numpy_integers_and_returns_python_ints():
 def test_check_int_message_names_parameter_owner_expectation_and_value(value, kwargs, message):
     with pytest.raises(ParameterError, match=message):
         check_int(value, "k", "f", **kwargs)
+
+
+def test_configs_take_numpy_integers_and_store_python_ints():
+    """check_int's value is what the frozen configs keep, so they go into JSON as before."""
+    import json
+
+    pytest.importorskip("torch")
+    from clusterlens.demo import DemoConfig
+    from clusterlens.nets import TrainingConfig
+    from clusterlens.nets.scoring import ScoringConfig
+
+    training = TrainingConfig(epochs=np.int64(3), seed=np.int32(7))
+    assert type(training.epochs) is int and type(training.seed) is int
+    json.dumps(training.to_dict())
+    assert type(ScoringConfig(batch_size=np.int64(8)).batch_size) is int
+    demo = DemoConfig.quick(n_clusters=np.int64(12), k=np.int64(3))
+    assert type(demo.n_clusters) is int and type(demo.k) is int
+    json.dumps(demo.fingerprint())
+    with pytest.raises(ParameterError, match="'epochs' parameter of TrainingConfig"):
+        TrainingConfig(epochs=2.0)
