@@ -8,13 +8,13 @@ and numba kernels assume valid inputs.
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 
 from clusterlens.errors import ParameterError
 
-__all__ = ["check_scalar", "check_array", "as_coordinates", "describe_range"]
+__all__ = ["check_int", "check_scalar", "check_array", "as_coordinates", "describe_range"]
 
 
 def describe_range(low, high, low_inclusive=True, high_inclusive=True) -> str:
@@ -70,6 +70,57 @@ def check_scalar(
         raise ParameterError(
             f"The {name!r} parameter of {owner} must be a float in {where}. Got {v!r} instead."
         )
+    return v
+
+
+def check_int(
+    value,
+    name: str,
+    owner: str,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    allow_none: bool = False,
+) -> int | None:
+    """Return ``value`` as a Python ``int`` inside ``[low, high]``, or raise.
+
+    Python and numpy integers are accepted (numpy's become Python ints, so that the value
+    goes into JSON); bools, floats (even ``3.0``) and text are refused.
+
+    Parameters
+    ----------
+    value : int
+        The value to check.
+    name, owner : str
+        The parameter's name and the class or function it belongs to, used in the message.
+    low, high : int or None
+        Inclusive bounds; ``None`` means unbounded on that side.
+    allow_none : bool
+        Accept (and return) ``None``, for an option that is off or automatic when unset.
+
+    Raises
+    ------
+    ParameterError
+        ``The 'k' parameter of f must be an integer >= 1. Got 0 instead.``
+    """
+    if value is None and allow_none:
+        return None
+    if low is not None and high is not None:
+        where = f" in [{low}, {high}]"
+    elif low is not None:
+        where = f" >= {low}"
+    elif high is not None:
+        where = f" <= {high}"
+    else:
+        where = ""
+    expected = f"The {name!r} parameter of {owner} must be an integer{where}"
+    if allow_none:
+        expected += " or None"
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ParameterError(f"{expected}. Got {value!r} of type {type(value).__name__} instead.")
+    v = int(value)
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise ParameterError(f"{expected}. Got {v!r} instead.")
     return v
 
 

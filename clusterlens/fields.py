@@ -50,7 +50,7 @@ from astropy.cosmology import FlatLambdaCDM
 from astropy.table import Table
 from scipy.special import gammainc, gammaincinv, gammaln
 
-from clusterlens._validation import check_scalar
+from clusterlens._validation import check_int, check_scalar
 from clusterlens.confusers import (
     ARC_LIKE_KINDS,
     CONFUSER_KINDS,
@@ -432,15 +432,7 @@ class SyntheticClusterField:
         if self.richness is None:
             lam = cfg.richness_pivot * (self.m500 / cfg.m500_pivot) ** cfg.richness_slope
             set_(self, "richness", float(lam))
-        if (
-            isinstance(self.size, bool)
-            or not isinstance(self.size, int | np.integer)
-            or not (16 <= self.size <= 4096)
-        ):
-            raise ParameterError(
-                f"The 'size' parameter of {owner} must be an integer in the range [16, 4096]. "
-                f"Got {self.size!r} instead."
-            )
+        set_(self, "size", check_int(self.size, "size", owner, low=16, high=4096))
         if self.cosmology is None:
             set_(self, "cosmology", FlatLambdaCDM(H0=70.0, Om0=0.3))
         elif not hasattr(self.cosmology, "angular_diameter_distance"):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from clusterlens._validation import check_int
 from clusterlens.errors import ParameterError
 
 if TYPE_CHECKING:  # for annotations only
@@ -74,8 +75,7 @@ def plot_candidate_parameters(
     import matplotlib.pyplot as plt
 
     _check_catalog(candidates, "plot_candidate_parameters", [p[0] for p in FIGURE9_PANELS])
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ParameterError(f"The 'bins' parameter must be an integer >= 1. Got {bins!r}.")
+    bins = check_int(bins, "bins", "plot_candidate_parameters", low=1)
     fig, axes = plt.subplots(2, 2, figsize=(9, 6.5))
     grades = np.asarray(candidates["GRADE"]).astype(str) if "GRADE" in candidates.colnames else None
     for ax, (column, train_column, label) in zip(axes.flat, FIGURE9_PANELS, strict=True):
@@ -149,8 +149,7 @@ def disputed_candidates(candidates: Table, n: int = 8) -> Table:
     Figure 13 does.
     """
     _check_catalog(candidates, "disputed_candidates", ["GRADE_STD"])
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ParameterError(f"The 'n' parameter of disputed_candidates must be >= 1. Got {n!r}.")
+    n = check_int(n, "n", "disputed_candidates", low=1)
     spread = np.asarray(candidates["GRADE_STD"], dtype=float)
     order = np.argsort(-np.nan_to_num(spread, nan=-1.0), kind="stable")[:n]
     rows = candidates[order]

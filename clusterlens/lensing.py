@@ -32,7 +32,7 @@ from numbers import Integral
 
 import numpy as np
 
-from clusterlens._validation import as_coordinates, check_scalar
+from clusterlens._validation import as_coordinates, check_int, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.profiles.base import Composite, MassProfile
 
@@ -68,14 +68,6 @@ def _check_lens(lens, owner: str) -> MassProfile:
     return lens
 
 
-def _check_int(value, name: str, owner: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ParameterError(
-            f"The {name!r} parameter of {owner} must be an integer >= {low}. Got {value!r} instead."
-        )
-    return int(value)
-
-
 def _check_center(center, owner: str) -> tuple[float, float]:
     try:
         cx, cy = center
@@ -97,7 +89,7 @@ def _check_shape(n_pix, owner: str) -> tuple[int, int]:
             f"The 'n_pix' parameter of {owner} must be an integer or a pair (n_y, n_x). "
             f"Got {n_pix!r} instead."
         ) from None
-    return _check_int(ny, "n_pix", owner, 2), _check_int(nx, "n_pix", owner, 2)
+    return check_int(ny, "n_pix", owner, low=2), check_int(nx, "n_pix", owner, low=2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,7 +126,7 @@ def pixel_grid(
     ny, nx = _check_shape(n_pix, "pixel_grid")
     s = check_scalar(pixel_scale, "pixel_scale", "pixel_grid", low=0.0, low_inclusive=False)
     cx, cy = _check_center(center, "pixel_grid")
-    k = _check_int(supersample, "supersample", "pixel_grid", 1)
+    k = check_int(supersample, "supersample", "pixel_grid", low=1)
     xs = ((np.arange(nx * k) + 0.5) / k - 0.5 - (nx - 1) / 2.0) * s + cx
     ys = ((np.arange(ny * k) + 0.5) / k - 0.5 - (ny - 1) / 2.0) * s + cy
     x, y = np.meshgrid(xs, ys)
@@ -607,7 +599,7 @@ def critical_curves(
     ny, nx = _check_shape(n_pix, owner)
     s = check_scalar(pixel_scale, "pixel_scale", owner, low=0.0, low_inclusive=False)
     cx, cy = _check_center(center, owner)
-    coarse = _check_int(coarse, "coarse", owner, 1)
+    coarse = check_int(coarse, "coarse", owner, low=1)
     if coarse & (coarse - 1):
         raise ParameterError(
             f"The 'coarse' parameter of {owner} must be a power of two (1, 2, 4, 8, ...). "

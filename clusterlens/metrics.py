@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from clusterlens._validation import check_scalar
+from clusterlens._validation import check_int, check_scalar
 from clusterlens.errors import ParameterError
 
 if TYPE_CHECKING:  # for annotations only
@@ -324,10 +324,7 @@ def threshold_top_k(scores, k: int, *, ties: str = "include") -> float:
             "The 'scores' parameter of threshold_top_k must hold finite values. "
             f"Got {s[i].item()!r} at index {i}."
         )
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ParameterError(
-            f"The 'k' parameter of threshold_top_k must be an integer >= 1. Got {k!r}."
-        )
+    k = check_int(k, "k", "threshold_top_k", low=1)
     if ties not in ("include", "exclude"):
         raise ParameterError(
             f"The 'ties' parameter of threshold_top_k must be 'include' or 'exclude'. Got {ties!r}."
@@ -391,15 +388,9 @@ def tpr_at_false_positives(labels, scores, max_false_positives: int) -> float:
     max_false_positives : int
         ``0`` gives TPR0, ``9`` gives TPR10 (fewer than ten false positives).
     """
-    if (
-        isinstance(max_false_positives, bool)
-        or not isinstance(max_false_positives, int | np.integer)
-        or max_false_positives < 0
-    ):
-        raise ParameterError(
-            "The 'max_false_positives' parameter of tpr_at_false_positives must be an integer "
-            f">= 0. Got {max_false_positives!r}."
-        )
+    max_false_positives = check_int(
+        max_false_positives, "max_false_positives", "tpr_at_false_positives", low=0
+    )
     y, s = _check_labels_scores(labels, scores, "tpr_at_false_positives")
     _, tp, fp = _steps(y, s)
     ok = fp <= max_false_positives
@@ -537,8 +528,7 @@ def expected_calibration_error(labels, probabilities, *, n_bins: int = 15) -> fl
     )
     if ((p < 0) | (p > 1)).any():
         raise ParameterError("expected_calibration_error needs probabilities in [0, 1].")
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise ParameterError(f"The 'n_bins' parameter must be an integer >= 1. Got {n_bins!r}.")
+    n_bins = check_int(n_bins, "n_bins", "expected_calibration_error", low=1)
     bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
     total = 0.0
     for b in np.unique(bins):

@@ -38,6 +38,7 @@ def test_quick_demo_writes_the_report(quick_demo):
         assert f'src="figures/{name}"' in page
     assert page.count("<tr>") >= 3 + len(STEPS)  # Table 2 header + 2 rows, the steps
     assert "A small run" in page  # the quick demo says its network cannot have learnt
+    assert not list(quick_demo.rglob("*.part"))  # every atomic write finished its rename
     table = Table.read(quick_demo / "table2.ecsv")
     assert list(table["iteration"]) == [1, 2]
     assert (table["n_selected"] >= 5).all()

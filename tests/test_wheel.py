@@ -66,6 +66,7 @@ def test_wheel_holds_the_package_data(wheel):
         for f in files:
             assert f"clusterlens/app/{sub}/{f.name}" in names, f.name
     assert "clusterlens/cli/demo.py" in names
+    assert "clusterlens/demo/templates/report.html.j2" in names  # the demo report's layout
     assert any(n.endswith("entry_points.txt") for n in names)
 
 
@@ -154,6 +155,8 @@ def test_wheel_installs_and_imports_in_a_fresh_venv(wheel, venv, tmp_path):
         "from importlib import resources;"
         "t = resources.files('clusterlens.app') / 'templates' / 'grade.html';"
         "assert t.is_file();"
+        "from clusterlens.demo.report import _environment;"
+        "_environment().get_template('report.html.j2');"
         "print(clusterlens.__file__, clusterlens.__version__);"
         "assert c.main(['--version']) == 0"
     )

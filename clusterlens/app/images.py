@@ -112,7 +112,7 @@ class ImageCache:
         return target.read_bytes()
 
     def _render(self, object_id: str, ra, dec) -> None:
-        from clusterlens.survey._atomic import atomic_write_bytes
+        from clusterlens._io import atomic_write_bytes
 
         image, header = self.source.get(
             0.0 if ra is None else float(ra),

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from clusterlens._validation import check_scalar
-from clusterlens.errors import ParameterError
+from clusterlens._validation import check_int, check_scalar
 from clusterlens.survey.cutouts import PIXEL_SCALE, write_cutout_fits
 
 __all__ = ["synthetic_cutout", "write_synthetic_cutouts", "make_demo_project"]
@@ -51,10 +50,7 @@ def synthetic_cutout(
         Arcsec per pixel.
     """
     owner = "synthetic_cutout"
-    if isinstance(size, bool) or not isinstance(size, int | np.integer) or not 16 <= size <= 2048:
-        raise ParameterError(
-            f"The 'size' parameter of {owner} must be an integer in [16, 2048]. Got {size!r}."
-        )
+    size = check_int(size, "size", owner, low=16, high=2048)
     scale = check_scalar(pixel_scale, "pixel_scale", owner, low=0, low_inclusive=False)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     c = (size - 1) / 2
@@ -171,10 +167,7 @@ def make_demo_project(folder, *, n: int = 40, n_lenses: int = 12, size: int = 16
 
     from clusterlens.loop import SearchProject
 
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ParameterError(
-            f"The 'n' parameter of make_demo_project must be an int >= 1. Got {n!r}."
-        )
+    n = check_int(n, "n", "make_demo_project", low=1)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

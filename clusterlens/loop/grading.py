@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from clusterlens._validation import check_array, check_scalar
+from clusterlens._validation import check_array, check_int, check_scalar
 from clusterlens.errors import ParameterError
 
 __all__ = [
@@ -64,12 +64,7 @@ def check_grade(grade, owner: str = "grading", name: str = "grade") -> str:
 
 def cluster_criterion(n_members: int, *, min_members: int = MIN_MEMBERS) -> bool:
     """Criterion 1: ``True`` when more than ``min_members`` (default 10) members are seen."""
-    if isinstance(n_members, bool) or not isinstance(n_members, int | np.integer) or n_members < 0:
-        raise ParameterError(
-            f"The 'n_members' parameter of cluster_criterion must be an integer >= 0. "
-            f"Got {n_members!r}."
-        )
-    return int(n_members) > min_members
+    return check_int(n_members, "n_members", "cluster_criterion", low=0) > min_members
 
 
 def grade_from_criteria(is_cluster: bool, arc: str) -> str:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clusterlens._validation import check_scalar
+from clusterlens._io import atomic_write_text
+from clusterlens._validation import check_int, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.loop.grading import GRADES
 
@@ -68,11 +69,8 @@ class ToySurvey:
         from astropy.table import Table
 
         for name in ("n_objects", "n_lenses", "n_mocks"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ParameterError(
-                    f"The {name!r} parameter of ToySurvey must be an integer >= 1. Got {v!r}."
-                )
+            value = check_int(getattr(self, name), name, "ToySurvey", low=1)
+            object.__setattr__(self, name, value)
         if self.n_lenses >= self.n_objects:
             raise ParameterError(
                 "The 'n_lenses' parameter of ToySurvey must be smaller than "
@@ -161,9 +159,7 @@ class ToyFinder:
             "negatives": [str(n) for n in negatives],
             "previous": previous_model,
         }
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(model))
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(model))
         return str(path)
 
     def score(self, model_path, object_ids) -> np.ndarray:

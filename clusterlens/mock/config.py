@@ -31,7 +31,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from clusterlens._validation import check_scalar
+from clusterlens._validation import check_int, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.fields import FieldConfig
 from clusterlens.observe.conditions import ConditionsDistribution
@@ -101,14 +101,6 @@ def _velocity_relation(value, owner) -> str:
             f"Got {value!r} instead."
         )
     return value
-
-
-def _int(value, name, owner, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ParameterError(
-            f"The {name!r} parameter of {owner} must be an integer >= {low}. Got {value!r}."
-        )
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -392,7 +384,11 @@ class SelectionConfig:
             check_scalar(self.min_einstein_radius, "min_einstein_radius", o, low=0.0),
         )
         s(self, "min_arc_snr", check_scalar(self.min_arc_snr, "min_arc_snr", o, low=0.0))
-        s(self, "min_visible_pixels", _int(self.min_visible_pixels, "min_visible_pixels", o, 0))
+        s(
+            self,
+            "min_visible_pixels",
+            check_int(self.min_visible_pixels, "min_visible_pixels", o, low=0),
+        )
         s(
             self,
             "visible_pixel_sigma",
@@ -401,7 +397,7 @@ class SelectionConfig:
             ),
         )
         for name in ("max_halo_draws", "max_source_draws", "max_cluster_draws"):
-            s(self, name, _int(getattr(self, name), name, o, 1))
+            s(self, name, check_int(getattr(self, name), name, o, low=1))
 
 
 @dataclass(frozen=True)
@@ -432,8 +428,8 @@ class ImageConfig:
 
     def __post_init__(self):
         o, s = "ImageConfig", object.__setattr__
-        s(self, "cutout_size", _int(self.cutout_size, "cutout_size", o, 16))
-        s(self, "crop_size", _int(self.crop_size, "crop_size", o, 16))
+        s(self, "cutout_size", check_int(self.cutout_size, "cutout_size", o, low=16))
+        s(self, "crop_size", check_int(self.crop_size, "crop_size", o, low=16))
         if self.crop_size > self.cutout_size:
             raise ParameterError(
                 f"The 'crop_size' parameter of {o} must not exceed 'cutout_size' "
@@ -445,7 +441,7 @@ class ImageConfig:
                 f"number of pixels (a centred crop). Got {self.crop_size} and {self.cutout_size}."
             )
         if self.psf_margin is not None:
-            s(self, "psf_margin", _int(self.psf_margin, "psf_margin", o, 0))
+            s(self, "psf_margin", check_int(self.psf_margin, "psf_margin", o, low=0))
         s(
             self,
             "render_rtol",
@@ -456,7 +452,7 @@ class ImageConfig:
         s(
             self,
             "render_max_supersample",
-            _int(self.render_max_supersample, "render_max_supersample", o, 1),
+            check_int(self.render_max_supersample, "render_max_supersample", o, low=1),
         )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterlens._dask import dask_client
+from clusterlens._validation import check_int
 from clusterlens.datasets import DatasetWriter, LensDataset
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.mock.config import MockConfig, config_to_dict
@@ -181,35 +182,12 @@ def simulate_dataset(
     """
     owner = "simulate_dataset"
     config = MockConfig() if config is None else config
-    if isinstance(n_images, bool) or not isinstance(n_images, int | np.integer) or n_images < 1:
-        raise ParameterError(
-            f"The 'n_images' parameter of {owner} must be a positive integer. Got {n_images!r}."
-        )
-    n_images = int(n_images)
+    n_images = check_int(n_images, "n_images", owner, low=1)
     n_positive = n_images // 2 if n_positive is None else n_positive
-    if (
-        isinstance(n_positive, bool)
-        or not isinstance(n_positive, int | np.integer)
-        or not (0 <= n_positive <= n_images)
-    ):
-        raise ParameterError(
-            f"The 'n_positive' parameter of {owner} must be an integer in [0, {n_images}]. "
-            f"Got {n_positive!r}."
-        )
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ParameterError(
-            f"The 'seed' parameter of {owner} must be an integer >= 0. Got {seed!r}."
-        )
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, int) or workers < 0
-    ):
-        raise ParameterError(
-            f"The 'workers' parameter of {owner} must be an integer >= 0. Got {workers!r}."
-        )
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ParameterError(
-            f"The 'batch_size' parameter of {owner} must be an integer >= 1. Got {batch_size!r}."
-        )
+    n_positive = check_int(n_positive, "n_positive", owner, low=0, high=n_images)
+    seed = check_int(seed, "seed", owner, low=0)
+    workers = check_int(workers, "workers", owner, low=0, allow_none=True)
+    batch_size = check_int(batch_size, "batch_size", owner, low=1)
     simulator = MockLensSimulator(config, population=population)
     sky = SyntheticSky(config) if sky is None else sky
     if not hasattr(sky, "draw"):

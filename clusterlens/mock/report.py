@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clusterlens._validation import check_int
 from clusterlens.errors import ClusterlensError, ParameterError
 
 __all__ = [
@@ -828,16 +829,9 @@ def realism_report(
     """
     from clusterlens.datasets import LensDataset
 
-    for name, value, low in (
-        ("n_gallery", n_gallery, 1),
-        ("gallery_columns", gallery_columns, 1),
-        ("seed", seed, 0),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise ParameterError(
-                f"The {name!r} parameter of realism_report must be an integer >= {low}. "
-                f"Got {value!r}."
-            )
+    n_gallery = check_int(n_gallery, "n_gallery", "realism_report", low=1)
+    gallery_columns = check_int(gallery_columns, "gallery_columns", "realism_report", low=1)
+    seed = check_int(seed, "seed", "realism_report", low=0)
     ds = dataset if isinstance(dataset, LensDataset) else LensDataset(dataset)
     if not ds.complete:
         raise ParameterError(

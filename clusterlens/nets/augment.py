@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import torch
 
-from clusterlens._validation import check_scalar
+from clusterlens._validation import check_int, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.nets.transforms import robust_background_noise
 
@@ -125,11 +125,7 @@ class SkyAugmentation:
                 f"0 < low <= high. Got {scale!r} instead."
             )
         object.__setattr__(self, "flux_scale", (float(scale[0]), float(scale[1])))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ParameterError(
-                f"The 'seed' parameter of SkyAugmentation must be an integer >= 0. "
-                f"Got {self.seed!r} instead."
-            )
+        object.__setattr__(self, "seed", check_int(self.seed, "seed", "SkyAugmentation", low=0))
 
     def to_dict(self) -> dict:
         """Plain data (saved in the training configuration)."""

@@ -20,9 +20,7 @@ previous checkpoint intact, never a half-written one.
 
 from __future__ import annotations
 
-import os
 import random
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +29,7 @@ import torch
 from torch import nn
 
 from clusterlens import __version__
+from clusterlens._io import atomic_path
 from clusterlens.errors import ClusterlensError
 from clusterlens.nets.registry import get_network
 from clusterlens.nets.transforms import InputTransform, transform_from_dict
@@ -162,13 +161,8 @@ def save_checkpoint(
 
 
 def _write_state(path: Path, state: dict) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -253,7 +253,7 @@ class Committee:
     def save(self, path) -> Path:
         """Write the manifest (JSON, atomically); members are stored relative to it when
         they sit in its folder or below, absolute otherwise."""
-        from clusterlens.survey._atomic import atomic_write_bytes
+        from clusterlens._io import atomic_write_bytes
 
         if any(p is None for p in self.paths):
             raise ParameterError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from clusterlens._validation import check_int
 from clusterlens.errors import ParameterError
 
 __all__ = ["hard_negative_subset", "mine_hard_negatives", "score_images"]
@@ -108,8 +109,7 @@ def mine_hard_negatives(
     """
     from clusterlens.datasets import LensDataset
 
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ParameterError(f"The 'n' parameter of mine_hard_negatives must be >= 1. Got {n!r}.")
+    n = check_int(n, "n", "mine_hard_negatives", low=1)
     if isinstance(pool, str) or hasattr(pool, "__fspath__"):
         pool = LensDataset(pool)
     scores = score_images(model, pool, crop=crop, batch_size=batch_size, device=device)

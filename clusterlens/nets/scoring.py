@@ -43,13 +43,13 @@ import shutil
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from clusterlens._dask import dask_client
+from clusterlens._validation import check_int
 from clusterlens.datasets import LensDataset, center_crop
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.nets.committee import Committee, load_model
@@ -67,18 +67,6 @@ _SUFFIXES = {".parquet": "parquet", ".csv": "ascii.csv", ".ecsv": "ascii.ecsv", 
 class ScoringError(ClusterlensError):
     """An object cannot be scored (bad pixels, wrong size, unreadable cutout) or the saved
     parts of an interrupted run do not belong to this run."""
-
-
-def _check_int(value, name, *, low=1, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        none = " or None" if allow_none else ""
-        raise ParameterError(
-            f"The {name!r} parameter of ScoringConfig must be an integer >= {low}{none}. "
-            f"Got {value!r} instead."
-        )
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -138,12 +126,12 @@ class ScoringConfig:
     progress: bool = True
 
     def __post_init__(self):
-        _check_int(self.batch_size, "batch_size")
-        _check_int(self.chunk_size, "chunk_size")
-        _check_int(self.size, "size", allow_none=True)
-        _check_int(self.threads, "threads", allow_none=True)
-        _check_int(self.read_workers, "read_workers")
-        _check_int(self.read_ahead, "read_ahead")
+        for name in ("batch_size", "chunk_size", "size", "threads", "read_workers", "read_ahead"):
+            allow_none = name in ("size", "threads")
+            value = check_int(
+                getattr(self, name), name, "ScoringConfig", low=1, allow_none=allow_none
+            )
+            object.__setattr__(self, name, value)  # numpy integers stored as ints (JSON)
         if self.precision not in PRECISIONS:
             raise ParameterError(
                 f"The 'precision' parameter of ScoringConfig must be one of {PRECISIONS}. "
@@ -461,7 +449,7 @@ def _score_chunk(job: _Job, objects, chunk: int) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from clusterlens.survey._atomic import atomic_path
+    from clusterlens._io import atomic_path
 
     path = _part_path(Path(job.parts), chunk)
     if path.exists():  # a retried or duplicated task: the part is already complete
@@ -726,7 +714,7 @@ class Scorer:
         return digest.hexdigest()
 
     def _prepare_parts(self, parts: Path, fingerprint: str, n_objects: int, overwrite: bool):
-        from clusterlens.survey._atomic import atomic_write_bytes
+        from clusterlens._io import atomic_write_bytes
 
         manifest = {
             "fingerprint": fingerprint,
@@ -799,7 +787,7 @@ class Scorer:
             order); objects that failed (``on_error="skip"``) last, with NaN scores and an
             ``error`` column.
         """
-        workers = _check_int(workers, "workers")
+        workers = check_int(workers, "workers", "Scorer.score", low=1)
         if out is not None and Path(out).suffix.lower() not in _SUFFIXES:
             raise ParameterError(
                 "The 'out' parameter of Scorer.score must end in .parquet, .fits, .csv or "
@@ -862,7 +850,7 @@ class Scorer:
         table = _assemble(objects, parts, n_chunks, self.config.chunk_size)
         if out is not None:
             _write_table(table, out)
-            from clusterlens.survey._atomic import atomic_write_bytes
+            from clusterlens._io import atomic_write_bytes
 
             atomic_write_bytes(_done_marker(out), json.dumps({"fp": fingerprint}).encode())
             if not keep_parts:
@@ -953,7 +941,7 @@ def _read_scores(out: Path):
 
 
 def _write_table(table, out: Path) -> None:
-    from clusterlens.survey._atomic import atomic_path
+    from clusterlens._io import atomic_path
 
     suffix = out.suffix.lower()
     with atomic_path(out) as tmp:

@@ -363,7 +363,7 @@ class NetworkScorer:
             rows.append(np.concatenate(batch, axis=0))
         result = np.concatenate(rows, axis=1)
         if out is not None:
-            from clusterlens.survey._atomic import atomic_path
+            from clusterlens._io import atomic_path
 
             out.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(out) as tmp, open(tmp, "wb") as fh:

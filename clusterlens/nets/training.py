@@ -36,7 +36,6 @@ import json
 import math
 import os
 import time
-import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +44,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from clusterlens._io import atomic_path, atomic_write_text
+from clusterlens._validation import check_int
 from clusterlens.datasets import Augmentation, LensDataset
 from clusterlens.errors import ParameterError
 from clusterlens.metrics import roc_auc
@@ -127,21 +128,20 @@ _RESUMABLE_CHANGES = {
 }
 
 
-def _positive_int(value, name, *, allow_none=False, allow_zero=False):
-    if value is None and allow_none:
-        return
-    ok = (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and (value > 0 or (allow_zero and value == 0))
-    )
-    if not ok:
-        what = "a non-negative" if allow_zero else "a positive"
-        none = " or None" if allow_none else ""
-        raise ParameterError(
-            f"The {name!r} parameter of TrainingConfig must be {what} integer{none}. "
-            f"Got {value!r} instead."
-        )
+#: The integer options of TrainingConfig: (name, smallest value, None allowed).
+_INT_OPTIONS = (
+    ("epochs", 1, False),
+    ("batch_size", 1, False),
+    ("crop", 1, True),
+    ("max_shift", 0, False),
+    ("early_stopping_patience", 1, True),
+    ("seed", 0, False),
+    ("num_workers", 0, True),
+    ("threads", 1, True),
+    ("hard_negative_rounds", 0, False),
+    ("hard_negatives", 0, False),
+    ("hard_negative_every", 1, False),
+)
 
 
 @dataclass(frozen=True)
@@ -262,14 +262,10 @@ class TrainingConfig:
     calibrate: bool = False
 
     def __post_init__(self):
-        _positive_int(self.epochs, "epochs")
-        _positive_int(self.batch_size, "batch_size")
-        _positive_int(self.crop, "crop", allow_none=True)
-        _positive_int(self.max_shift, "max_shift", allow_zero=True)
-        _positive_int(self.early_stopping_patience, "early_stopping_patience", allow_none=True)
-        _positive_int(self.seed, "seed", allow_zero=True)
-        _positive_int(self.num_workers, "num_workers", allow_none=True, allow_zero=True)
-        _positive_int(self.threads, "threads", allow_none=True)
+        for name, low, allow_none in _INT_OPTIONS:
+            value = getattr(self, name)
+            value = check_int(value, name, "TrainingConfig", low=low, allow_none=allow_none)
+            object.__setattr__(self, name, value)  # numpy integers stored as ints (JSON)
         for name in ("lr", "lr_final"):
             value = getattr(self, name)
             if value is None and name == "lr_final":
@@ -292,9 +288,6 @@ class TrainingConfig:
         transform_from_dict(self.transform)  # fails early on an unknown transform
         if self.sky_augmentation is not None:
             SkyAugmentation.from_dict(self.sky_augmentation)
-        _positive_int(self.hard_negative_rounds, "hard_negative_rounds", allow_zero=True)
-        _positive_int(self.hard_negatives, "hard_negatives", allow_zero=True)
-        _positive_int(self.hard_negative_every, "hard_negative_every")
         if self.hard_negative_rounds and not self.hard_negatives:
             raise ParameterError(
                 "TrainingConfig: hard_negative_rounds > 0 needs hard_negatives > 0 (the number "
@@ -354,12 +347,6 @@ def _data_record(train, val) -> dict:
         return f"{Path(ds.path).resolve()}#{hashlib.sha256(idx.tobytes()).hexdigest()[:16]}"
 
     return {"train": one(train), "val": one(val)}
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class _EpochSampler:
@@ -706,7 +693,7 @@ class Trainer:
                     "--val-fraction, or choose another output directory."
                 )
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
+        atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
 
         mined: list[list[int]] = []  # pool dataset indices added in each round
         if state is not None:
@@ -776,7 +763,7 @@ class Trainer:
                     device=device,
                 )
                 mined.append([int(i) for i in pool.indices[positions]])
-                _atomic_write(out / "hard_negatives.json", json.dumps(mined))
+                atomic_write_text(out / "hard_negatives.json", json.dumps(mined))
                 train_loader, train_sampler = self._loader(
                     train_parts(), train=True, cfg=cfg, device=device
                 )
@@ -890,13 +877,11 @@ class Trainer:
 
     @staticmethod
     def _write_metrics(out: Path, history: list[dict]) -> None:
-        _atomic_write(out / "metrics.json", json.dumps(history, indent=1))
-        tmp = out / f".metrics.{uuid.uuid4().hex}.csv"
-        with open(tmp, "w", newline="") as fh:
+        atomic_write_text(out / "metrics.json", json.dumps(history, indent=1))
+        with atomic_path(out / "metrics.csv") as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(history[0]))
             writer.writeheader()
             writer.writerows(history)
-        os.replace(tmp, out / "metrics.csv")
 
 
 def plot_training_history(history, *, best_epoch: int | None = None, path=None) -> Figure:

@@ -124,7 +124,7 @@ def write_ensemble(path, checkpoints) -> Path:
     The manifest is written under a temporary name and renamed, so it is never half-written.
     Relative checkpoint paths are stored as given and read relative to the manifest.
     """
-    from clusterlens.survey._atomic import atomic_write_bytes
+    from clusterlens._io import atomic_write_bytes
 
     members = [str(c) for c in checkpoints]
     if len(members) < 2:

@@ -26,7 +26,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import least_squares
 
-from clusterlens._validation import check_scalar
+from clusterlens._validation import check_int, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.observe.noise import _PSF_MODELS, SurveyConditions
 
@@ -85,10 +85,7 @@ def measure_sky_sigma(image, *, nsigma: float = 3.0, dilate: int = 3) -> np.ndar
     owner = "measure_sky_sigma"
     img = _bands(image, owner)
     ns = check_scalar(nsigma, "nsigma", owner, low=1.0, high=20.0)
-    if isinstance(dilate, bool) or not isinstance(dilate, int | np.integer) or dilate < 0:
-        raise ParameterError(
-            f"The 'dilate' parameter of {owner} must be an integer >= 0. Got {dilate!r}."
-        )
+    dilate = check_int(dilate, "dilate", owner, low=0)
     out = np.full(img.shape[0], np.nan)
     for b, band in enumerate(img):
         finite = np.isfinite(band)
@@ -237,14 +234,11 @@ def measure_psf(
             f"The 'model' parameter of {owner} must be one of {_PSF_MODELS}. Got {model!r}."
         )
     thr = check_scalar(threshold, "threshold", owner, low=3.0)
-    if isinstance(stamp, bool) or not isinstance(stamp, int) or stamp < 9 or stamp % 2 == 0:
+    if check_int(stamp, "stamp", owner, low=9) % 2 == 0:
         raise ParameterError(
             f"The 'stamp' parameter of {owner} must be an odd integer >= 9. Got {stamp!r}."
         )
-    if isinstance(max_stars, bool) or not isinstance(max_stars, int) or max_stars < 1:
-        raise ParameterError(
-            f"The 'max_stars' parameter of {owner} must be an integer >= 1. Got {max_stars!r}."
-        )
+    max_stars = check_int(max_stars, "max_stars", owner, low=1)
     f_lo, f_hi = (check_scalar(v, "fwhm_range", owner, low=0.0) for v in fwhm_range)
     sig = (
         measure_sky_sigma(img) if sky_sigma is None else np.atleast_1d(np.asarray(sky_sigma, float))

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy.special import erf
 
-from clusterlens._validation import check_array, check_scalar
+from clusterlens._validation import check_array, check_int, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.observe._kernels import convolve_separable
 
@@ -359,12 +359,7 @@ def _fft_convolve(images, kernels, keys):
 
 
 def _check_odd(size, name, owner):
-    if (
-        isinstance(size, bool)
-        or not isinstance(size, int | np.integer)
-        or size < 1
-        or size % 2 == 0
-    ):
+    if check_int(size, name, owner, low=1) % 2 == 0:
         raise ParameterError(
             f"The {name!r} parameter of {owner} must be a positive odd integer. Got {size!r}."
         )

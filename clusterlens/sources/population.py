@@ -15,7 +15,7 @@ import numpy as np
 from astropy.table import Table
 from scipy.special import gammainc, gammaincinv, ndtr, ndtri
 
-from clusterlens._validation import check_scalar
+from clusterlens._validation import check_int, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.observe.photometry import ZERO_POINT
 from clusterlens.sources.sed import sed_colours
@@ -569,14 +569,6 @@ def _structured(row, body, k, cfg) -> StructuredSource:
     return StructuredSource(Sersic(fluxes=tuple(body_flux), **body), clumps)
 
 
-def _check_size(size, owner):
-    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 0:
-        raise ParameterError(
-            f"The 'size' parameter of {owner} must be a non-negative integer. Got {size!r}."
-        )
-    return int(size)
-
-
 class SourcePopulation(_Population):
     """Sources drawn from parametric distributions (defaults: the realistic population;
     the ``paper`` preset gives Table 1).
@@ -707,7 +699,7 @@ class SourcePopulation(_Population):
         nine columns are exactly those of earlier versions for the same seed.
         """
         owner = "SourcePopulation.draw_table"
-        size = _check_size(size, owner)
+        size = check_int(size, "size", owner, low=0)
         rng = _rng(rng)
         cfg = self.config
         sed = cfg.colour_model == "sed"
@@ -911,7 +903,7 @@ class CatalogSourcePopulation(_Population):
         """Draw ``size`` rows (with replacement); same columns as
         :meth:`SourcePopulation.draw_table`."""
         owner = "CatalogSourcePopulation.draw_table"
-        size = _check_size(size, owner)
+        size = check_int(size, "size", owner, low=0)
         rng = _rng(rng)
         allowed = np.ones(len(self), bool)
         if min_redshift is not None:

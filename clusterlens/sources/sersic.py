@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammainc, gammaincinv, gammaln
 
-from clusterlens._validation import as_coordinates, check_array, check_scalar
+from clusterlens._validation import as_coordinates, check_array, check_int, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.lensing import pixel_grid
 from clusterlens.observe.photometry import ZERO_POINT
@@ -276,7 +276,7 @@ def render_sersic(
     owner = "render_sersic"
     parts = _components(source, owner)
     scale = check_scalar(pixel_scale, "pixel_scale", owner, low=0.0, low_inclusive=False)
-    s = _check_supersample(supersample, owner)
+    s = check_int(supersample, "supersample", owner, low=1, high=65536)
     bx = check_array(beta_x, "beta_x", owner, ndim=2)
     by = check_array(beta_y, "beta_y", owner, ndim=2)
     if bx.shape != by.shape or bx.shape[0] % s or bx.shape[1] % s:
@@ -351,7 +351,7 @@ def render_sersic_adaptive(
     parts = _components(source, owner)
     ny, nx = _check_shape(shape, owner)
     scale = check_scalar(pixel_scale, "pixel_scale", owner, low=0.0, low_inclusive=False)
-    smax = _check_supersample(max_supersample, owner)
+    smax = check_int(max_supersample, "max_supersample", owner, low=1, high=65536)
     tol = check_scalar(rtol, "rtol", owner, low=0.0, high=1.0, low_inclusive=False)
     if ray_trace is None:
         ray_trace = _identity
@@ -553,13 +553,3 @@ def _check_shape(shape, owner):
             f"Got {shape!r} instead."
         )
     return ny, nx
-
-
-def _check_supersample(s, owner):
-    if isinstance(s, bool) or not isinstance(s, int | np.integer) or not 1 <= s <= 65536:
-        raise ParameterError(
-            f"The 'supersample' parameter of {owner} must be an integer in the range "
-            f"[1, 65536]. "
-            f"Got {s!r} instead."
-        )
-    return int(s)

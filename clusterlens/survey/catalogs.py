@@ -30,8 +30,8 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Table
 
+from clusterlens._io import atomic_path
 from clusterlens.errors import ClusterlensError, ParameterError
-from clusterlens.survey._atomic import atomic_path
 
 __all__ = [
     "ClusterColumns",

@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from clusterlens._validation import check_scalar
+from clusterlens._io import atomic_path
+from clusterlens._validation import check_int, check_scalar
 from clusterlens.errors import ClusterlensError, ParameterError
-from clusterlens.survey._atomic import atomic_path
 
 __all__ = [
     "CutoutError",
@@ -89,12 +89,7 @@ def check_bands(bands, owner: str) -> tuple[str, ...]:
 
 def check_size(size, owner: str) -> int:
     """Cutout side in pixels: an int in [1, 10000]."""
-    if isinstance(size, bool) or not isinstance(size, int | np.integer) or not 1 <= size <= 10000:
-        raise ParameterError(
-            f"The 'size' parameter of {owner} must be an integer number of pixels in the "
-            f"range [1, 10000]. Got {size!r} instead."
-        )
-    return int(size)
+    return check_int(size, "size", owner, low=1, high=10000)
 
 
 def _header_bands(header: fits.Header, n: int) -> list[str | None]:

@@ -19,6 +19,7 @@ import numpy as np
 from astropy.table import Table
 
 from clusterlens._progress import progress as progress_bar
+from clusterlens._validation import check_int
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.survey.catalogs import write_table
 from clusterlens.survey.cutouts import (
@@ -161,10 +162,7 @@ def fetch_cutouts(
             raise ClusterlensError(
                 f"The catalog has no column {col!r} (columns: {', '.join(catalog.colnames)})."
             )
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ParameterError(
-            f"The 'workers' parameter of fetch_cutouts must be an integer >= 1. Got {workers!r}."
-        )
+    workers = check_int(workers, "workers", "fetch_cutouts", low=1)
     size = check_size(size, "fetch_cutouts")
     bands = check_bands(bands, "fetch_cutouts")
     ids = [str(v).strip() for v in catalog[id_column]]

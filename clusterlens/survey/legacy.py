@@ -39,9 +39,9 @@ import urllib.request
 from pathlib import Path
 
 from clusterlens import __version__
-from clusterlens._validation import check_scalar
+from clusterlens._io import atomic_write_bytes
+from clusterlens._validation import check_int, check_scalar
 from clusterlens.errors import ParameterError
-from clusterlens.survey._atomic import atomic_write_bytes
 from clusterlens.survey.cutouts import (
     PIXEL_SCALE,
     CutoutError,
@@ -154,13 +154,8 @@ class LegacySurveyCutouts(CutoutSource):
                 f"The 'layer' parameter of {owner} must be one of {', '.join(LAYERS)} (or pass "
                 f"check_layer=False for another). Got {layer!r} instead."
             )
-        for name, value in (("retries", retries), ("max_concurrent", max_concurrent)):
-            low = 0 if name == "retries" else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ParameterError(
-                    f"The {name!r} parameter of {owner} must be an integer >= {low}. "
-                    f"Got {value!r} instead."
-                )
+        retries = check_int(retries, "retries", owner, low=0)
+        max_concurrent = check_int(max_concurrent, "max_concurrent", owner, low=1)
         self.base_url = base_url.rstrip("/")
         self.layer = layer
         self.pixel_scale = check_scalar(

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from clusterlens._validation import check_scalar
+from clusterlens._io import atomic_path
+from clusterlens._validation import check_int, check_scalar
 from clusterlens.errors import ParameterError
-from clusterlens.survey._atomic import atomic_path
 
 __all__ = ["LEGACY_SCALES", "make_rgb", "save_png", "gallery"]
 
@@ -182,10 +182,7 @@ def gallery(
             f"The 'grades' parameter of gallery must have one grade per image ({len(images)}). "
             f"Got {len(grades)}."
         )
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise ParameterError(
-            f"The 'ncols' parameter of gallery must be an int >= 1. Got {ncols!r} instead."
-        )
+    ncols = check_int(ncols, "ncols", "gallery", low=1)
     ncols = min(ncols, len(images))
     nrows = -(-len(images) // ncols)
     fig = Figure(figsize=(ncols * panel_size, nrows * panel_size))

@@ -18,7 +18,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from clusterlens._validation import check_scalar
+from clusterlens._validation import check_int, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.fields import FieldConfig, SyntheticClusterField
 from clusterlens.observe import SurveyConditions
@@ -75,11 +75,7 @@ class SyntheticCutouts(CutoutSource):
         field_config: FieldConfig | None = None,
     ):
         owner = "SyntheticCutouts"
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ParameterError(
-                f"The 'seed' parameter of {owner} must be a non-negative int. Got {seed!r}."
-            )
-        self.seed = int(seed)
+        self.seed = check_int(seed, "seed", owner, low=0)
         self.redshift = check_scalar(redshift, "redshift", owner, low=0.02, high=1.5)
         self.m500 = check_scalar(m500, "m500", owner, low=0.0, low_inclusive=False)
         self.conditions = conditions if conditions is not None else SurveyConditions()
