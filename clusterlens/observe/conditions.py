@@ -45,7 +45,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from clusterlens._validation import check_scalar
+from clusterlens._validation import as_value, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.observe.noise import _PSF_MODELS, SurveyConditions, _triple
 from clusterlens.observe.psf import LEGACY_SURVEYS_FWHM
@@ -142,6 +142,16 @@ class ConditionsDistribution:
 
     def __post_init__(self):
         o, s = "ConditionsDistribution", object.__setattr__
+        for key, unit in (
+            ("pixel_scale", ("arcsec / pix", "arcsec")),
+            ("psf_fwhm", "arcsec"),
+            ("depth", ("mag", "mag(AB)")),
+            ("sky_mag", ("mag", "mag(AB)")),
+            ("reference_r_e", "arcsec"),
+            ("seeing_offset", "arcsec"),
+            ("depth_offset", "mag"),
+        ):
+            s(self, key, as_value(getattr(self, key), unit, key, o))
         s(
             self,
             "pixel_scale",

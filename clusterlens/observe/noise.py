@@ -22,7 +22,7 @@ from functools import cached_property
 import numpy as np
 from scipy import fft as sp_fft
 
-from clusterlens._validation import check_array, check_scalar
+from clusterlens._validation import as_value, check_array, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.observe.photometry import mag_to_nanomaggies
 from clusterlens.observe.psf import LEGACY_SURVEYS_FWHM, GaussianPSF, MoffatPSF
@@ -94,6 +94,14 @@ class SurveyConditions:
     def __post_init__(self):
         owner = "SurveyConditions"
         s = object.__setattr__
+        for key, unit in (
+            ("pixel_scale", ("arcsec / pix", "arcsec")),
+            ("psf_fwhm", "arcsec"),
+            ("depth", ("mag", "mag(AB)")),
+            ("sky_mag", ("mag", "mag(AB)")),
+            ("reference_r_e", "arcsec"),
+        ):
+            s(self, key, as_value(getattr(self, key), unit, key, owner))
         s(
             self,
             "pixel_scale",

@@ -15,7 +15,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.table import Table, hstack
 
-from clusterlens._validation import check_scalar
+from clusterlens._validation import as_value, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.survey.catalogs import CatalogError
 
@@ -102,8 +102,7 @@ def crossmatch(
     -------
     CrossmatchResult
     """
-    if isinstance(radius, u.Quantity):
-        radius = radius.to_value(u.arcsec)
+    radius = as_value(radius, "arcsec", "radius", "crossmatch")
     radius = check_scalar(radius, "radius", "crossmatch", low=0, low_inclusive=False)
     c1 = _coords(candidates, *candidate_columns, "candidates")
     c2 = _coords(known, *known_columns, "known")
