@@ -172,3 +172,159 @@ def test_crossmatch_and_grading_inputs():
     )
     with pytest.raises(ParameterError, match=r"'radius_arcsec' parameter of count_members"):
         count_members(cat, 10.0, 0.0, 0.3, radius_arcsec=5 * u.kpc)
+
+
+# --- provenance of the tables the library writes ---------------------------------------------
+
+
+def _check_provenance(meta, *, model=None):
+    from clusterlens import __version__
+    from clusterlens._provenance import unix_time
+
+    assert meta["clusterlens_version"] == __version__
+    assert meta["cosmology"].startswith("FlatLambdaCDM(H0=70 km / (Mpc s), Om0=0.3")
+    assert ("model_sha256" in meta) == (model is not None)
+    if model is not None:
+        from clusterlens._provenance import sha256_file
+
+        assert meta["model_sha256"] == sha256_file(model)
+    # ISO 8601 UTC, written within the last hour
+    import time
+
+    assert meta["created"].endswith("+00:00") and "T" in meta["created"]
+    assert abs(unix_time(meta["created"]) - time.time()) < 3600
+
+
+def test_dates_are_iso_strings_and_old_unix_floats_still_read():
+    from astropy.cosmology import Planck18
+
+    from clusterlens._provenance import cosmology_description, iso_utc, provenance, unix_time
+
+    assert iso_utc(0) == "1970-01-01T00:00:00+00:00"
+    assert iso_utc(1.7e9) == "2023-11-14T22:13:20+00:00"
+    assert unix_time("2023-11-14T22:13:20+00:00") == 1.7e9
+    assert unix_time("2023-11-14T22:13:20") == 1.7e9  # no zone: UTC
+    assert unix_time(1.7e9) == unix_time("1700000000.0") == 1.7e9  # what older files hold
+    assert np.isnan(unix_time("")) and np.isnan(unix_time(None))
+    with pytest.raises(ValueError, match="neither an ISO 8601 date"):
+        unix_time("yesterday")
+    text = cosmology_description(Planck18)
+    assert text.startswith("FlatLambdaCDM(name='Planck18', H0=67.66 km / (Mpc s), Om0=0.30966")
+    assert "m_nu=[0, 0, 0.06] eV" in text
+    _check_provenance(provenance())
+
+
+def test_fits_tables_keep_long_metadata_keys_without_warnings(tmp_path):
+    import warnings
+
+    from astropy.table import Table
+
+    from clusterlens._provenance import provenance
+    from clusterlens.survey.catalogs import read_table, write_table
+
+    table = Table({"ra": [1.0, 2.0]})
+    table["ra"].unit = "deg"
+    table.meta.update(provenance())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "HIERARCH card will be created" warning
+        write_table(table, tmp_path / "t.fits")
+    back = read_table(tmp_path / "t.fits")
+    assert back["ra"].unit == u.deg
+    _check_provenance(back.meta)
+    assert table.meta == provenance(created=back.meta["created"])  # the input is unchanged
+
+
+def test_crossmatch_outputs_carry_units_and_provenance(tmp_path):
+    from astropy.table import Table
+
+    from clusterlens.survey import crossmatch
+    from clusterlens.survey.catalogs import read_table, write_table
+
+    a = Table({"ra": [10.0, 20.0], "dec": [0.0, 0.0]})
+    b = Table({"RA": [10.0 + 1 / 3600, 30.0], "DEC": [0.0, 0.0]})
+    result = crossmatch(a, b, known_columns=("RA", "DEC"))
+    for table in (result.matched, result.new, result.missed):
+        _check_provenance(table.meta)
+    assert result.matched["ra"].unit == result.matched["known_DEC"].unit == u.deg
+    assert result.matched["separation"].unit == u.arcsec
+    assert result.new["dec"].unit == result.missed["RA"].unit == u.deg
+    assert a["ra"].unit is None  # the caller's table is not touched
+    write_table(result.matched, tmp_path / "m.ecsv")
+    back = read_table(tmp_path / "m.ecsv")
+    assert back["known_RA"].unit == u.deg and back.meta["crossmatch_radius_arcsec"] == 5.0
+    _check_provenance(back.meta)
+
+
+def test_grading_source_table_units():
+    from clusterlens.loop.grading import count_members_in_cutout
+
+    image = np.zeros((3, 41, 41))
+    image[:, 18:23, 18:23] = [[[1.0]], [[2.0]], [[3.0]]]
+    image += np.random.default_rng(0).normal(0, 0.01, image.shape)
+    n, sources = count_members_in_cutout(image)
+    assert n == 1
+    assert sources["x"].unit == sources["y"].unit == u.pix and sources["colour"].unit == u.mag
+    _check_provenance(sources.meta)
+
+
+def test_scores_tables_carry_units_model_checksum_and_dates(tmp_path):
+    import pyarrow.parquet as pq
+    import torch
+    from astropy.table import Table
+
+    from clusterlens._provenance import restore_parquet_metadata
+    from clusterlens.datasets import write_toy_dataset
+    from clusterlens.nets import AsinhStretch, get_network, save_checkpoint
+    from clusterlens.nets.scoring import Scorer
+
+    torch.manual_seed(0)
+    model = get_network("resnet18", widths=[8, 16, 32, 64])
+    model_path = save_checkpoint(
+        tmp_path / "best.pt", model, transform=AsinhStretch(), config={"crop": 32}
+    )
+    dataset = write_toy_dataset(tmp_path / "ds", 6, size=40)
+    scorer = Scorer(model_path, batch_size=4, chunk_size=5, progress=False)
+    table = scorer.score(dataset, out=tmp_path / "scores.parquet")
+    _check_provenance(table.meta, model=model_path)
+    # the Parquet file holds the units and metadata as astropy's writer stores them
+    arrow = pq.read_table(tmp_path / "scores.parquet")
+    plain = Table({n: arrow.column(n).to_numpy() for n in arrow.column_names})
+    restore_parquet_metadata(plain, arrow.schema.metadata)
+    assert plain["ra"].unit == u.deg and plain.meta["n_failed"] == 0
+    _check_provenance(plain.meta, model=model_path)
+    for suffix in ("fits", "ecsv"):
+        scorer.score(dataset, out=tmp_path / f"scores.{suffix}")
+        back = Table.read(tmp_path / f"scores.{suffix}")
+        assert back["dec"].unit == u.deg
+        _check_provenance(back.meta, model=model_path)
+
+
+def test_dataset_metadata_has_creation_date_and_param_units(tmp_path):
+    from clusterlens.datasets import DatasetWriter, LensDataset
+
+    writer = DatasetWriter(
+        tmp_path / "ds", 2, (3, 8, 8), attrs={"param_units": {"einstein_radius": "arcsec"}}
+    )
+    for i in range(2):
+        writer.write(i, np.zeros((3, 8, 8), np.float32), i % 2, {"einstein_radius": 5.0 + i})
+    ds = writer.finalize()
+    from clusterlens._provenance import unix_time
+
+    assert abs(unix_time(ds.attrs["created"]) - __import__("time").time()) < 3600
+    assert ds.params["einstein_radius"].unit == u.arcsec
+    assert LensDataset(tmp_path / "ds").subset([1]).params["einstein_radius"].unit == u.arcsec
+
+
+def test_mock_dataset_records_cosmology_and_param_units(tmp_path):
+    from clusterlens.mock import ImageConfig, MockConfig, simulate_dataset
+    from clusterlens.mock.dataset import PARAM_UNITS
+
+    config = MockConfig(image=ImageConfig(cutout_size=131, crop_size=101))
+    ds = simulate_dataset(tmp_path / "ds", 2, config, n_positive=1, workers=0, progress=False)
+    user = ds.attrs["user"]
+    assert user["cosmology"].startswith("FlatLambdaCDM(H0=70 km / (Mpc s), Om0=0.3")
+    assert user["param_units"] == PARAM_UNITS
+    assert ds.params["einstein_radius"].unit == u.arcsec and ds.params["m500"].unit == u.Msun
+    assert ds.params["psf_fwhm_r"].unit == u.arcsec and ds.params["depth_g"].unit == u.mag
+    missing = set(PARAM_UNITS) - set(ds.params.colnames)
+    assert not missing, f"PARAM_UNITS names columns the simulator does not write: {missing}"

@@ -268,6 +268,8 @@ def count_members_in_cutout(
     from astropy.table import Table
     from photutils.segmentation import detect_sources
 
+    from clusterlens._provenance import provenance
+
     owner = "count_members_in_cutout"
     img = check_array(image, "image", owner, ndim=3)
     bands = list(bands)
@@ -287,7 +289,10 @@ def count_members_in_cutout(
     _, median, std = sigma_clipped_stats(detection, sigma=3.0)
     segm = detect_sources(detection - median, nsig * std, int(npixels))
     table = Table(
-        names=("label", "x", "y", "colour", "member"), dtype=(int, float, float, float, bool)
+        names=("label", "x", "y", "colour", "member"),
+        dtype=(int, float, float, float, bool),
+        units={"x": "pix", "y": "pix", "colour": "mag"},
+        meta=provenance(),
     )
     if segm is None:
         return 0, table
