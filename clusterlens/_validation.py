@@ -129,8 +129,8 @@ def as_coordinates(x, y, owner: str) -> tuple[np.ndarray, np.ndarray, tuple[int,
     Raises :class:`ParameterError` for non-numeric input, NaN/inf, or shapes that do not
     broadcast.
     """
-    xa = check_array(x, "x", owner)
-    ya = check_array(y, "y", owner)
+    xa = check_array(as_value(x, "arcsec", "x", owner), "x", owner)
+    ya = check_array(as_value(y, "arcsec", "y", owner), "y", owner)
     try:
         xb, yb = np.broadcast_arrays(xa, ya)
     except ValueError as exc:
@@ -176,9 +176,11 @@ def as_value(value, unit, name: str, owner: str):
     units = sys.modules.get("astropy.units")
     if units is None:
         return value
-    if isinstance(value, list | tuple) and any(isinstance(v, units.Quantity) for v in value):
-        return type(value)(as_value(v, unit, f"{name}[{i}]", owner) for i, v in enumerate(value))
-    if not isinstance(value, units.Quantity):
+    quantity = units.Quantity
+    if not isinstance(value, quantity):
+        if isinstance(value, list | tuple) and any(isinstance(v, quantity) for v in value):
+            items = enumerate(value)
+            return type(value)(as_value(v, unit, f"{name}[{i}]", owner) for i, v in items)
         return value
     targets = [units.Unit(t) for t in (unit if isinstance(unit, tuple) else (unit,))]
     for target in targets:

@@ -4,8 +4,9 @@ Every function takes an optional ``cosmology`` (any :mod:`astropy.cosmology` obj
 default is ``FlatLambdaCDM(H0=70, Om0=0.3)``, the cosmology of the Zou et al. (2021, ApJS 253,
 56) cluster catalog.  Units: masses in Msun (no h), distances and radii in Mpc (physical),
 angles in arcsec, velocity dispersions in km/s.  Functions accept scalars or arrays and
-broadcast them (numpy rules); bad input raises :class:`~clusterlens.errors.ParameterError`
-naming the parameter.
+broadcast them (numpy rules); astropy Quantities are converted to these units (results stay
+plain floats in them); bad input, a Quantity of an incompatible unit among it, raises
+:class:`~clusterlens.errors.ParameterError` naming the parameter.
 """
 
 from __future__ import annotations

@@ -328,3 +328,13 @@ def test_mock_dataset_records_cosmology_and_param_units(tmp_path):
     assert ds.params["psf_fwhm_r"].unit == u.arcsec and ds.params["depth_g"].unit == u.mag
     missing = set(PARAM_UNITS) - set(ds.params.colnames)
     assert not missing, f"PARAM_UNITS names columns the simulator does not write: {missing}"
+
+
+def test_image_plane_coordinates_are_converted_not_stripped():
+    sie = profiles.SIE(1.5)
+    ax, ay = sie.deflection(np.array([0.05]) * u.arcmin, np.array([4.0]) * u.arcsec)
+    bx, by = sie.deflection(np.array([3.0]), np.array([4.0]))
+    np.testing.assert_array_equal(ax, bx)
+    np.testing.assert_array_equal(ay, by)
+    with pytest.raises(ParameterError, match=r"'x' parameter of SIE must be in arcsec"):
+        sie.convergence(1 * u.kpc, 0.0)
