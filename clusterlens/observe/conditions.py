@@ -47,7 +47,7 @@ import numpy as np
 
 from clusterlens._validation import as_value, check_scalar
 from clusterlens.errors import ParameterError
-from clusterlens.observe.noise import _PSF_MODELS, SurveyConditions, _triple
+from clusterlens.observe.noise import _FIELD_UNITS, _PSF_MODELS, SurveyConditions, _triple
 from clusterlens.observe.psf import LEGACY_SURVEYS_FWHM
 
 __all__ = ["SurveyModel", "SURVEYS", "ConditionsDistribution"]
@@ -142,15 +142,8 @@ class ConditionsDistribution:
 
     def __post_init__(self):
         o, s = "ConditionsDistribution", object.__setattr__
-        for key, unit in (
-            ("pixel_scale", ("arcsec / pix", "arcsec")),
-            ("psf_fwhm", "arcsec"),
-            ("depth", ("mag", "mag(AB)")),
-            ("sky_mag", ("mag", "mag(AB)")),
-            ("reference_r_e", "arcsec"),
-            ("seeing_offset", "arcsec"),
-            ("depth_offset", "mag"),
-        ):
+        units = {**_FIELD_UNITS, "seeing_offset": "arcsec", "depth_offset": "mag"}
+        for key, unit in units.items():
             s(self, key, as_value(getattr(self, key), unit, key, o))
         s(
             self,

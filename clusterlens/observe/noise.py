@@ -44,6 +44,14 @@ def _triple(value, name, owner, **bounds):
 
 
 _PSF_MODELS = ("gaussian", "moffat")
+#: Units of the observing conditions (astropy Quantities given for them are converted).
+_FIELD_UNITS = {
+    "pixel_scale": ("arcsec / pix", "arcsec"),
+    "psf_fwhm": "arcsec",
+    "depth": ("mag", "mag(AB)"),
+    "sky_mag": ("mag", "mag(AB)"),
+    "reference_r_e": "arcsec",
+}
 
 
 @dataclass(frozen=True)
@@ -94,13 +102,7 @@ class SurveyConditions:
     def __post_init__(self):
         owner = "SurveyConditions"
         s = object.__setattr__
-        for key, unit in (
-            ("pixel_scale", ("arcsec / pix", "arcsec")),
-            ("psf_fwhm", "arcsec"),
-            ("depth", ("mag", "mag(AB)")),
-            ("sky_mag", ("mag", "mag(AB)")),
-            ("reference_r_e", "arcsec"),
-        ):
+        for key, unit in _FIELD_UNITS.items():
             s(self, key, as_value(getattr(self, key), unit, key, owner))
         s(
             self,
