@@ -172,7 +172,7 @@ def as_value(value, unit, name: str, owner: str):
         For a Quantity whose unit cannot be converted to ``unit``: the message names the
         parameter, the expected unit and the unit given.
     """
-    # astropy is only imported by a caller who made a Quantity: no import cost otherwise
+    # whoever made a Quantity has imported astropy: without it, no import and no check
     units = sys.modules.get("astropy.units")
     if units is None:
         return value
@@ -195,9 +195,11 @@ def as_value(value, unit, name: str, owner: str):
             continue
     spelled = unit[0] if isinstance(unit, tuple) else unit
     expected = _describe_unit(targets[0], spelled)
+    given = _describe_unit(value.unit)
+    given = "a dimensionless Quantity" if given == "dimensionless" else f"a Quantity {given}"
     raise ParameterError(
         f"The {name!r} parameter of {owner} must be {expected}: a plain number in that unit or "
-        f"a Quantity convertible to it. Got a Quantity {_describe_unit(value.unit)} instead."
+        f"a Quantity convertible to it. Got {given} instead."
     )
 
 

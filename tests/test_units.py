@@ -338,3 +338,29 @@ def test_image_plane_coordinates_are_converted_not_stripped():
     np.testing.assert_array_equal(ay, by)
     with pytest.raises(ParameterError, match=r"'x' parameter of SIE must be in arcsec"):
         sie.convergence(1 * u.kpc, 0.0)
+
+
+def test_a_dimensionless_quantity_for_a_length_is_refused():
+    from clusterlens import cosmology as cosmo
+
+    with pytest.raises(ParameterError, match="must be in Mpc .* Got a dimensionless Quantity"):
+        cosmo.m500(0.9 * u.dimensionless_unscaled, 0.3)
+
+
+def test_loop_export_carries_units_and_provenance(tmp_path):
+    import warnings
+
+    from astropy.table import Table
+
+    from clusterlens.loop import SearchProject
+
+    objects = Table({"id": ["a", "b"], "ra": [1.0, 2.0], "dec": [0.0, 0.0], "z": [0.3, 0.4]})
+    project = SearchProject.create(tmp_path / "p.sqlite", objects)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        written = project.export_catalog(tmp_path / "cat.fits")
+    back = Table.read(tmp_path / "cat.fits")
+    for table in (written, back):
+        assert table["RA_BCG"].unit == u.deg and table["R_500"].unit == u.Mpc
+        assert table["R_EIN"].unit == table["SHAPE_R_BCG"].unit == u.arcsec
+        _check_provenance(table.meta)
