@@ -70,7 +70,10 @@ def test_profile_from_physical_values():
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: profiles.SIE(1 * u.kpc), "'theta_e'.*SIE"),
+        (
+            lambda: profiles.SIE(1 * u.kpc),
+            r"'theta_e' parameter of SIE must be in arcsec \(angle\).*kpc \(length\)",
+        ),
         (
             lambda: profiles.SIE(1.0, phi=1 * u.m),
             r"'phi' parameter of SIE must be in deg \(angle\).*m \(length\)",
@@ -81,7 +84,7 @@ def test_profile_from_physical_values():
         ),
         (
             lambda: profiles.DPIE(1.0, 0.1, 2 * u.kpc),
-            r"'r_cut' parameter of DPIE",
+            r"'r_cut' parameter of DPIE must be in arcsec \(angle\)",
         ),
         (
             lambda: profiles.SIE(1.0, q=0.5 * u.deg),
