@@ -8,6 +8,7 @@ and numba kernels assume valid inputs.
 from __future__ import annotations
 
 import math
+import sys
 from numbers import Integral, Real
 
 import numpy as np
@@ -179,8 +180,8 @@ def as_coordinates(x, y, owner: str) -> tuple[np.ndarray, np.ndarray, tuple[int,
     Raises :class:`ParameterError` for non-numeric input, NaN/inf, or shapes that do not
     broadcast.
     """
-    xa = check_array(x, "x", owner)
-    ya = check_array(y, "y", owner)
+    xa = check_array(as_value(x, "arcsec", "x", owner), "x", owner)
+    ya = check_array(as_value(y, "arcsec", "y", owner), "y", owner)
     try:
         xb, yb = np.broadcast_arrays(xa, ya)
     except ValueError as exc:
@@ -194,3 +195,69 @@ def as_coordinates(x, y, owner: str) -> tuple[np.ndarray, np.ndarray, tuple[int,
         np.ascontiguousarray(yb, dtype=np.float64).ravel(),
         shape,
     )
+
+
+def as_value(value, unit, name: str, owner: str):
+    """``value`` in ``unit`` without its astropy unit: the one door through which Quantities
+    come into the library.
+
+    A :class:`~astropy.units.Quantity` (or a list or tuple holding Quantities) is converted to
+    ``unit``; anything else is returned unchanged, taken to be in ``unit`` already (the
+    documented plain unit), for the usual range checks to follow.  Dimensionless targets
+    accept astropy's ``redshift`` unit.
+
+    Parameters
+    ----------
+    value : Quantity, list or tuple of Quantities, or plain numbers
+        What the caller passed in.
+    unit : str, astropy unit, or tuple of them
+        The documented unit (``"Msun"``, ``"Mpc"``, ``"arcsec"``, ``"km/s"``, ``"deg"``,
+        ``""`` for dimensionless); a tuple lists alternatives tried in order (an AB magnitude
+        is ``("mag", "mag(AB)")``), the first named in the message.
+    name, owner : str
+        The parameter's name and the class or function it belongs to, used in the message.
+
+    Raises
+    ------
+    ParameterError
+        For a Quantity whose unit cannot be converted to ``unit``: the message names the
+        parameter, the expected unit and the unit given.
+    """
+    # whoever made a Quantity has imported astropy: without it, no import and no check
+    units = sys.modules.get("astropy.units")
+    if units is None:
+        return value
+    quantity = units.Quantity
+    if not isinstance(value, quantity):
+        if isinstance(value, list | tuple) and any(isinstance(v, quantity) for v in value):
+            items = enumerate(value)
+            return type(value)(as_value(v, unit, f"{name}[{i}]", owner) for i, v in items)
+        return value
+    targets = [units.Unit(t) for t in (unit if isinstance(unit, tuple) else (unit,))]
+    for target in targets:
+        equivalencies = []
+        if target.physical_type == "dimensionless":
+            from astropy.cosmology.units import dimensionless_redshift
+
+            equivalencies = dimensionless_redshift()
+        try:
+            return value.to_value(target, equivalencies=equivalencies)
+        except units.UnitsError:
+            continue
+    spelled = unit[0] if isinstance(unit, tuple) else unit
+    expected = _describe_unit(targets[0], spelled)
+    given = _describe_unit(value.unit)
+    given = "a dimensionless Quantity" if given == "dimensionless" else f"a Quantity {given}"
+    raise ParameterError(
+        f"The {name!r} parameter of {owner} must be {expected}: a plain number in that unit or "
+        f"a Quantity convertible to it. Got {given} instead."
+    )
+
+
+def _describe_unit(unit, spelled=None) -> str:
+    """``in Msun (mass)``, ``dimensionless`` or ``in mag`` for a message."""
+    text = spelled if isinstance(spelled, str) and spelled else unit.to_string()
+    kind = str(getattr(unit, "physical_type", "unknown"))
+    if kind == "dimensionless" or not text:
+        return "dimensionless"
+    return f"in {text}" if kind == "unknown" else f"in {text} ({kind})"

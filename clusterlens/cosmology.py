@@ -4,8 +4,9 @@ Every function takes an optional ``cosmology`` (any :mod:`astropy.cosmology` obj
 default is ``FlatLambdaCDM(H0=70, Om0=0.3)``, the cosmology of the Zou et al. (2021, ApJS 253,
 56) cluster catalog.  Units: masses in Msun (no h), distances and radii in Mpc (physical),
 angles in arcsec, velocity dispersions in km/s.  Functions accept scalars or arrays and
-broadcast them (numpy rules); bad input raises :class:`~clusterlens.errors.ParameterError`
-naming the parameter.
+broadcast them (numpy rules); astropy Quantities are converted to these units (results stay
+plain floats in them); bad input, a Quantity of an incompatible unit among it, raises
+:class:`~clusterlens.errors.ParameterError` naming the parameter.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from astropy.constants import G, c
 from astropy.cosmology import FlatLambdaCDM
 
-from clusterlens._validation import check_array, check_scalar
+from clusterlens._validation import as_value, check_array, check_scalar
 from clusterlens.errors import ParameterError
 
 __all__ = [
@@ -47,8 +48,10 @@ _RAD_TO_ARCSEC = 180.0 / math.pi * 3600.0
 _C2_OVER_4PIG = (c**2 / (4.0 * math.pi * G)).to_value(u.Msun / u.Mpc)
 
 
-def _array(value, name, owner, **bounds):
-    """check_array for scalars too (validated as 1-element arrays), keeping the shape."""
+def _array(value, name, owner, unit="", **bounds):
+    """check_array for scalars too (validated as 1-element arrays), keeping the shape; a
+    Quantity is converted to ``unit`` first (dimensionless by default: redshifts)."""
+    value = as_value(value, unit, name, owner)
     shape = np.shape(value)
     return check_array(np.atleast_1d(value), name, owner, **bounds).reshape(shape)
 
@@ -57,8 +60,8 @@ def _cosmo(cosmology):
     return DEFAULT_COSMOLOGY if cosmology is None else cosmology
 
 
-def _positive(value, name, owner, *, allow_zero=False):
-    return _array(value, name, owner, low=0.0, low_inclusive=allow_zero)
+def _positive(value, name, owner, unit, *, allow_zero=False):
+    return _array(value, name, owner, unit, low=0.0, low_inclusive=allow_zero)
 
 
 def _redshift_pair(z_lens, z_source, owner):
@@ -119,7 +122,7 @@ def r500(m500, z, cosmology=None) -> float | np.ndarray:
     cosmology : astropy.cosmology.Cosmology, optional
         Default :data:`DEFAULT_COSMOLOGY`.
     """
-    m = _positive(m500, "m500", "r500")
+    m = _positive(m500, "m500", "r500", "Msun")
     z = _array(z, "z", "r500", low=0.0)
     m, z = _broadcast("r500", m500=m, z=z)
     rho = _cosmo(cosmology).critical_density(z).to_value(u.Msun / u.Mpc**3)
@@ -128,7 +131,7 @@ def r500(m500, z, cosmology=None) -> float | np.ndarray:
 
 def m500(r500, z, cosmology=None) -> float | np.ndarray:
     """Mass M_500c (Msun) inside the radius ``r500`` (Mpc): the inverse of :func:`r500`."""
-    r = _positive(r500, "r500", "m500")
+    r = _positive(r500, "r500", "m500", "Mpc")
     z = _array(z, "z", "m500", low=0.0)
     r, z = _broadcast("m500", r500=r, z=z)
     rho = _cosmo(cosmology).critical_density(z).to_value(u.Msun / u.Mpc**3)
@@ -174,7 +177,7 @@ def sigma_to_theta_e(sigma_kms, z_lens, z_source, cosmology=None) -> float | np.
     theta_E = 4 pi (sigma / c)^2 D_ds / D_s (intermediate-axis convention for the SIE).
     Example: sigma = 250 km/s, z_l = 0.4, z_s = 2 in the default cosmology -> 1.263".
     """
-    sigma = _positive(sigma_kms, "sigma_kms", "sigma_to_theta_e", allow_zero=True)
+    sigma = _positive(sigma_kms, "sigma_kms", "sigma_to_theta_e", "km/s", allow_zero=True)
     _, d_s, d_ds = angular_diameter_distances(z_lens, z_source, cosmology)
     theta = 4.0 * math.pi * (sigma / _C_KMS) ** 2 * np.asarray(d_ds) / np.asarray(d_s)
     return _scalar_or_array(theta * _RAD_TO_ARCSEC)
@@ -210,7 +213,7 @@ def velocity_dispersion(stellar_mass, *, relation: str = "zahid2016") -> float |
         Stellar mass in Msun (no h), > 0.
     relation : {"zahid2016", "auger2010"}
     """
-    m = _positive(stellar_mass, "stellar_mass", "velocity_dispersion")
+    m = _positive(stellar_mass, "stellar_mass", "velocity_dispersion", "Msun")
     logm = np.log10(m)
     if relation == "zahid2016":
         alpha = np.where(logm < _ZAHID_LOG_MB, _ZAHID_ALPHA_LOW, _ZAHID_ALPHA_HIGH)
@@ -314,8 +317,10 @@ def nfw_halo(
     from colossus.halo import concentration, mass_defs
 
     owner = "nfw_halo"
-    m = check_scalar(m500, "m500", owner, low=0.0, low_inclusive=False)
-    zz = check_scalar(z, "z", owner, low=0.0)
+    m = check_scalar(
+        as_value(m500, "Msun", "m500", owner), "m500", owner, low=0.0, low_inclusive=False
+    )
+    zz = check_scalar(as_value(z, "", "z", owner), "z", owner, low=0.0)
     ccosmo = colossus_cosmology(cosmology)
     h = ccosmo.H0 / 100.0
     if c500c is None:
@@ -324,7 +329,8 @@ def nfw_halo(
         )
         c500, valid = float(c500), bool(valid)
     else:
-        c500 = check_scalar(c500c, "c500c", owner, low=0.0, low_inclusive=False)
+        c500 = as_value(c500c, "", "c500c", owner)
+        c500 = check_scalar(c500, "c500c", owner, low=0.0, low_inclusive=False)
         valid = True
     m200_h, r200_kpch, c200 = mass_defs.changeMassDefinition(
         m * h, c500, zz, "500c", "200c", profile="nfw"

@@ -39,6 +39,7 @@ import numpy as np
 
 from clusterlens import __version__
 from clusterlens._io import atomic_path, atomic_write_text
+from clusterlens._provenance import iso_utc
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ClusterlensError, ParameterError
 
@@ -214,6 +215,7 @@ class DatasetWriter:
             "units": self.units,
             "creator": self.creator,
             "clusterlens_version": __version__,
+            "created": iso_utc(),
             "user": self.attrs,
         }
 
@@ -423,6 +425,7 @@ class DatasetWriter:
             "n_lenses": int(labels.sum()),
             "n_non_lenses": int((labels == 0).sum()),
             "finalized_by": f"clusterlens {__version__}",
+            "finalized": iso_utc(),
         }
         atomic_write_text(self.path / _COMPLETE, json.dumps(summary))
 
@@ -623,6 +626,9 @@ class LensDataset:
             for r in records:
                 self.labels[r["index"]] = r["label"]
             params = _records_table(records)
+        for name, unit in (meta.get("user") or {}).get("param_units", {}).items():
+            if name in params.colnames:  # the physical columns of a mock dataset
+                params[name].unit = unit
         all_indices = np.asarray(params["index"], dtype=np.int64)
         if _indices is None:
             self.indices = all_indices

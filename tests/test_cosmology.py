@@ -114,3 +114,55 @@ def test_nfw_halo_follows_the_cosmology():
 def test_bad_input_names_the_parameter(call, name):
     with pytest.raises(ParameterError, match=f"'?{name}'?"):
         call()
+
+
+# --- astropy Quantities --------------------------------------------------------------------
+
+
+def test_r500_converts_a_mass_quantity_instead_of_stripping_its_unit():
+    import astropy.units as u
+
+    # 6e44 kg is 3.017e14 Msun: the same radius as the plain number in Msun, not the 1.15e10
+    # Mpc of a mass read as 6e44 Msun
+    expected = cosmo.r500(6e44 / u.Msun.to(u.kg), 0.3)
+    assert cosmo.r500(6e44 * u.kg, 0.3) == pytest.approx(expected, rel=1e-12)
+    assert 0.5 < expected < 1.5
+    assert isinstance(cosmo.r500(3e14 * u.Msun, 0.3), float)
+
+
+def test_quantities_of_every_cosmology_function():
+    import astropy.units as u
+    from astropy.cosmology import units as cu
+
+    r = cosmo.r500(1e14, 0.3)
+    assert cosmo.m500(r * 1000 * u.kpc, 0.3) == pytest.approx(1e14, rel=1e-12)
+    assert cosmo.sigma_to_theta_e(250 * u.km / u.s, 0.4 * cu.redshift, 2.0) == pytest.approx(
+        cosmo.sigma_to_theta_e(250.0, 0.4, 2.0), rel=1e-12
+    )
+    assert cosmo.velocity_dispersion(1e11 * u.Msun) == cosmo.velocity_dispersion(1e11)
+    d = cosmo.angular_diameter_distances(0.4 * u.dimensionless_unscaled, 2.0)
+    assert d == cosmo.angular_diameter_distances(0.4, 2.0)
+    sigmas = np.array([150.0, 250.0]) * u.km / u.s
+    np.testing.assert_allclose(
+        cosmo.sigma_to_theta_e(sigmas, 0.4, 2.0), cosmo.sigma_to_theta_e(sigmas.value, 0.4, 2.0)
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda u: cosmo.r500(6e44 * u.m, 0.3), r"'m500' parameter of r500 must be in Msun"),
+        (lambda u: cosmo.m500(1 * u.Msun, 0.3), r"'r500' parameter of m500 must be in Mpc"),
+        (lambda u: cosmo.r500(1e14, 0.3 * u.km), r"'z' parameter of r500 must be dimensionless"),
+        (
+            lambda u: cosmo.sigma_to_theta_e(250 * u.km, 0.4, 2.0),
+            r"'sigma_kms' .* must be in km/s .* Got a Quantity in km \(length\)",
+        ),
+        (lambda u: cosmo.nfw_halo(5e14 * u.Mpc, 0.4), r"'m500' parameter of nfw_halo"),
+    ],
+)
+def test_incompatible_quantities_are_refused_naming_the_units(call, message):
+    import astropy.units as u
+
+    with pytest.raises(ParameterError, match=message):
+        call(u)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from clusterlens._validation import check_array, check_int, check_scalar
+from clusterlens._validation import as_value, check_array, check_int, check_scalar
 from clusterlens.errors import ParameterError
 
 __all__ = [
@@ -195,6 +195,9 @@ def count_members(
     from astropy.coordinates import SkyCoord
 
     owner = "count_members"
+    ra, dec = as_value(ra, "deg", "ra", owner), as_value(dec, "deg", "dec", owner)
+    z = as_value(z, "", "z", owner)
+    radius_arcsec = as_value(radius_arcsec, "arcsec", "radius_arcsec", owner)
     ra = check_scalar(ra, "ra", owner, low=0, high=360)
     dec = check_scalar(dec, "dec", owner, low=-90, high=90)
     z = check_scalar(z, "z", owner, low=0)
@@ -260,6 +263,8 @@ def count_members_in_cutout(
     from astropy.table import Table
     from photutils.segmentation import detect_sources
 
+    from clusterlens._provenance import provenance
+
     owner = "count_members_in_cutout"
     img = check_array(image, "image", owner, ndim=3)
     bands = list(bands)
@@ -271,13 +276,18 @@ def count_members_in_cutout(
     for b in colour:
         if b not in bands:
             raise ParameterError(f"The 'colour' band {b!r} of {owner} is not in {bands}.")
+    colour_window = as_value(colour_window, "mag", "colour_window", owner)
+    reference_colour = as_value(reference_colour, "mag", "reference_colour", owner)
     window = check_scalar(colour_window, "colour_window", owner, low=0, low_inclusive=False)
     nsig = check_scalar(nsigma, "nsigma", owner, low=0, low_inclusive=False)
     detection = img.sum(axis=0)
     _, median, std = sigma_clipped_stats(detection, sigma=3.0)
     segm = detect_sources(detection - median, nsig * std, int(npixels))
     table = Table(
-        names=("label", "x", "y", "colour", "member"), dtype=(int, float, float, float, bool)
+        names=("label", "x", "y", "colour", "member"),
+        dtype=(int, float, float, float, bool),
+        units={"x": "pix", "y": "pix", "colour": "mag"},
+        meta=provenance(),
     )
     if segm is None:
         return 0, table
@@ -374,6 +384,7 @@ def arc_length_width(mask, *, pixel_scale: float = 0.262) -> tuple[float, float,
             f"The 'mask' parameter of {owner} must be a 2-dimensional boolean array with at "
             f"least one True pixel. Got shape {m.shape} with {int(m.sum())} pixels."
         )
+    pixel_scale = as_value(pixel_scale, ("arcsec / pix", "arcsec"), "pixel_scale", owner)
     scale = check_scalar(pixel_scale, "pixel_scale", owner, low=0, low_inclusive=False)
     d = _skeleton_length(skeletonize(m))
     area = float(m.sum())
@@ -415,6 +426,8 @@ def einstein_radius_from_points(points, bcg=(0.0, 0.0)) -> float:
     bcg : (float, float)
         BCG position in the same frame (the cutout centre by default).
     """
+    points = as_value(points, "arcsec", "points", "einstein_radius_from_points")
+    bcg = as_value(bcg, "arcsec", "bcg", "einstein_radius_from_points")
     p = check_array(points, "points", "einstein_radius_from_points", ndim=2)
     if p.shape[1] != 2 or p.shape[0] == 0:
         raise ParameterError(

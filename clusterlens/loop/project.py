@@ -1157,10 +1157,26 @@ class SearchProject:
         for g in graders:
             cols[f"GRADE_{g}"] = [grades[i]["graders"].get(g, "") for i in ids]
         table = Table(cols, names=list(cols)) if ids else Table(names=list(cols))
+        from clusterlens._provenance import provenance, table_for_fits
+
+        for name, unit in _EXPORT_UNITS.items():
+            table[name].unit = unit
+        table.meta.update(provenance())
         tmp = path.with_name(path.name + ".tmp")
-        table.write(tmp, format="ascii.csv" if fmt == "csv" else "fits", overwrite=True)
+        out = table if fmt == "csv" else table_for_fits(table)  # CSV keeps neither
+        out.write(tmp, format="ascii.csv" if fmt == "csv" else "fits", overwrite=True)
         os.replace(tmp, path)
         return table
+
+
+#: Units (FITS TUNIT) of the physical columns of :meth:`SearchProject.export_catalog`.
+_EXPORT_UNITS = {
+    "RA_BCG": "deg",
+    "DEC_BCG": "deg",
+    "R_500": "Mpc",
+    "SHAPE_R_BCG": "arcsec",
+    "R_EIN": "arcsec",
+}
 
 
 def _check_grader(grader, owner: str) -> str:

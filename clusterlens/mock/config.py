@@ -31,7 +31,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from clusterlens._validation import check_int, check_scalar
+from clusterlens._validation import as_value, check_int, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.fields import FieldConfig
 from clusterlens.observe.conditions import ConditionsDistribution
@@ -73,6 +73,14 @@ def _pair(value, name, owner, **bounds) -> tuple[float, float]:
             f"The {name!r} parameter of {owner} must have low < high. Got {value!r} instead."
         )
     return (lo, hi)
+
+
+def _plain(section, units: dict) -> None:
+    """Quantities given from Python (``sigma_star=180 * u.km / u.s``) as plain numbers in
+    the documented units of a frozen section; TOML values are plain numbers already."""
+    for key, unit in units.items():
+        value = as_value(getattr(section, key), unit, key, type(section).__name__)
+        object.__setattr__(section, key, value)
 
 
 def _profile_name(value, name, owner) -> str:
@@ -143,6 +151,7 @@ class HaloConfig:
 
     def __post_init__(self):
         o, s = "HaloConfig", object.__setattr__
+        _plain(self, {"phi_range": "deg"})
         s(self, "profile", _profile_name(self.profile, "profile", o))
         s(self, "mass_budget", _bool(self.mass_budget, "mass_budget", o))
         s(self, "q_mean", check_scalar(self.q_mean, "q_mean", o, low=0.0, high=1.0))
@@ -204,6 +213,8 @@ class MembersConfig:
 
     def __post_init__(self):
         o, s = "MembersConfig", object.__setattr__
+        _plain(self, {"min_stellar_mass": "Msun", "sigma_star": "km/s"})
+        _plain(self, {"r_cut_star_kpc": "kpc", "r_core_star_kpc": "kpc"})
         s(self, "profile", _profile_name(self.profile, "profile", o))
         _velocity_relation(self.velocity_relation, o)
         s(
@@ -267,6 +278,7 @@ class BCGConfig:
 
     def __post_init__(self):
         o, s = "BCGConfig", object.__setattr__
+        _plain(self, {"r_core_kpc": "kpc", "r_cut_kpc": "kpc", "max_offset": "arcsec"})
         s(self, "enabled", _bool(self.enabled, "enabled", o))
         s(self, "profile", _profile_name(self.profile, "profile", o))
         _velocity_relation(self.velocity_relation, o)
@@ -378,6 +390,7 @@ class SelectionConfig:
 
     def __post_init__(self):
         o, s = "SelectionConfig", object.__setattr__
+        _plain(self, {"min_einstein_radius": "arcsec"})
         s(
             self,
             "min_einstein_radius",

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterlens._dask import dask_client
+from clusterlens._provenance import cosmology_description
 from clusterlens._validation import check_int
 from clusterlens.datasets import DatasetWriter, LensDataset
 from clusterlens.errors import ClusterlensError, ParameterError
@@ -23,9 +24,32 @@ from clusterlens.mock.config import MockConfig, config_to_dict
 from clusterlens.mock.simulator import LensRejected, MockLensSimulator, observation_params
 from clusterlens.mock.sky import SyntheticSky
 
-__all__ = ["simulate_dataset", "make_image", "image_rng", "acceptance_summary"]
+__all__ = ["simulate_dataset", "make_image", "image_rng", "acceptance_summary", "PARAM_UNITS"]
 
 _CREATOR = "clusterlens.mock"
+
+_ARCSEC = (
+    "einstein_radius einstein_radius_truncated einstein_radius_zref halo_rs halo_alpha_rs "
+    "members_theta_e_max bcg_theta_e source_x source_y source_r_e second_source_x "
+    "second_source_y arc_radius psf_fwhm_g psf_fwhm_r psf_fwhm_z"
+).split()
+_MAG = (
+    "source_mag_g source_mag_r source_mag_z arc_mag_g arc_mag_r arc_mag_z second_source_mag_r "
+    "source_g_minus_r source_r_minus_z depth_g depth_r depth_z"
+).split()
+#: Units of the physical columns of a mock dataset's ``params`` table (the others are
+#: dimensionless, counts, flags or log10 values named ``log_*``); written into the dataset's
+#: metadata as ``param_units`` and set on :attr:`LensDataset.params`.
+PARAM_UNITS = {
+    **dict.fromkeys(_ARCSEC, "arcsec"),
+    **dict.fromkeys(_MAG, "mag"),
+    "m500": "Msun",
+    "halo_phi": "deg",
+    "source_phi": "deg",
+    "bcg_sigma": "km / s",
+    "bcg_r_cut_kpc": "kpc",
+    "arc_surface_brightness": "mag / arcsec2",
+}
 
 
 def image_rng(seed: int, index: int) -> np.random.Generator:
@@ -203,6 +227,8 @@ def simulate_dataset(
         "n_positive": int(n_positive),
         "sky": repr(sky),
         "population": type(simulator.population).__name__,
+        "cosmology": cosmology_description(simulator.cosmology),
+        "param_units": PARAM_UNITS,
     }
     # the writer refuses a dataset another run (other seed or configuration) is writing
     writer = DatasetWriter(

@@ -848,6 +848,9 @@ class Scorer:
             elif todo:
                 _run_dask(job, objects, todo, workers, scheduler, bar)
         table = _assemble(objects, parts, n_chunks, self.config.chunk_size)
+        from clusterlens._provenance import provenance
+
+        table.meta.update(provenance(model_sha256=self.model_sha256))
         if out is not None:
             _write_table(table, out)
             from clusterlens._io import atomic_write_bytes
@@ -930,6 +933,8 @@ def _read_scores(out: Path):
         return Table.read(out, format=_SUFFIXES[out.suffix.lower()])
     import pyarrow.parquet as pq  # astropy's parquet reader needs pandas; pyarrow does not
 
+    from clusterlens._provenance import restore_parquet_metadata
+
     data = pq.read_table(out)
     table = Table()
     for name in data.column_names:
@@ -937,11 +942,13 @@ def _read_scores(out: Path):
         table[name] = values.astype(str) if values.dtype == object else values
     if {"ra", "dec"} <= set(table.colnames):
         table["ra"].unit = table["dec"].unit = "deg"
+    restore_parquet_metadata(table, data.schema.metadata)
     return table
 
 
 def _write_table(table, out: Path) -> None:
     from clusterlens._io import atomic_path
+    from clusterlens._provenance import parquet_schema_metadata, table_for_fits
 
     suffix = out.suffix.lower()
     with atomic_path(out) as tmp:
@@ -953,6 +960,9 @@ def _write_table(table, out: Path) -> None:
             for name in table.colnames:
                 values = np.asarray(table[name])
                 columns[name] = pa.array(values.tolist() if values.dtype.kind == "U" else values)
-            pq.write_table(pa.table(columns), tmp)
+            # units and metadata as astropy's own Parquet writer stores them
+            metadata = parquet_schema_metadata(table)
+            pq.write_table(pa.table(columns).replace_schema_metadata(metadata), tmp)
         else:
-            table.write(tmp, format=_SUFFIXES[suffix], overwrite=True)
+            fits_ready = table_for_fits(table) if suffix == ".fits" else table
+            fits_ready.write(tmp, format=_SUFFIXES[suffix], overwrite=True)

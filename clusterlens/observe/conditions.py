@@ -45,9 +45,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from clusterlens._validation import check_scalar
+from clusterlens._validation import as_value, check_scalar
 from clusterlens.errors import ParameterError
-from clusterlens.observe.noise import _PSF_MODELS, SurveyConditions, _triple
+from clusterlens.observe.noise import _FIELD_UNITS, _PSF_MODELS, SurveyConditions, _triple
 from clusterlens.observe.psf import LEGACY_SURVEYS_FWHM
 
 __all__ = ["SurveyModel", "SURVEYS", "ConditionsDistribution"]
@@ -142,6 +142,9 @@ class ConditionsDistribution:
 
     def __post_init__(self):
         o, s = "ConditionsDistribution", object.__setattr__
+        units = {**_FIELD_UNITS, "seeing_offset": "arcsec", "depth_offset": "mag"}
+        for key, unit in units.items():
+            s(self, key, as_value(getattr(self, key), unit, key, o))
         s(
             self,
             "pixel_scale",

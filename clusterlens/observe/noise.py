@@ -22,7 +22,7 @@ from functools import cached_property
 import numpy as np
 from scipy import fft as sp_fft
 
-from clusterlens._validation import check_array, check_scalar
+from clusterlens._validation import as_value, check_array, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.observe.photometry import mag_to_nanomaggies
 from clusterlens.observe.psf import LEGACY_SURVEYS_FWHM, GaussianPSF, MoffatPSF
@@ -44,6 +44,14 @@ def _triple(value, name, owner, **bounds):
 
 
 _PSF_MODELS = ("gaussian", "moffat")
+#: Units of the observing conditions (astropy Quantities given for them are converted).
+_FIELD_UNITS = {
+    "pixel_scale": ("arcsec / pix", "arcsec"),
+    "psf_fwhm": "arcsec",
+    "depth": ("mag", "mag(AB)"),
+    "sky_mag": ("mag", "mag(AB)"),
+    "reference_r_e": "arcsec",
+}
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,8 @@ class SurveyConditions:
     def __post_init__(self):
         owner = "SurveyConditions"
         s = object.__setattr__
+        for key, unit in _FIELD_UNITS.items():
+            s(self, key, as_value(getattr(self, key), unit, key, owner))
         s(
             self,
             "pixel_scale",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clusterlens._validation import check_array
+from clusterlens._validation import as_value, check_array
 
 __all__ = ["ZERO_POINT", "mag_to_nanomaggies", "nanomaggies_to_mag"]
 
@@ -17,6 +17,7 @@ ZERO_POINT = 22.5
 
 def mag_to_nanomaggies(mag) -> float | np.ndarray:
     """Flux [nanomaggies] of an AB magnitude: ``10^(0.4 (22.5 - m))``."""
+    mag = as_value(mag, ("mag", "mag(AB)"), "mag", "mag_to_nanomaggies")
     scalar = np.ndim(mag) == 0
     m = check_array(np.atleast_1d(mag), "mag", "mag_to_nanomaggies")
     out = 10.0 ** (0.4 * (ZERO_POINT - m))

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy.special import erf
 
-from clusterlens._validation import check_array, check_int, check_scalar
+from clusterlens._validation import as_value, check_array, check_int, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.observe._kernels import convolve_separable
 
@@ -56,6 +56,7 @@ class GaussianPSF:
     size: int | None = None
 
     def __post_init__(self):
+        object.__setattr__(self, "fwhm", as_value(self.fwhm, "arcsec", "fwhm", "GaussianPSF"))
         f = check_scalar(self.fwhm, "fwhm", "GaussianPSF", low=0.0, low_inclusive=False)
         object.__setattr__(self, "fwhm", f)
         if self.size is not None:
@@ -126,6 +127,7 @@ class MoffatPSF:
     FLUX_TOLERANCE = 2e-3
 
     def __post_init__(self):
+        object.__setattr__(self, "fwhm", as_value(self.fwhm, "arcsec", "fwhm", "MoffatPSF"))
         f = check_scalar(self.fwhm, "fwhm", "MoffatPSF", low=0.0, low_inclusive=False)
         b = check_scalar(self.beta, "beta", "MoffatPSF", low=1.0, high=100.0, low_inclusive=False)
         object.__setattr__(self, "fwhm", f)

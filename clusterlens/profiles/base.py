@@ -17,7 +17,7 @@ import abc
 
 import numpy as np
 
-from clusterlens._validation import as_coordinates
+from clusterlens._validation import as_coordinates, as_value
 
 __all__ = [
     "MassProfile",
@@ -28,6 +28,30 @@ __all__ = [
     "get_profile",
     "available_profiles",
 ]
+
+
+#: Units of the parameters profile constructors take (plain numbers are read in these units;
+#: astropy Quantities are converted to them).  A missing name is dimensionless.
+PARAMETER_UNITS = {
+    "theta_e": "arcsec",
+    "r_core": "arcsec",
+    "r_cut": "arcsec",
+    "rs": "arcsec",
+    "alpha_rs": "arcsec",
+    "x0": "arcsec",
+    "y0": "arcsec",
+    "phi": "deg",
+}
+
+
+def take_quantities(profile, names) -> None:
+    """Replace the astropy Quantities among the ``names`` fields of a frozen profile by plain
+    numbers in :data:`PARAMETER_UNITS` (a :class:`ParameterError` for an incompatible unit),
+    so that the usual checks that follow see numbers."""
+    owner = type(profile).__name__
+    for key in names:
+        unit = PARAMETER_UNITS.get(key, "")
+        object.__setattr__(profile, key, as_value(getattr(profile, key), unit, key, owner))
 
 
 class MassProfile(abc.ABC):

@@ -53,10 +53,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from clusterlens._validation import check_array, check_scalar
+from clusterlens._validation import as_value, check_array, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.profiles import _kernels
 from clusterlens.profiles._kernel_profile import KernelProfile, set_member_arrays
+from clusterlens.profiles.base import take_quantities
 
 __all__ = ["DPIE", "DPIEPopulation", "member_radii", "SIGMA_STAR", "R_CUT_STAR", "R_CORE_STAR"]
 
@@ -90,6 +91,10 @@ def member_radii(
         The L* galaxy: sigma* [km/s], r_cut* and r_core* [kpc] (defaults 180, 45, 0.15).
     """
     owner = "member_radii"
+    sigma_kms = as_value(sigma_kms, "km/s", "sigma_kms", owner)
+    sigma_star = as_value(sigma_star, "km/s", "sigma_star", owner)
+    r_cut_star = as_value(r_cut_star, "kpc", "r_cut_star", owner)
+    r_core_star = as_value(r_core_star, "kpc", "r_core_star", owner)
     sigma = check_array(np.atleast_1d(sigma_kms), "sigma_kms", owner, low=0.0)
     s_star = check_scalar(sigma_star, "sigma_star", owner, low=0.0, low_inclusive=False)
     cut = check_scalar(r_cut_star, "r_cut_star", owner, low=0.0, low_inclusive=False)
@@ -108,6 +113,8 @@ def kpc_to_arcsec(r_kpc, z_lens: float, cosmology=None):
     from clusterlens import cosmology as cosmo
 
     cosmo_ = cosmo.DEFAULT_COSMOLOGY if cosmology is None else cosmology
+    r_kpc = as_value(r_kpc, "kpc", "r_kpc", "kpc_to_arcsec")
+    z_lens = as_value(z_lens, "", "z_lens", "kpc_to_arcsec")
     d_a = cosmo_.angular_diameter_distance(z_lens).to_value("Mpc")
     return np.asarray(r_kpc, dtype=np.float64) / 1000.0 / d_a * _RAD_TO_ARCSEC
 
@@ -186,6 +193,7 @@ class DPIE(_DPIEKernels):
     _table: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        take_quantities(self, ("theta_e", "r_core", "r_cut", "q", "phi", "x0", "y0"))
         name = type(self).__name__
         set_ = object.__setattr__
         set_(self, "theta_e", check_scalar(self.theta_e, "theta_e", name, low=0.0))
@@ -233,6 +241,7 @@ class DPIEPopulation(_DPIEKernels):
     _table: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
+        take_quantities(self, ("theta_e", "r_core", "r_cut", "q", "phi", "x0", "y0"))
         name = type(self).__name__
         values = {
             "theta_e": check_array(self.theta_e, "theta_e", name, low=0.0),
@@ -295,6 +304,10 @@ class DPIEPopulation(_DPIEKernels):
         """
         from clusterlens import cosmology as cosmo
 
+        owner = f"{cls.__name__}.from_sigma"
+        sigma_kms = as_value(sigma_kms, "km/s", "sigma_kms", owner)
+        r_core_kpc = as_value(r_core_kpc, "kpc", "r_core_kpc", owner)
+        r_cut_kpc = as_value(r_cut_kpc, "kpc", "r_cut_kpc", owner)
         sigma = np.atleast_1d(np.asarray(sigma_kms, dtype=np.float64))
         core_d, cut_d = member_radii(sigma)
         core = core_d if r_core_kpc is None else np.broadcast_to(r_core_kpc, sigma.shape)

@@ -24,9 +24,10 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from clusterlens._validation import check_scalar
+from clusterlens._validation import as_value, check_scalar
 from clusterlens.profiles import _kernels
 from clusterlens.profiles._kernel_profile import KernelProfile
+from clusterlens.profiles.base import take_quantities
 
 __all__ = ["NFW", "ENFW", "nfw_angles"]
 
@@ -55,8 +56,15 @@ def nfw_angles(m200c, c200c, z_lens, z_source, *, cosmology=None) -> tuple[float
     """
     from clusterlens import cosmology as cosmo
 
+    m200c = as_value(m200c, "Msun", "m200c", "nfw_angles")
     m = check_scalar(m200c, "m200c", "nfw_angles", low=0.0, low_inclusive=False)
-    conc = check_scalar(c200c, "c200c", "nfw_angles", low=0.0, low_inclusive=False)
+    conc = check_scalar(
+        as_value(c200c, "", "c200c", "nfw_angles"),
+        "c200c",
+        "nfw_angles",
+        low=0.0,
+        low_inclusive=False,
+    )
     rho_c = cosmo.critical_density(z_lens, cosmology)
     r200 = (3.0 * m / (4.0 * math.pi * 200.0 * rho_c)) ** (1.0 / 3.0)
     rs = r200 / conc
@@ -76,6 +84,7 @@ def _rs_alpha(rs_mpc, rho0, z_lens, z_source, cosmology):
 def validate_halo(profile, *, elliptical: bool) -> None:
     """Check and normalise rs, alpha_rs, x0, y0 (and q, phi) of a frozen halo dataclass."""
     name = type(profile).__name__
+    take_quantities(profile, ("rs", "alpha_rs", "x0", "y0") + (("q", "phi") if elliptical else ()))
     checks = {
         "rs": {"low": 0.0, "low_inclusive": False},
         "alpha_rs": {"low": 0.0},

@@ -23,6 +23,7 @@ import numpy as np
 from clusterlens._validation import check_array, check_scalar
 from clusterlens.profiles import _kernels
 from clusterlens.profiles._kernel_profile import KernelProfile, set_member_arrays
+from clusterlens.profiles.base import take_quantities
 
 __all__ = ["SIE", "SIEPopulation"]
 
@@ -77,6 +78,7 @@ class SIE(_SIEKernels):
     _table: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        take_quantities(self, ("theta_e", "q", "phi", "x0", "y0"))
         name = type(self).__name__
         set_ = object.__setattr__
         set_(self, "theta_e", check_scalar(self.theta_e, "theta_e", name, low=0.0))
@@ -115,6 +117,7 @@ class SIEPopulation(_SIEKernels):
     _table: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
+        take_quantities(self, ("theta_e", "q", "phi", "x0", "y0"))
         name = type(self).__name__
         values = {
             "theta_e": check_array(self.theta_e, "theta_e", name, low=0.0),

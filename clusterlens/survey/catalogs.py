@@ -237,6 +237,10 @@ def write_table(table: Table, path, *, format: str | None = None, overwrite: boo
     fmt = _format_of(path, format)
     if path.exists() and not overwrite:
         raise CatalogError(f"{str(path)!r} exists; pass overwrite=True to replace it.")
+    if fmt == "fits":  # long metadata keys (clusterlens_version...) as HIERARCH cards
+        from clusterlens._provenance import table_for_fits
+
+        table = table_for_fits(table)
     with atomic_path(path) as tmp:
         table.write(tmp, format=fmt, overwrite=True)
 

@@ -15,7 +15,8 @@ import numpy as np
 from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.table import Table, hstack
 
-from clusterlens._validation import check_scalar
+from clusterlens._provenance import provenance
+from clusterlens._validation import as_value, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.survey.catalogs import CatalogError
 
@@ -102,8 +103,7 @@ def crossmatch(
     -------
     CrossmatchResult
     """
-    if isinstance(radius, u.Quantity):
-        radius = radius.to_value(u.arcsec)
+    radius = as_value(radius, "arcsec", "radius", "crossmatch")
     radius = check_scalar(radius, "radius", "crossmatch", low=0, low_inclusive=False)
     c1 = _coords(candidates, *candidate_columns, "candidates")
     c2 = _coords(known, *known_columns, "known")
@@ -129,9 +129,18 @@ def crossmatch(
     right.rename_columns(right.colnames, [f"known_{c}" for c in right.colnames])
     matched = hstack([left, right], join_type="exact", metadata_conflicts="silent")
     matched["separation"] = sep[pairs] * u.arcsec if len(pairs) else np.zeros(0) * u.arcsec
-    return CrossmatchResult(
-        matched=matched,
-        new=candidates[~taken1],
-        missed=known[~taken2],
-        radius=radius,
+    new, missed = candidates[~taken1], known[~taken2]
+    positions = (
+        (matched, candidate_columns),
+        (matched, [f"known_{c}" for c in known_columns]),
+        (new, candidate_columns),
+        (missed, known_columns),
     )
+    for table, columns in positions:
+        for col in columns:
+            if table[col].unit is None:  # positions are degrees (see Parameters)
+                table[col].unit = u.deg
+    for table in (matched, new, missed):
+        table.meta.update(provenance())
+        table.meta["crossmatch_radius_arcsec"] = radius
+    return CrossmatchResult(matched=matched, new=new, missed=missed, radius=radius)
