@@ -193,3 +193,27 @@ def test_a_version_2_project_gains_the_mix_column(tmp_path):
     number = p.record_iteration("m", IDS, SAMPLES, Bald(2, mix=0.5))
     assert p.iterations()[-1]["number"] == number and p.iterations()[-1]["mix"] == 0.5
     p.close()
+
+
+def test_cli_select_builds_the_strategies(tmp_path, capsys):
+    from astropy.table import Table
+
+    from clusterlens.cli import main
+
+    path = tmp_path / "p.sqlite"
+    SearchProject.create(path, {"id": IDS}).close()
+    Table({"id": IDS, "score": SCORES}).write(tmp_path / "scores.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        argv = ["loop", "select", str(path), "--scores", str(tmp_path / "scores.csv")]
+        assert main([*argv, "--threshold", "0.5"]) == 0
+        p = SearchProject(path)
+        assert _recorded(p, 1) == ("above", None, None, 0.5, ["b", "d", "c"])
+        p.apply(allow_undecided=True)
+        p.close()
+        Table({"id": ["a", "e"], "score": [0.2, 0.4]}).write(tmp_path / "s2.csv")
+        argv[-1] = str(tmp_path / "s2.csv")
+        assert main([*argv, "--k", "1"]) == 0
+    assert _recorded(SearchProject(path), 2) == ("top_k", 1, None, 0.4, ["e"])
+    assert main([*argv, "--k", "0"]) == 2  # refused with one line
+    assert "'k' parameter of TopK" in capsys.readouterr().err

@@ -53,12 +53,8 @@ def check_iteration(iteration, owner: str) -> int:
 class ProjectStore:
     """The project's SQLite file: checks, connections, transactions and migrations.
 
-    Parameters
-    ----------
-    path : str or Path
-        The project file (``.sqlite``); it must exist.
-    timeout : float
-        Seconds a writer waits for another writer before retrying (SQLite busy timeout).
+    Takes the parameters of :class:`~clusterlens.loop.SearchProject` (``path``, ``timeout``),
+    whose base it is; the file must exist (``SearchProject.create`` makes one).
     """
 
     def __init__(self, path, *, timeout: float = 30.0, _creating: bool = False):
