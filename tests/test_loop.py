@@ -363,9 +363,25 @@ def _kill_after(cmd, env, *, delay=None, lines=None, after=None):
     else:
         time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
-    rest, _ = proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL  # it was still working when killed
+    # Read the rest through the same buffered stream: communicate(timeout=...) reads the raw
+    # pipe and would drop lines readline() had already buffered, so acknowledged decisions
+    # went missing from the count on a busy machine.
+    rest = proc.stdout.read()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == -signal.SIGKILL  # it was still working when killed
     return "".join(out) + rest
+
+
+def test_kill_after_returns_every_line_the_child_wrote():
+    """Regression: lines already buffered by readline() were lost by communicate()."""
+    # one write() of 24 kB, less than a pipe holds: the parent's first read sees all of it
+    child = (
+        "import os, time\n"
+        "os.write(1, ''.join(f'{i}\\n' for i in range(5000)).encode())\n"
+        "time.sleep(60)"
+    )
+    out = _kill_after([sys.executable, "-c", child], os.environ, lines=1)
+    assert out.split() == [str(i) for i in range(5000)]
 
 
 def _check_consistent(path):
