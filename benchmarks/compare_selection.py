@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
-    from clusterlens.nets.simulated_search import compare_selection
+    from clusterlens.loop.simulated_search import compare_selection
     from clusterlens.nets.training import TrainingConfig
 
     t0 = time.perf_counter()

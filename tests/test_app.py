@@ -18,7 +18,7 @@ from clusterlens.app import create_app, write_synthetic_cutouts
 from clusterlens.app.images import band_image
 from clusterlens.app.server import check_grader_name
 from clusterlens.errors import ClusterlensError, ParameterError
-from clusterlens.loop import SearchProject, einstein_radius_from_points
+from clusterlens.loop import SearchProject, TopK, einstein_radius_from_points
 from clusterlens.loop._schema import MIGRATIONS, SCHEMA_VERSION
 from clusterlens.survey import FitsDirectoryCutouts
 
@@ -54,7 +54,7 @@ def _make(folder: Path, name="search.sqlite"):
     write_synthetic_cutouts(folder / "cutouts", objects, size=SIZE, seed=1, lenses=IDS[:5])
     project = SearchProject.create(folder / name, objects)
     # scores decrease with the index, so the rank of IDS[i] is i
-    project.record_iteration("m", IDS, np.linspace(0.99, 0.6, n), k=n)
+    project.record_iteration("m", IDS, np.linspace(0.99, 0.6, n), TopK(n))
     return project
 
 
@@ -87,14 +87,14 @@ def _snapshot(project):
 
 
 def test_schema_v2_migration_and_positions(tmp_path, project):
-    assert SCHEMA_VERSION == 2 and project.schema_version == 2
+    assert project.schema_version == SCHEMA_VERSION
     old = tmp_path / "v1.sqlite"
     con = sqlite3.connect(old)
     con.executescript(MIGRATIONS[1])
     con.execute("PRAGMA user_version=1")
     con.commit()
     con.close()
-    assert SearchProject(old).schema_version == 2
+    assert SearchProject(old).schema_version == SCHEMA_VERSION
     assert project.grader_position("alice", 1) is None
     project.set_grader_position("alice", 1, "CL003")
     project.set_grader_position("alice", 1, "CL004")
@@ -622,7 +622,7 @@ def test_decisions_are_filed_under_the_iteration_they_were_made_in(project, tmp_
     client = app.test_client()
     project.record_decision("CL000", 1, "bob", is_lens=True)
     project.apply(allow_undecided=True)
-    project.record_iteration("m2", IDS[1:], np.linspace(0.9, 0.5, len(IDS) - 1), k=3)
+    project.record_iteration("m2", IDS[1:], np.linspace(0.9, 0.5, len(IDS) - 1), TopK(3))
     # a server of iteration 2; a page of iteration 1 sends what it kept in its outbox
     app2 = create_app(
         project, FitsDirectoryCutouts(tmp_path / "cutouts"), size=SIZE, crop=CROP, iteration=2

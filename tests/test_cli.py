@@ -84,11 +84,11 @@ def test_bad_option_is_a_usage_error(capsys):
 
 @pytest.fixture
 def project(tmp_path):
-    from clusterlens.loop import SearchProject
+    from clusterlens.loop import SearchProject, TopK
 
     objects = Table({"id": ["a", "b", "c", "d"], "ra": [1.0, 2, 3, 4], "dec": [0.0, 0, 0, 0]})
     p = SearchProject.create(tmp_path / "s.sqlite", objects)
-    p.record_iteration("model.pt", ["a", "b", "c", "d"], [0.9, 0.8, 0.2, 0.1], k=2)
+    p.record_iteration("model.pt", ["a", "b", "c", "d"], [0.9, 0.8, 0.2, 0.1], TopK(2))
     p.record_decision("a", 1, "ann", is_lens=True, grade="A")
     p.record_decision("b", 1, "ann", is_lens=False)
     p.apply()

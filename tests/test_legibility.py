@@ -38,12 +38,12 @@ def test_training_history_has_whole_epoch_ticks_for_any_length(n_epochs):
 
 @pytest.fixture
 def project(tmp_path):
-    from clusterlens.loop import SearchProject
+    from clusterlens.loop import SearchProject, TopK
 
     objects = Table({"id": ["a", "b", "c", "d"], "ra": [1.0, 2, 3, 4], "dec": [0.0, 0, 0, 0]})
     p = SearchProject.create(tmp_path / "s.sqlite", objects)
     for number, ids in ((1, ["a", "b"]), (2, ["c", "d"])):
-        p.record_iteration("model.pt", ids, [0.9, 0.8], k=2)
+        p.record_iteration("model.pt", ids, [0.9, 0.8], TopK(2))
         p.record_decision(ids[0], number, "ann", is_lens=True, grade="A")
         p.record_decision(ids[1], number, "ann", is_lens=False)
         p.apply()
@@ -69,12 +69,12 @@ def test_figure6_names_its_test_set_and_has_whole_iteration_ticks(project):
 def test_figure6_of_a_single_iteration_has_a_whole_tick(tmp_path):
     import matplotlib.pyplot as plt
 
-    from clusterlens.loop import SearchProject
+    from clusterlens.loop import SearchProject, TopK
 
     objects = Table({"id": ["a", "b"], "ra": [1.0, 2], "dec": [0.0, 0]})
     p = SearchProject.create(tmp_path / "one.sqlite", objects)
     try:
-        p.record_iteration("model.pt", ["a", "b"], [0.9, 0.8], k=2)
+        p.record_iteration("model.pt", ["a", "b"], [0.9, 0.8], TopK(2))
         p.record_decision("a", 1, "ann", is_lens=True, grade="B")
         p.record_decision("b", 1, "ann", is_lens=False)
         p.apply()

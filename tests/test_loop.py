@@ -23,8 +23,10 @@ from astropy.table import Table
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.loop import (
     CATALOG_COLUMNS,
+    Bald,
     SearchProject,
     SimulatedGrader,
+    TopK,
     ToyFinder,
     ToySurvey,
     bald,
@@ -73,7 +75,7 @@ def test_create_open_and_schema(tmp_path, survey):
 def _run_loop(project, finder, grader, n_iter, k, **kw):
     rows = []
     for _ in range(n_iter):
-        project.iterate(finder, finder, k=k, **kw)
+        project.iterate(finder, finder, TopK(k), **kw)
         grader.grade(project)
         rows.append(project.apply())
     return rows
@@ -130,15 +132,15 @@ def test_bald_strategy_and_functions(tmp_path, survey):
     assert mixed[0] == 0 and len(set(mixed)) == 2
     finder = ToyFinder(survey, tmp_path / "m", n_samples=8)
     p = _project(tmp_path, survey)
-    p.iterate(finder, finder, k=30, strategy="bald")
+    p.iterate(finder, finder, Bald(30))
     assert len(p.selected()) == 30
-    assert p.iterations()[0]["strategy"] == "bald"
+    assert p.iterations()[0]["strategy"] == "bald" and p.iterations()[0]["mix"] == 0.0
 
 
 def test_decisions_upsert_and_validation(tmp_path, survey):
     finder = ToyFinder(survey, tmp_path / "m")
     p = _project(tmp_path, survey)
-    it = p.iterate(finder, finder, k=10)
+    it = p.iterate(finder, finder, TopK(10))
     oid = p.selected()[0]
     p.record_decision(oid, it, "ann", is_lens=True, grade="B", arc_points=[[3, 4], [0, 5]])
     p.record_decision(oid, it, "ann", is_lens=True, grade="a")  # replaces, no duplicate
@@ -153,9 +155,9 @@ def test_decisions_upsert_and_validation(tmp_path, survey):
     with pytest.raises(ClusterlensError, match="no decision yet"):
         p.apply()
     with pytest.raises(ClusterlensError, match="still open"):
-        p.iterate(finder, finder, k=10)
+        p.iterate(finder, finder, TopK(10))
     with pytest.raises(ParameterError, match="'scorer' parameter"):
-        p.iterate(finder, object(), k=10)
+        p.iterate(finder, object(), TopK(10))
     p.record_decision(p.selected()[1], it, "bob", is_lens=np.int64(0))
     row = p.apply(allow_undecided=True)
     assert row["new"] == 1 and p.ids("positive") == [oid]
@@ -165,7 +167,7 @@ def test_decisions_upsert_and_validation(tmp_path, survey):
 def test_apply_majority_and_negatives(tmp_path, survey):
     finder = ToyFinder(survey, tmp_path / "m")
     p = _project(tmp_path, survey)
-    it = p.iterate(finder, finder, k=4)
+    it = p.iterate(finder, finder, TopK(4))
     a, b, c, d = p.selected()
     votes = {a: (1, 1, 0), b: (1, 0), c: (0, 0, 1), d: (0,)}  # b is a tie: not confirmed
     for oid, vs in votes.items():
@@ -182,7 +184,7 @@ def test_apply_majority_and_negatives(tmp_path, survey):
 def test_csv_import_all_or_nothing(tmp_path, survey):
     finder = ToyFinder(survey, tmp_path / "m")
     p = _project(tmp_path, survey)
-    it = p.iterate(finder, finder, k=3)
+    it = p.iterate(finder, finder, TopK(3))
     ids = p.selected()
     good = tmp_path / "good.csv"
     with open(good, "w", newline="") as fh:
@@ -215,7 +217,7 @@ def test_catalog_export_round_trip(tmp_path, survey, fmt):
         for i, n in enumerate(["ann", "bob", "cat"])
     ]
     for _ in range(2):
-        it = p.iterate(finder, finder, k=30)
+        it = p.iterate(finder, finder, TopK(30))
         for g in graders:
             g.grade(p)
         p.record_decision(
@@ -259,7 +261,7 @@ def test_catalog_export_round_trip(tmp_path, survey, fmt):
 def test_concurrent_graders_threads_and_processes(tmp_path, survey):
     finder = ToyFinder(survey, tmp_path / "m")
     p = _project(tmp_path, survey)
-    it = p.iterate(finder, finder, k=40)
+    it = p.iterate(finder, finder, TopK(40))
     ids = p.selected()
     p.close()
 
@@ -297,7 +299,7 @@ def test_opening_a_project_keeps_this_process_locks(tmp_path):
     path = tmp_path / "p.sqlite"
     SearchProject.create(path, _objects()).close()
     first = SearchProject(path)
-    first.record_iteration("m", ["a", "b"], [0.9, 0.8], k=2)  # a live WAL connection
+    first.record_iteration("m", ["a", "b"], [0.9, 0.8], TopK(2))  # a live WAL connection
     SearchProject(path)  # opened again in this process, e.g. by another grader thread
     reader = (
         "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
@@ -323,7 +325,7 @@ for n in itertools.count():  # writes until killed; grader names make every row 
 
 _LOOPER = """
 import sys
-from clusterlens.loop import SearchProject, SimulatedGrader, ToyFinder, ToySurvey
+from clusterlens.loop import SearchProject, SimulatedGrader, ToyFinder, ToySurvey, TopK
 survey = ToySurvey(n_objects=3000, n_lenses=150, seed=1)
 finder = ToyFinder(survey, sys.argv[2])
 p = SearchProject(sys.argv[1])
@@ -331,7 +333,7 @@ grader = SimulatedGrader("sim", survey.truth, error_rate=0.1, seed=int(sys.argv[
 print("ready", flush=True)
 while True:
     if p.open_iteration() is None:
-        p.iterate(finder, finder, k=25, test_set=(list(finder.survey.truth)[:20], [1] * 20))
+        p.iterate(finder, finder, TopK(25), test_set=(list(finder.survey.truth)[:20], [1] * 20))
     done = {r["object_id"] for r in p.decisions(p.open_iteration())}
     for oid in p.selected():
         if oid not in done:
@@ -361,9 +363,25 @@ def _kill_after(cmd, env, *, delay=None, lines=None, after=None):
     else:
         time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
-    rest, _ = proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL  # it was still working when killed
+    # Read the rest through the same buffered stream: communicate(timeout=...) reads the raw
+    # pipe and would drop lines readline() had already buffered, so acknowledged decisions
+    # went missing from the count on a busy machine.
+    rest = proc.stdout.read()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == -signal.SIGKILL  # it was still working when killed
     return "".join(out) + rest
+
+
+def test_kill_after_returns_every_line_the_child_wrote():
+    """Regression: lines already buffered by readline() were lost by communicate()."""
+    # one write() of 24 kB, less than a pipe holds: the parent's first read sees all of it
+    child = (
+        "import os, time\n"
+        "os.write(1, ''.join(f'{i}\\n' for i in range(5000)).encode())\n"
+        "time.sleep(60)"
+    )
+    out = _kill_after([sys.executable, "-c", child], os.environ, lines=1)
+    assert out.split() == [str(i) for i in range(5000)]
 
 
 def _check_consistent(path):
@@ -410,7 +428,7 @@ def _check_consistent(path):
 def test_kill_while_writing_decisions(tmp_path, survey):
     finder = ToyFinder(survey, tmp_path / "m")
     p = _project(tmp_path, survey)
-    it = p.iterate(finder, finder, k=300)
+    it = p.iterate(finder, finder, TopK(300))
     p.close()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     rng = np.random.default_rng(7)
@@ -460,7 +478,7 @@ def test_kill_during_iterate_and_apply(tmp_path, survey):
     q = SearchProject(tmp_path / "p.sqlite")
     finder = ToyFinder(survey, tmp_path / "m2")
     if q.open_iteration() is None:
-        q.iterate(finder, finder, k=10)
+        q.iterate(finder, finder, TopK(10))
     grader = SimulatedGrader("resume", survey.truth)
     grader.grade(q)
     q.apply()
@@ -556,7 +574,7 @@ def test_files_that_are_not_projects_are_refused_unchanged(tmp_path, kind, capsy
 def test_csv_imports_bom_latin1_and_read_only_projects(tmp_path):
     path = tmp_path / "p.sqlite"
     p = SearchProject.create(path, _objects())
-    p.record_iteration("m", ["a", "b"], [0.9, 0.8], k=2)
+    p.record_iteration("m", ["a", "b"], [0.9, 0.8], TopK(2))
     csv_path = tmp_path / "d.csv"
     csv_path.write_bytes("\ufeffobject_id,iteration,grader,is_lens\na,1,Zoë,1\n".encode())
     assert p.import_decisions_csv(csv_path) == 1  # a byte-order mark is accepted

@@ -303,7 +303,7 @@ def _survey_folder(folder, catalog, size=40):
 
 def test_loop_iterate_trains_scores_and_resumes(tmp_path, capsys):
     from clusterlens.loop import SearchProject
-    from clusterlens.nets.search import NetworkScorer, project_positions
+    from clusterlens.loop.networks import NetworkScorer, project_positions
 
     write_toy_dataset(tmp_path / "mocks", 16, size=40, arc_snr=8.0)
     catalog = _catalog(8)

@@ -10,15 +10,15 @@ import torch
 
 from clusterlens.datasets import write_toy_dataset
 from clusterlens.errors import ClusterlensError, ParameterError
+from clusterlens.loop.networks import NetworkScorer
 from clusterlens.loop.selection import bald
-from clusterlens.nets import AsinhStretch, get_network, save_checkpoint
-from clusterlens.nets.scoring import Scorer, ScoringConfig
-from clusterlens.nets.search import NetworkScorer
-from clusterlens.nets.simulated_search import (
+from clusterlens.loop.simulated_search import (
     DatasetCutouts,
     compare_selection,
     survey_positions,
 )
+from clusterlens.nets import AsinhStretch, get_network, save_checkpoint
+from clusterlens.nets.scoring import Scorer, ScoringConfig
 from clusterlens.nets.training import TrainingConfig
 from clusterlens.nets.uncertainty import (
     EnsembleTrainer,
@@ -195,7 +195,7 @@ def test_compare_selection_runs_the_loop_with_real_networks(tmp_path):
 
 
 def test_search_project_mixes_top_score_and_bald(tmp_path):
-    from clusterlens.loop.project import SearchProject
+    from clusterlens.loop import Bald, SearchProject
 
     ids = [str(i) for i in range(6)]
     project = SearchProject.create(tmp_path / "p.sqlite", {"id": ids})
@@ -203,6 +203,6 @@ def test_search_project_mixes_top_score_and_bald(tmp_path):
     samples = np.array(
         [[0.99, 0.9, 0.95, 0.05, 0.01, 0.02], [0.99, 0.9, 0.05, 0.95, 0.01, 0.02]], dtype=float
     )
-    number = project.record_iteration(None, ids, samples, k=2, strategy="bald", mix=0.5)
+    number = project.record_iteration(None, ids, samples, Bald(2, mix=0.5))
     assert sorted(project.selected(number)) == ["0", "2"]  # top mean score, then top BALD
     project.close()

@@ -165,7 +165,7 @@ def make_demo_project(folder, *, n: int = 40, n_lenses: int = 12, size: int = 16
     """
     from astropy.table import Table
 
-    from clusterlens.loop import SearchProject
+    from clusterlens.loop import SearchProject, TopK
 
     n = check_int(n, "n", "make_demo_project", low=1)
     folder = Path(folder)
@@ -187,6 +187,6 @@ def make_demo_project(folder, *, n: int = 40, n_lenses: int = 12, size: int = 16
     write_synthetic_cutouts(cutouts, objects, size=size, seed=seed, lenses=lenses)
     path = folder / "demo.sqlite"
     project = SearchProject.create(path, objects, overwrite=True)
-    project.record_iteration("demo-model", ids, scores, k=n)
+    project.record_iteration("demo-model", ids, scores, TopK(n))
     project.close()
     return path, cutouts

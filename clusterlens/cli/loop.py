@@ -101,7 +101,7 @@ def _read_table(path: Path):
 
 
 def run(args) -> int:
-    from clusterlens.loop import SearchProject
+    from clusterlens.loop import Above, SearchProject, TopK
 
     if args.action == "create":
         p = SearchProject.create(args.project, _read_table(args.objects), overwrite=args.overwrite)
@@ -117,8 +117,7 @@ def run(args) -> int:
             args.model,
             [str(i) for i in t["id"]],
             t["score"],
-            k=None if args.threshold is not None else args.k,
-            threshold=args.threshold,
+            Above(args.threshold) if args.threshold is not None else TopK(args.k),
         )
         print(f"iteration {it}: {len(project.selected(it))} objects open for inspection")
     elif args.action == "iterate" and _undecided_open_iteration(project) is not None:
@@ -132,8 +131,7 @@ def run(args) -> int:
     elif args.action == "iterate":
         it = project.iterate(
             *_loop_trainer_and_scorer(project, args),
-            k=None if args.threshold is not None else args.k,
-            threshold=args.threshold,
+            Above(args.threshold) if args.threshold is not None else TopK(args.k),
         )
         print(f"iteration {it}: {len(project.selected(it))} objects open for inspection")
     elif args.action == "import":
@@ -168,13 +166,13 @@ def _undecided_open_iteration(project) -> int | None:
 
 def _loop_trainer_and_scorer(project, args):
     """The real network's trainer and scorer for ``loop iterate``."""
-    from clusterlens.nets.scoring import ScoringConfig
-    from clusterlens.nets.search import (
+    from clusterlens.loop.networks import (
         NetworkScorer,
         NetworkTrainer,
         PretrainedModel,
         project_positions,
     )
+    from clusterlens.nets.scoring import ScoringConfig
     from clusterlens.nets.training import TrainingConfig
     from clusterlens.survey.cutouts import FitsDirectoryCutouts
 

@@ -161,7 +161,7 @@ class _Demo:
 
     def trainer(self, project):
         from clusterlens.datasets import LensDataset
-        from clusterlens.nets.search import NetworkTrainer, project_positions
+        from clusterlens.loop.networks import NetworkTrainer, project_positions
 
         return NetworkTrainer(
             LensDataset(self.out / "training_set"),
@@ -174,8 +174,8 @@ class _Demo:
         )
 
     def scorer(self, project):
+        from clusterlens.loop.networks import NetworkScorer, project_positions
         from clusterlens.nets.scoring import ScoringConfig
-        from clusterlens.nets.search import NetworkScorer, project_positions
 
         config = ScoringConfig(
             batch_size=32, device="cpu", threads=self.config.threads, progress=False
@@ -375,7 +375,7 @@ class _Demo:
         return info
 
     def step_search(self) -> dict:
-        from clusterlens.loop import SimulatedGrader
+        from clusterlens.loop import SimulatedGrader, TopK
 
         c = self.config
         truth = {str(r["id"]): str(r["grade"]) for r in self.truth()}
@@ -393,7 +393,8 @@ class _Demo:
                 if it is None:
                     n_done = len(project.table())
                     self.progress.say(f"  iteration {n_done + 1}/{c.iterations}: train and score")
-                    it = project.iterate(trainer, scorer, k=self.k(len(survey_ids)), test_set=test)
+                    top = TopK(self.k(len(survey_ids)))
+                    it = project.iterate(trainer, scorer, top, test_set=test)
                 for g in graders:
                     g.grade(project, it)
                 row = project.apply(add_negatives=True)

@@ -1,6 +1,13 @@
 """The human-in-the-loop search: project state, grading rules, selection, simulation.
 
-See ``docs/loop.md``. The main entry point is :class:`SearchProject`.
+See ``docs/loop.md``. The main entry point is :class:`SearchProject`; what it opens for
+inspection is chosen by a selection strategy, :class:`TopK`, :class:`Above` or
+:class:`Bald`.
+
+The adapters that plug the real network into the loop, :mod:`clusterlens.loop.networks`
+(``NetworkTrainer``, ``NetworkScorer``, ``PretrainedModel``) and
+:mod:`clusterlens.loop.simulated_search` (``compare_selection``), need PyTorch and are not
+imported here: ``import clusterlens.loop`` works without it.
 """
 
 from clusterlens.loop.grading import (
@@ -17,7 +24,16 @@ from clusterlens.loop.grading import (
     grade_spread,
 )
 from clusterlens.loop.project import CATALOG_COLUMNS, Scorer, SearchProject, Trainer
-from clusterlens.loop.selection import bald, select_above, select_bald, select_top_k
+from clusterlens.loop.selection import (
+    Above,
+    Bald,
+    SelectionStrategy,
+    TopK,
+    bald,
+    select_above,
+    select_bald,
+    select_top_k,
+)
 from clusterlens.loop.simulate import SimulatedGrader, ToyFinder, ToySurvey, simulate_search
 
 __all__ = [
@@ -36,6 +52,10 @@ __all__ = [
     "Scorer",
     "SearchProject",
     "Trainer",
+    "SelectionStrategy",
+    "TopK",
+    "Above",
+    "Bald",
     "bald",
     "select_above",
     "select_bald",

@@ -76,6 +76,12 @@ CREATE TABLE grader_positions (
 ) WITHOUT ROWID;
 """
 
+# Version 3: the BALD strategy's ``mix`` (fraction of k taken by top mean score) of each
+# iteration; NULL for other strategies and for iterations recorded before version 3.
+_V3 = """
+ALTER TABLE iterations ADD COLUMN mix REAL CHECK (mix IS NULL OR (mix >= 0 AND mix <= 1));
+"""
+
 #: ``MIGRATIONS[v]`` upgrades version ``v - 1`` to ``v``.
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
 SCHEMA_VERSION = max(MIGRATIONS)

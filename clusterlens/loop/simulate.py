@@ -120,7 +120,7 @@ class ToyFinder:
     """A nearest-neighbour lens finder over a :class:`ToySurvey`'s features.
 
     Implements both the ``Trainer`` and the ``Scorer`` protocols of
-    :mod:`clusterlens.loop.project`. Its "model" is a JSON file of training positives; the
+    :mod:`clusterlens.loop.iteration`. Its "model" is a JSON file of training positives; the
     score is ``exp(-d / scale)`` with ``d`` the feature distance to the nearest positive.
     Training negatives push scores down by the same kernel around each negative.
 
@@ -134,7 +134,8 @@ class ToyFinder:
         Kernel length in feature units.
     n_samples : int
         If > 1, :meth:`score` returns that many jittered probability samples
-        ``(n_samples, n)`` (a stand-in for MC dropout) for the ``"bald"`` strategy.
+        ``(n_samples, n)`` (a stand-in for MC dropout) for the :class:`~clusterlens.loop.Bald`
+        strategy.
     seed : int
         Seed for the jitter.
     """
@@ -265,7 +266,8 @@ def simulate_search(
         Directory for the project file (``search_<strategy>.sqlite``) and model files; an
         existing project there is replaced.
     strategy : {"top_k", "bald"}
-        Selection strategy (``"bald"`` scores with ``n_samples`` jittered samples).
+        Selection strategy: ``TopK(k)``, or ``Bald(k)`` scored with ``n_samples`` jittered
+        samples.
     k, n_iterations : int
         Objects inspected per iteration, and iterations.
     n_graders, error_rate : int, float
@@ -274,7 +276,14 @@ def simulate_search(
         Passed to :meth:`SearchProject.apply`.
     """
     from clusterlens.loop.project import SearchProject
+    from clusterlens.loop.selection import Bald, TopK
 
+    if strategy not in ("top_k", "bald"):
+        raise ParameterError(
+            "The 'strategy' parameter of simulate_search must be 'top_k' or 'bald'. "
+            f"Got {strategy!r}."
+        )
+    selection = TopK(k) if strategy == "top_k" else Bald(k)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     finder = ToyFinder(
@@ -291,7 +300,7 @@ def simulate_search(
         for i in range(n_graders)
     ]
     for _ in range(n_iterations):
-        project.iterate(finder, finder, k=k, strategy=strategy)
+        project.iterate(finder, finder, selection)
         for g in graders:
             g.grade(project)
         project.apply(add_negatives=add_negatives)
