@@ -18,7 +18,8 @@ from clusterlens import __version__
 from clusterlens.errors import ClusterlensError, ParameterError
 
 FORMAT_NAME = "clusterlens-dataset"
-FORMAT_VERSION = 1
+# 1: float32 images; 2: images may be noise-quantised integers (``image_encoding``)
+FORMAT_VERSION = 2
 _RESERVED_PARAMS = ("index", "label")
 _COMPLETE = "complete.json"
 _RECORDS = "_records"

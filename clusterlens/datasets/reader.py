@@ -16,6 +16,12 @@ from clusterlens.datasets._format import (
     _read_records,
     _written_indices,
 )
+from clusterlens.datasets.encoding import (
+    _RECORD_KEY,
+    _SCALING_ARRAYS,
+    DatasetImages,
+    image_encoding,
+)
 from clusterlens.datasets.loading import Augmentation, TorchLensDataset, center_crop
 from clusterlens.errors import ParameterError
 
@@ -35,8 +41,10 @@ class LensDataset:
 
     Attributes
     ----------
-    images : zarr.Array, shape (N, n_bands, H, W)
-        The pixels in nanomaggies, read lazily.
+    images : DatasetImages, shape (N, n_bands, H, W)
+        The pixels as float32 nanomaggies, read and decoded lazily (``images[i]``;
+        ``images.encoding`` says how they are stored, ``images.step`` the quantisation step
+        of each image and band and ``images.noise_sigma`` the noise measured on it).
     labels : numpy.ndarray of int8, shape (N,)
         1 for lenses, 0 for non-lenses (-1 for images not written, incomplete datasets only).
     params : astropy.table.Table
@@ -70,16 +78,31 @@ class LensDataset:
         self.bands = tuple(meta["bands"])
         self.pixel_scale = float(meta["pixel_scale_arcsec"])
         self.image_shape = tuple(meta["image_shape"])
-        self.images = zarr.open_array(self.path / "images", mode="r")
+        encoding = image_encoding(meta)["name"]
+        scaling = {}
         if self.complete:
             self.labels = zarr.open_array(self.path / "labels", mode="r")[:]
             params = _read_parquet_table(self.path / "params.parquet")
+            if encoding == "quantized":
+                scaling = {
+                    name: zarr.open_array(self.path / name, mode="r")[:]
+                    for name, _ in _SCALING_ARRAYS
+                }
         else:
             records = _read_records(self.path)
             self.labels = np.full(meta["n_images"], -1, dtype=np.int8)
             for r in records:
                 self.labels[r["index"]] = r["label"]
             params = _records_table(records)
+            if encoding == "quantized":
+                scaling = _records_scaling(records, meta["n_images"], len(self.bands))
+        self.images = DatasetImages(
+            zarr.open_array(self.path / "images", mode="r"),
+            encoding,
+            step=scaling.get("image_step"),
+            offset=scaling.get("image_offset"),
+            noise_sigma=scaling.get("noise_sigma"),
+        )
         all_indices = np.asarray(params["index"], dtype=np.int64)
         if _indices is None:
             self.indices = all_indices
@@ -199,6 +222,18 @@ def _read_parquet_table(path: Path):
         else:
             table[name] = values.astype(str) if values.dtype == object else values
     return table
+
+
+def _records_scaling(records: list[dict], n_images: int, n_bands: int) -> dict:
+    """The quantisation arrays of an unfinished dataset, from its records (NaN: not written)."""
+    out = {}
+    for name, dtype in _SCALING_ARRAYS:
+        values = np.full((n_images, n_bands), np.nan, dtype=dtype)
+        key = _RECORD_KEY[name]
+        for r in records:
+            values[r["index"]] = [np.nan if v is None else v for v in r["encoding"][key]]
+        out[name] = values
+    return out
 
 
 def _records_table(records: list[dict]):
