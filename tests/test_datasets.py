@@ -371,7 +371,7 @@ def test_dataset_images_index_like_orthogonal_numpy(tmp_path):
     mask = np.array([True, False, False, True])
     np.testing.assert_array_equal(ds.images.get_orthogonal_selection((mask,)), full[mask])
     assert ds.images.shape == (4, *SHAPE) and ds.images.dtype == np.float32
-    with pytest.raises(ParameterError, match="up to 4 indices"):
+    with pytest.raises(ParameterError, match="up to 4 indices.*Got \\(Ellipsis, 0\\)"):
         ds.images[..., 0]
 
 

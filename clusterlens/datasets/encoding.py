@@ -175,7 +175,8 @@ class DatasetImages:
         The stored array (int32 for quantised datasets).
     step, offset : numpy.ndarray of float64, shape (N, band), or None
         Pixel = ``offset + step * stored`` [nanomaggies] (quantised datasets; NaN for
-        images not yet written).  The rounding error is at most ``step / 2``.
+        images not yet written).  The rounding error is at most ``step / 2`` (plus
+        float32's rounding of the value read back).
     noise_sigma : numpy.ndarray of float64, shape (N, band), or None
         The per-band noise measured on each image when it was written [nanomaggies].
     """
@@ -208,8 +209,8 @@ class DatasetImages:
         selection = key if isinstance(key, tuple) else (key,)
         if len(selection) > self.ndim or any(k is Ellipsis or k is None for k in selection):
             raise ParameterError(
-                "Dataset images take up to 4 indices (image, band, y, x), each an integer, a "
-                f"slice or an array of them; got {key!r}."
+                f"The index of DatasetImages must be up to {self.ndim} indices (image, band, "
+                f"y, x), each an integer, a slice or an array of them. Got {key!r} instead."
             )
         selection = tuple(
             k if isinstance(k, Integral | slice) else np.asarray(k) for k in selection
