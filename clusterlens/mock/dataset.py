@@ -165,6 +165,7 @@ def simulate_dataset(
     batch_size: int = 8,
     progress: bool = True,
     overwrite: bool = False,
+    storage: str | None = None,
 ) -> LensDataset:
     """Write ``n_images`` images (half mock lenses, half untouched cutouts) to ``path``.
 
@@ -198,6 +199,10 @@ def simulate_dataset(
         Show a tqdm progress bar.
     overwrite : bool
         Delete an existing dataset at ``path`` first.
+    storage : {"quantized", "float32"}, optional
+        How the images are stored (:class:`~clusterlens.datasets.DatasetWriter`): by default
+        integers of 1/8 of each image's noise (0.10 MB per 223^2 image, RMS error 0.036
+        sigma), or the format an unfinished dataset being resumed already has.
 
     Returns
     -------
@@ -239,6 +244,7 @@ def simulate_dataset(
         pixel_scale=config.observation.pixel_scale,
         creator=_CREATOR,
         attrs=attrs,
+        storage=storage,
         overwrite=overwrite,
     )
     if writer.complete:
