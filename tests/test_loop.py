@@ -571,6 +571,25 @@ def test_files_that_are_not_projects_are_refused_unchanged(tmp_path, kind, capsy
     assert path.read_bytes() == before  # nothing was written
 
 
+def test_csv_import_reads_iso_dates_and_unix_seconds(tmp_path):
+    path = tmp_path / "p.sqlite"
+    p = SearchProject.create(path, _objects())
+    p.record_iteration("m", ["a", "b", "c"], [0.9, 0.8, 0.7], k=3)
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_text(
+        "object_id,iteration,grader,is_lens,grade,decided_at\n"
+        "a,1,Ann,1,A,2026-12-03T17:40:00+00:00\n"
+        "b,1,Ann,0,,2026-12-03T18:40:00\n"  # no zone: UTC
+        "c,1,Ann,0,,1764783600.5\n"
+    )
+    assert p.import_decisions_csv(csv_path) == 3
+    when = {r["object_id"]: r["decided_at"] for r in p.decisions(1)}
+    assert when == {"a": 1796319600.0, "b": 1796323200.0, "c": 1764783600.5}
+    csv_path.write_text("object_id,iteration,grader,is_lens,decided_at\na,1,Bob,1,3 Dec\n")
+    with pytest.raises(ParameterError, match="line 2.*ISO 8601"):
+        p.import_decisions_csv(csv_path)
+
+
 def test_csv_imports_bom_latin1_and_read_only_projects(tmp_path):
     path = tmp_path / "p.sqlite"
     p = SearchProject.create(path, _objects())

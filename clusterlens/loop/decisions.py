@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clusterlens._provenance import unix_time
 from clusterlens._validation import check_array, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.loop._store import ProjectStore, check_iteration, now
@@ -196,7 +197,8 @@ class DecisionsMixin(ProjectStore):
 
         Columns: ``object_id``, ``iteration``, ``grader``, ``is_lens`` (1/0, true/false,
         yes/no), optional ``grade`` (A/B/C, empty for non-lenses), ``arc_points`` (JSON
-        ``[[x, y], ...]`` in arcsec, or empty) and ``decided_at`` (Unix time). Every row is
+        ``[[x, y], ...]`` in arcsec, or empty) and ``decided_at`` (an ISO 8601 date, UTC unless
+        it names its zone, or Unix seconds). Every row is
         checked before anything is written; an error names the line.
         """
         rows = []
@@ -228,7 +230,7 @@ class DecisionsMixin(ProjectStore):
                             rec["is_lens"],
                             rec.get("grade") or None,
                             json.loads(pts) if pts else None,
-                            float(when) if when else None,
+                            unix_time(when) if when else None,
                         )
                     )
                 except (ValueError, TypeError) as exc:
