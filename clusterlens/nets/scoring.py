@@ -17,10 +17,11 @@ How it runs
 * The checkpoint's own input transform is applied (never another one), the images are cut to
   the side the network was trained on (the checkpoint's training crop), and every batch is
   checked for NaN/inf pixels and for its shape before the network sees it.
-* ``torch.inference_mode``; on GPU bf16 autocast (fp16 where bf16 is unsupported) and
-  ``channels_last``; on CPU ``torch`` threads, channels_last and, optionally, bf16 autocast
-  (see ``docs/scoring.md`` for what each measured on a Zen 5 CPU).  The classification head
-  always runs in float32 so that scores keep their resolution.
+* ``torch.inference_mode``, batch norms folded into the convolutions, ``channels_last``; on
+  GPU bf16 (fp16 where bf16 is unsupported); on CPU ``torch`` threads and, optionally, bf16
+  or int8 (``precision="int8"``, calibrated on a dataset); see ``docs/scoring.md`` for what
+  each measured on a Zen 5 CPU.  The classification head always runs in float32 so that
+  scores keep their resolution.
 * A pool of reader threads loads the next batches while the network works.
 * The catalog is cut into chunks of ``chunk_size`` objects; each finished chunk is written as
   one Parquet part (temporary name, then rename) in ``<out>.parts/``.  A killed run is simply
@@ -30,6 +31,15 @@ How it runs
 * ``workers > 1`` spreads the chunks over a local Dask cluster (one process and one model per
   worker); ``scheduler="tcp://host:8786"`` uses a running Dask cluster whose workers can read
   the checkpoint, the cutouts and the output folder (a shared file system).
+
+Where it lives
+--------------
+This module holds :class:`Scorer`; the pieces it composes are private modules, in the order
+of the data flow: ``_scoring_config`` (:class:`ScoringConfig`, :class:`ScoringError`),
+``_scoring_inputs`` (catalog objects and dataset images, their checks, the reader threads),
+``_runtime`` (device, precision, the prepared network; shared with training),
+``_scoring_run`` (the engine, one chunk, Dask) and ``_scoring_table`` (parts, manifests and
+the final table).
 """
 
 from __future__ import annotations
