@@ -515,3 +515,19 @@ def test_fast_asinh_equals_torch_asinh():
     grad = x[:5].clone().requires_grad_()
     _asinh(grad).sum().backward()  # tensors with gradients keep torch's differentiable asinh
     assert grad.grad is not None
+
+
+def test_runtime_device_and_precision_rules():
+    from clusterlens.nets._runtime import resolve_device, scoring_dtype, training_dtype
+
+    cpu = torch.device("cpu")
+    assert resolve_device("cpu") == cpu
+    with pytest.raises(ParameterError, match="Unknown device"):
+        resolve_device("gpu-please")
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError, match="CUDA is not available"):
+            resolve_device("cuda:1")
+    assert scoring_dtype("auto", cpu) is None and scoring_dtype("int8", cpu) is None
+    assert scoring_dtype("bf16", cpu) == torch.bfloat16
+    assert scoring_dtype("fp16", cpu) == torch.float16
+    assert training_dtype(None, cpu) is None and training_dtype(True, cpu) == torch.bfloat16
