@@ -49,6 +49,7 @@ from clusterlens._validation import check_int
 from clusterlens.datasets import Augmentation, LensDataset
 from clusterlens.errors import ParameterError
 from clusterlens.metrics import roc_auc
+from clusterlens.nets._runtime import autocast, resolve_device, training_dtype
 from clusterlens.nets.augment import GENERALISATION, SkyAugmentation
 from clusterlens.nets.checkpoint import (
     CheckpointError,
@@ -467,15 +468,7 @@ class Trainer:
 
     @staticmethod
     def _device(name: str) -> torch.device:
-        if name == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            device = torch.device(name)
-        except RuntimeError as exc:
-            raise ParameterError(f"Unknown device {name!r}.") from exc
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ParameterError(f"Device {name!r} was asked for but CUDA is not available.")
-        return device
+        return resolve_device(name)
 
     @staticmethod
     def _as_dataset(data, name: str) -> LensDataset:
@@ -530,14 +523,7 @@ class Trainer:
             )
         else:
             scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
-        amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
-        amp_dtype = None
-        if amp:
-            amp_dtype = (
-                torch.bfloat16
-                if device.type == "cpu" or torch.cuda.is_bf16_supported()
-                else torch.float16
-            )
+        amp_dtype = training_dtype(cfg.amp, device)
         scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
         return model, optimizer, scheduler, scaler, amp_dtype
 
@@ -547,9 +533,7 @@ class Trainer:
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
     def _step(self, model, optimizer, scaler, x, y, amp_dtype, grad_clip=None) -> float:
-        with torch.autocast(
-            x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
-        ):
+        with autocast(x.device.type, amp_dtype):
             loss = nn.functional.cross_entropy(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -604,9 +588,7 @@ class Trainer:
         with torch.inference_mode():
             for images, labels in loader:
                 x = self._prepare(images, device, transform, self._channels_last)
-                with torch.autocast(
-                    device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
-                ):
+                with autocast(device.type, amp_dtype):
                     logits = model(x).float()
                 y = labels.to(device).long()
                 losses.append(nn.functional.cross_entropy(logits, y, reduction="sum").item())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 
 from clusterlens._validation import check_scalar
@@ -34,6 +35,15 @@ __all__ = [
 #: 5-sigma depth targets g = 24.0, r = 23.4, z = 22.5 (0.45" galaxy): the 5-sigma flux
 #: 10^((22.5 - m) / 2.5) spread over a noise-equivalent area of about 65 pixels of 0.262".
 LEGACY_SURVEYS_NOISE = (0.006, 0.011, 0.025)
+
+
+def _asinh(x: torch.Tensor) -> torch.Tensor:
+    """``torch.asinh``; on CPU float tensors without gradients numpy's vectorised arcsinh,
+    which measured 30 times faster than torch's on a Zen 5 core (3.4 ms against 102 ms for
+    32 x 3 x 223 x 223), the bulk of the scorer's per-batch work besides the network."""
+    if x.device.type == "cpu" and not x.requires_grad and x.dtype in (torch.float32, torch.float64):
+        return torch.from_numpy(np.arcsinh(x.numpy()))
+    return torch.asinh(x)
 
 
 class InputTransform:
@@ -90,7 +100,7 @@ class AsinhStretch(InputTransform):
                 f"{images.shape[-3]} (shape {tuple(images.shape)})."
             )
         scales = torch.tensor(self.scales, dtype=images.dtype, device=images.device)
-        return torch.asinh(images / scales[:, None, None]) * (1.0 / self.divisor)
+        return _asinh(images / scales[:, None, None]) * (1.0 / self.divisor)
 
     def to_dict(self) -> dict:
         return {
@@ -248,7 +258,7 @@ class RobustAsinhStretch(InputTransform):
             images, inner_radius=self.inner_radius, clip=self.clip
         )
         scaled = (images - background) / (noise * self.softening)
-        return torch.asinh(scaled) * (1.0 / self.divisor)
+        return _asinh(scaled) * (1.0 / self.divisor)
 
     def to_dict(self) -> dict:
         return {

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from clusterlens.errors import ClusterlensError, ParameterError
+from clusterlens.nets._runtime import forward_parts
 
 __all__ = [
     "ENSEMBLE_FORMAT",
@@ -95,8 +96,6 @@ def sample_logits(model, x: torch.Tensor, n_samples: int, *, amp_dtype=None) -> 
     built-in ones), the body runs once and the head ``n_samples`` times; any other network
     runs ``n_samples`` full forward passes.
     """
-    from clusterlens.nets.scoring import forward_parts
-
     body_has_dropout = True
     if hasattr(model, "features") and hasattr(model, "head"):
         head_drop = set(_dropouts(model.head))
