@@ -105,6 +105,8 @@ BLUE_CLOUD = np.array(
 )
 
 _BCG_SIZE_RELATIONS = ("bernardi2007", "shen2003")
+#: Confusers that overwrite pixels after the noise (clusterlens.confusers.apply_masks).
+_MASKING_KINDS = ("bright_star", "mask")
 #: Members above this stellar mass are always red (massive satellites are quenched).
 _BLUE_LOG_MSTAR_MAX = 11.0
 _KPC_PER_MPC = 1000.0
@@ -462,7 +464,9 @@ class SyntheticClusterField:
         return float(self.cosmology.angular_diameter_distance(self.redshift).to_value(u.Mpc))
 
     # --- drawing --------------------------------------------------------------------------
-    def draw(self, seed=None, *, hard_negative: bool = False, confusers=None) -> SyntheticField:
+    def draw(
+        self, seed=None, *, hard_negative: bool = False, confusers=None, trim: int = 0
+    ) -> SyntheticField:
         """Draw one realisation.
 
         Parameters
@@ -476,12 +480,28 @@ class SyntheticClusterField:
         confusers : sequence of str, optional
             Paint exactly these kinds (:data:`clusterlens.confusers.CONFUSER_KINDS`) instead
             of drawing them from the configured rates.
+        trim : int
+            Pixels cut from each side of the returned images, ``0 <= 2 trim < size``: the
+            field is drawn and convolved at ``size`` (the light of the cut border still
+            reaches the pixels kept) and the images are the centred ``size - 2 trim`` square
+            of ``draw(seed)``'s, the same pixels to rounding (the same random stream), made
+            without convolving the cut border.  The mock sky trims the PSF margin this way.
 
         Returns
         -------
         SyntheticField
         """
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        if (
+            isinstance(trim, bool)
+            or not isinstance(trim, int | np.integer)
+            or not 0 <= 2 * trim < self.size
+        ):
+            raise ParameterError(
+                "The 'trim' parameter of SyntheticClusterField.draw must be an integer with "
+                f"0 <= 2 trim < size ({self.size}). Got {trim!r} instead."
+            )
+        trim = int(trim)
         cond = self.conditions
         scale = cond.pixel_scale
         half_width = 0.5 * self.size * scale  # arcsec
@@ -507,14 +527,25 @@ class SyntheticClusterField:
             self._paint_sersics(image, icl)
         self._paint_stars(image, stars)
         paint_confusers(image, conf, pixel_scale=scale, spike_angles=self.config.spike_angles)
-        smooth = convolve(image, cond.psfs, pixel_scale=scale)
+        # saturated stars and masks are laid on the whole field (their geometry follows its
+        # size, a bleed trail starts where the core saturates, maybe in the border): such a
+        # field is observed whole and cropped after them
+        masked = any(c.kind in _MASKING_KINDS for c in conf)
+        early = 0 if masked else trim
+        smooth = convolve(image, cond.psfs, pixel_scale=scale, trim=early)
         noisy = np.empty(smooth.shape, np.float32)
         smooth32 = np.empty(smooth.shape, np.float32)
-        normal = rng.standard_normal(smooth.shape)
+        # the whole field's deviates, whatever is kept: the same stream with or without trim
+        normal = rng.standard_normal(image.shape)
+        if early:
+            normal = normal[:, early:-early, early:-early]
         add_sky_and_shot_noise(smooth, normal, cond.sky_sigma, cond.gain, noisy, smooth32)
         mask = apply_masks(
             noisy, smooth32, conf, pixel_scale=scale, saturation_level=self.config.saturation_level
         )
+        if trim and masked:
+            keep = (slice(None), slice(trim, -trim), slice(trim, -trim))
+            noisy, smooth32, mask = (np.ascontiguousarray(a[keep]) for a in (noisy, smooth32, mask))
         return SyntheticField(
             noisy, smooth32, members, field_gal, stars, tuple(conf), mask, bool(hard_negative)
         )

@@ -241,6 +241,28 @@ def test_moffat_and_mixed_convolution_match_a_direct_2d_convolution():
     np.testing.assert_allclose(convolve(point, MoffatPSF(1.3, 3.0)).sum(axis=(1, 2)), 1.0)
 
 
+def test_trimmed_convolution_is_the_crop_of_the_whole_one():
+    from scipy.signal import fftconvolve
+
+    rng = np.random.default_rng(3)
+    psfs = [MoffatPSF(1.6, 2.5), GaussianPSF(1.2), PixelPSF(MoffatPSF(1.0, 4.0).image(PIX))]
+    # the mock's box and margin, a trim wider than the kernel, kernels larger than the image
+    for n, trim in ((277, 27), (64, 5), (64, 40 // 2), (31, 12), (16, 3), (21, 0)):
+        img = rng.random((3, n, n))
+        whole = convolve(img, psfs)
+        out = convolve(img, psfs, trim=trim)
+        kept = (slice(trim, n - trim),) * 2
+        assert out.shape == (3, n - 2 * trim, n - 2 * trim)
+        # the Gaussian passes sum the kept pixels in the same order: the same numbers
+        np.testing.assert_array_equal(out[1], whole[1][kept])
+        for band, psf in enumerate(psfs):
+            linear = fftconvolve(img[band], psf.image(PIX), mode="same")[kept]
+            np.testing.assert_allclose(out[band], linear, rtol=0, atol=1e-13 * linear.max())
+    for bad in (-1, 1.5, True, 8):
+        with pytest.raises(ParameterError, match="'trim'"):
+            convolve(np.ones((3, 16, 16)), GaussianPSF(1.0), trim=bad)
+
+
 def test_moffat_validation():
     with pytest.raises(ParameterError, match="'beta'"):
         MoffatPSF(1.3, 1.0)

@@ -12,10 +12,9 @@ __all__: list[str] = []
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _add_shifted(dst, src, weight, shift):
-    """dst[j] += weight * src[j + shift] wherever j + shift is inside src (same length)."""
-    n = dst.size
+    """dst[j] += weight * src[j + shift] wherever j + shift is inside src."""
     j0 = max(0, -shift)
-    j1 = min(n, n - shift)
+    j1 = min(dst.size, src.size - shift)
     if j1 <= j0:
         return
     # views starting at 0, so that the loop carries no index checks and vectorises
@@ -26,23 +25,29 @@ def _add_shifted(dst, src, weight, shift):
 
 
 @njit(cache=True, error_model="numpy")
-def convolve_separable(image, profile, out):
-    """``out`` = ``image`` convolved with ``outer(profile, profile)`` (odd length), the same
-    size as ``image`` and centred on it, zero outside: ``fftconvolve(mode="same")``'s result,
-    summed directly in two 1-D passes."""
+def convolve_separable(image, profile, out, trim=0):
+    """``out`` = ``image`` convolved with ``outer(profile, profile)`` (odd length), centred
+    on it, zero outside: ``fftconvolve(mode="same")``'s result summed directly in two 1-D
+    passes, without its ``trim`` outer pixels on each side (``out`` is ``(ny - 2 trim,
+    nx - 2 trim)``).  Only the rows and columns the kept pixels need are summed, each pixel
+    in the same order as with ``trim = 0``, so the kept pixels are the same numbers."""
     ny, nx = image.shape
     k = profile.size
     h = k // 2
-    rows = np.zeros((ny, nx))
-    for i in range(ny):
+    oy, ox = ny - 2 * trim, nx - 2 * trim
+    # first pass (along x) on the rows the second pass reads, at the kept columns only
+    r0 = max(0, trim - h)
+    r1 = min(ny, ny - trim + h)
+    rows = np.zeros((r1 - r0, ox))
+    for i in range(r0, r1):
         for t in range(k):
-            _add_shifted(rows[i], image[i], profile[t], h - t)
+            _add_shifted(rows[i - r0], image[i], profile[t], trim + h - t)
     out[:, :] = 0.0
-    for i in range(ny):
+    for i in range(oy):
         for t in range(k):
-            src = i + h - t
-            if 0 <= src < ny:
-                _add_shifted(out[i], rows[src], profile[t], 0)
+            src = i + trim + h - t
+            if r0 <= src < r1:
+                _add_shifted(out[i], rows[src - r0], profile[t], 0)
     return out
 
 
