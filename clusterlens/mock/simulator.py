@@ -41,6 +41,7 @@ from clusterlens import cosmology as cosmo
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.lensing import pixel_grid
+from clusterlens.mock._kernels import placement_candidates
 from clusterlens.mock.config import MockConfig
 from clusterlens.observe import SurveyConditions, add_arc_noise, arc_snr, convolve, inject
 from clusterlens.observe.photometry import nanomaggies_to_mag
@@ -904,31 +905,27 @@ class MockLensSimulator:
         return {"row": row, "source": source, "s": s2, "theta_e": theta_e2, "mu_pix": mu}
 
     def _place(self, maps: LensMaps, s: float, theta_e: float, rng):
-        fxx, fxy, fyy = maps.fxx, maps.fxy, maps.fyy
-        det = (1.0 - s * fxx) * (1.0 - s * fyy) - (s * fxy) ** 2
-        kappa = 0.5 * (fxx + fyy) * s
-        gamma = np.hypot(0.5 * (fxx - fyy), fxy) * s
-        lam_t, lam_r = 1.0 - kappa - gamma, 1.0 + gamma - kappa
         pcfg = self.config.placement
-        ok = (
-            self._inner
-            & (np.abs(det) * pcfg.min_magnification <= 1.0)
-            & (np.abs(lam_t) < np.abs(lam_r))
-            & (self._r <= pcfg.max_radius * theta_e)
-        )
-        idx = np.flatnonzero(ok)
+        m = self.margin
+        # pixels of the crop with |mu| >= min_magnification on the tangential side within
+        # max_radius Einstein radii (one pass, clusterlens.mock._kernels)
+        idx, det, w = placement_candidates(
+            maps.fxx, maps.fxy, maps.fyy, self._r, s, pcfg.min_magnification,
+            pcfg.max_radius * theta_e, m, m + self.crop, pcfg.magnification_weight_cap,
+        )  # fmt: skip
         if not idx.size:
             return None
         cap = pcfg.magnification_weight_cap
         if cap > 1.0:  # favour the pixels next to the critical curves
-            w = np.minimum(1.0 / np.abs(det.ravel()[idx]), cap)
-            k = int(idx[np.searchsorted(np.cumsum(w), rng.uniform(0.0, w.sum()), side="right")])
+            pick = int(np.searchsorted(np.cumsum(w), rng.uniform(0.0, w.sum()), side="right"))
         else:
-            k = int(idx[rng.integers(idx.size)])
+            pick = int(rng.integers(idx.size))
+        k = int(idx[pick])
+        det_k = float(det[pick])
         ax, ay = maps.deflection
         bx = self._x.flat[k] - s * ax.flat[k]
         by = self._y.flat[k] - s * ay.flat[k]
-        mu = 1.0 / max(abs(det.flat[k]), 1e-12)
+        mu = 1.0 / max(abs(det_k), 1e-12)
         # jitter within the pixel's source-plane footprint (pixel area / |mu|)
         half = 0.5 * self.conditions.pixel_scale / math.sqrt(mu)
         bx += rng.uniform(-half, half)
@@ -959,12 +956,10 @@ class MockLensSimulator:
             light2 = self._render_light(maps, extra["s"], extra["source"])
             extra["raw_total"] = light2.sum(axis=(1, 2))
             arc = arc + light2
-        # the PSF sees the whole simulated box; the shot noise only the pixels that are kept
-        m, c = self.margin, self.crop
+        # the PSF sees the whole simulated box; only the kept pixels are convolved and noised
         cond = self.scene_conditions(scene)
         psfs = self._psfs if scene.conditions is None else cond.psfs
-        smooth = convolve(arc, psfs, pixel_scale=cond.pixel_scale)
-        clean = np.ascontiguousarray(smooth[:, m : m + c, m : m + c])
+        clean = convolve(arc, psfs, pixel_scale=cond.pixel_scale, trim=self.margin)
         noisy = add_arc_noise(clean, cond, rng).astype(np.float32)
         return noisy, clean, raw_total
 
