@@ -421,6 +421,17 @@ def test_placement_kernel_picks_the_pixels_of_the_numpy_rule(sim, scene):
         np.testing.assert_array_equal(w, np.minimum(1.0 / np.abs(det.ravel()[want]), cap))
 
 
+def test_lens_maps_hold_the_summed_hessian_and_kappa_plus_gamma(sim, scene):
+    maps, _ = next(sim.lens_maps(scene, np.random.default_rng(4)))
+    xf, yf = sim._x.ravel(), sim._y.ravel()
+    halo, gal = maps.halo._hessian(xf, yf), maps.members._hessian(xf, yf)
+    fxx, fxy, fyy = ((a + b).reshape(maps.shape) for a, b in zip(halo, gal, strict=True))
+    for got, want in ((maps.fxx, fxx), (maps.fxy, fxy), (maps.fyy, fyy)):
+        np.testing.assert_array_equal(got, want)
+    kpg = 0.5 * (fxx + fyy) + np.hypot(0.5 * (fxx - fyy), fxy)
+    np.testing.assert_array_equal(maps.kappa_plus_gamma, kpg)
+
+
 def test_rescaled_map_equals_lens_built_at_the_source_redshift(results, scene):
     """One map at z_ref times D_ls/D_s ratios == the lens made directly for z_s."""
     from clusterlens.profiles import ENFW

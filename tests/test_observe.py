@@ -127,6 +127,39 @@ def test_noise_of_a_flat_arc_has_the_poisson_variance():
     np.testing.assert_array_equal(noisy, again)
 
 
+def test_arc_noise_draws_what_numpy_poisson_draws():
+    # the one-pass kernel takes the same deviates from the stream as rng.poisson: arcs
+    # from nothing to many counts, exact zeros and FFT ringing (tiny values of either sign)
+    cond = SurveyConditions()
+    gen = np.random.default_rng(1)
+    arc = gen.standard_normal((3, 61, 61)) ** 4 * 0.02
+    arc[:, ::7] = 1e-22
+    arc[:, :, ::11] = 0.0
+    arc[:, ::13] = -1e-18
+    arc[:, ::5, ::5] = 0.3  # lam >= 10 in every band (PTRS)
+    arc[1, 3, 3] = 4e-3
+    gain = cond.gain[:, None, None]
+    assert (cond.gain * 0.3 >= 10).all()
+    for seed in range(4):
+        ref_rng, rng = np.random.default_rng(seed), np.random.default_rng(seed)
+        want = ref_rng.poisson(np.clip(arc, 0.0, None) * gain) / gain
+        np.testing.assert_array_equal(add_arc_noise(arc, cond, rng), want)
+        assert rng.random() == ref_rng.random()  # the stream goes on where numpy's does
+
+
+def test_arc_snr_and_visible_pixels_are_the_numpy_sums():
+    from clusterlens.mock.simulator import visible_pixels
+
+    cond = SurveyConditions()
+    arc = np.random.default_rng(2).standard_normal((3, 41, 41)) ** 2 * 0.01 - 0.002
+    img = np.clip(arc, 0.0, None)
+    var = cond.sky_sigma[:, None, None] ** 2 + img / cond.gain[:, None, None]
+    np.testing.assert_allclose(arc_snr(arc, cond), np.sqrt((img**2 / var).sum(axis=(1, 2))))
+    for k in (0.5, 1.0, 3.0):
+        above = (img * img > k * k * var).reshape(3, -1).sum(axis=1)
+        assert visible_pixels(arc, cond, k) == above.max() > 0
+
+
 def test_arc_snr_combines_bands_in_quadrature():
     cond = SurveyConditions()
     arc = np.zeros((3, 21, 21))

@@ -55,3 +55,18 @@ def placement_candidates(fxx, fxy, fyy, r, s, min_mag, r_max, start, stop, cap):
             weight[k] = min(1.0 / abs(det), cap)
             k += 1
     return idx[:k], det_out[:k], weight[:k]
+
+
+@njit(cache=True, error_model="numpy")
+def summed_hessian(halo_xx, halo_xy, halo_yy, gal_xx, gal_xy, gal_yy, fxx, fxy, fyy, kpg):
+    """``f = halo + galaxies`` for the three Hessian components (flat arrays) and
+    ``kappa + gamma = (fxx + fyy) / 2 + hypot((fxx - fyy) / 2, fxy)`` into ``kpg``, in one
+    pass (the numpy expressions of ``LensMaps``, the same numbers)."""
+    for i in range(fxx.size):
+        a = halo_xx[i] + gal_xx[i]
+        b = halo_xy[i] + gal_xy[i]
+        c = halo_yy[i] + gal_yy[i]
+        fxx[i] = a
+        fxy[i] = b
+        fyy[i] = c
+        kpg[i] = 0.5 * (a + c) + math.hypot(0.5 * (a - c), b)

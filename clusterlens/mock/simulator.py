@@ -41,9 +41,10 @@ from clusterlens import cosmology as cosmo
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.lensing import pixel_grid
-from clusterlens.mock._kernels import placement_candidates
+from clusterlens.mock._kernels import placement_candidates, summed_hessian
 from clusterlens.mock.config import MockConfig
-from clusterlens.observe import SurveyConditions, add_arc_noise, arc_snr, convolve, inject
+from clusterlens.observe import SurveyConditions, add_arc_noise, convolve, inject
+from clusterlens.observe.noise import _snr_and_visible
 from clusterlens.observe.photometry import nanomaggies_to_mag
 from clusterlens.profiles import SIEPopulation, get_profile
 from clusterlens.profiles.base import Composite, MassProfile
@@ -344,11 +345,12 @@ class LensMaps:
         mh = members_hessian if members_hessian is not None else members._hessian(xf, yf)
         self._members_deflection = members_deflection
         hh = halo._hessian(xf, yf)
-        fxx, fxy, fyy = (a + b for a, b in zip(hh, mh, strict=True))
+        fxx, fxy, fyy, kpg = (np.empty(xf.size) for _ in range(4))
+        # f = halo + galaxies and kappa + gamma in one pass
+        summed_hessian(*(np.ascontiguousarray(a, dtype=np.float64) for a in (*hh, *mh)),
+                       fxx, fxy, fyy, kpg)  # fmt: skip
         self.fxx, self.fxy, self.fyy = (v.reshape(self.shape) for v in (fxx, fxy, fyy))
-        kappa = 0.5 * (self.fxx + self.fyy)
-        gamma = np.hypot(0.5 * (self.fxx - self.fyy), self.fxy)
-        self.kappa_plus_gamma = kappa + gamma
+        self.kappa_plus_gamma = kpg.reshape(self.shape)
         self._deflection = None
         self._region = None
         c = (self.shape[0] // 2, self.shape[1] // 2)
@@ -522,6 +524,7 @@ class MockLensSimulator:
         # Gaussian PSFs: convolve applies them as two 1-D passes (separable); Moffat PSFs go
         # through one FFT of the three bands with cached kernel transforms
         self._psfs = self.conditions.psfs
+        self._last_ratio_table = None
 
     def scene_conditions(self, scene: ClusterScene) -> SurveyConditions:
         """The observing conditions of ``scene``: its own, or the simulator's nominal ones."""
@@ -806,12 +809,21 @@ class MockLensSimulator:
 
     def _min_source_redshift(self, z_lens, s_min):
         """Lowest source redshift whose distance ratio reaches ``s_min`` of the reference."""
-        zs = np.linspace(z_lens + 1e-3, self.z_ref, 256)
-        ratio = self._distance_ratio(z_lens, zs) / self._distance_ratio(z_lens, self.z_ref)
+        zs, ratio, ratio_ref = self._ratio_table(z_lens)
         z_needed = float(np.interp(s_min, ratio, zs))
-        return max(z_needed, z_lens + _MIN_SOURCE_BEHIND), float(
-            self._distance_ratio(z_lens, self.z_ref)
-        )
+        return max(z_needed, z_lens + _MIN_SOURCE_BEHIND), ratio_ref
+
+    def _ratio_table(self, z_lens):
+        """``(z, D_ls/D_s over its z_ref value, D_ls/D_s at z_ref)`` on 256 source redshifts
+        for a cluster at ``z_lens``; kept for the last cluster (every halo draw of a cluster
+        asks for the same table)."""
+        cached = self._last_ratio_table
+        if cached is None or cached[0] != z_lens:
+            zs = np.linspace(z_lens + 1e-3, self.z_ref, 256)
+            ref = self._distance_ratio(z_lens, self.z_ref)
+            cached = (z_lens, (zs, self._distance_ratio(z_lens, zs) / ref, float(ref)))
+            self._last_ratio_table = cached
+        return cached[1]
 
     def _sources(self, scene, maps, halo_params, s_min, rng, stats):
         cfg = self.config
@@ -838,14 +850,16 @@ class MockLensSimulator:
             second = self._second_source(scene, maps, z_min, ratio_ref, rng)
             result = self._render(scene, maps, s, source, rng, extra=second)
             arc_noisy, arc_clean, raw_total = result
-            snr = np.asarray(arc_snr(arc_clean, self.scene_conditions(scene)))
+            # arc_snr and visible_pixels in one pass over the arc
+            snr, visible = _snr_and_visible(
+                arc_clean, self.scene_conditions(scene), cfg.selection.visible_pixel_sigma
+            )
             snr_total = float(np.sqrt(np.sum(snr**2)))
             if snr_total < cfg.selection.min_arc_snr:
                 stats["snr_rejected"] += 1
                 reason = "arc_snr"
                 continue
-            k_sigma = cfg.selection.visible_pixel_sigma
-            n_visible = visible_pixels(arc_clean, self.scene_conditions(scene), k_sigma)
+            n_visible = int(visible.max())
             if n_visible < cfg.selection.min_visible_pixels:
                 stats["visibility_rejected"] += 1
                 reason = "arc_visibility"
@@ -1046,10 +1060,8 @@ def visible_pixels(arc, conditions, k_sigma: float) -> int:
     conditions : SurveyConditions
     k_sigma : float
     """
-    img = np.clip(np.asarray(arc, dtype=np.float64), 0.0, None)
-    sigma2 = conditions.sky_sigma[:, None, None] ** 2 + img / conditions.gain[:, None, None]
-    above = img * img > (k_sigma * k_sigma) * sigma2
-    return int(above.reshape(above.shape[0], -1).sum(axis=1).max())
+    _, visible = _snr_and_visible(np.asarray(arc, dtype=np.float64), conditions, k_sigma)
+    return int(visible.max())
 
 
 def _row_value(row, name, default):

@@ -66,3 +66,62 @@ def add_sky_and_shot_noise(smooth, normal, sky_sigma, gain, noisy32, smooth32):
                 shot = max(f, 0.0) / g
                 noisy32[b, i, j] = f + normal[b, i, j] * math.sqrt(var_sky + shot)
                 smooth32[b, i, j] = f
+
+
+@njit(cache=True, error_model="numpy")
+def poisson_noise(rng, arc, gain, out):
+    """``out = Poisson(lam) / g`` per band (gain ``g``, ``lam = g max(arc, 0)``), drawing
+    from ``rng`` exactly what ``rng.poisson(lam) / g`` draws.
+
+    numpy draws a mean ``lam < 10`` by multiplying uniforms until the product falls to
+    ``exp(-lam)`` (none for ``lam == 0``) and ``lam >= 10`` by PTRS; this is the same
+    algorithm on the same stream, except that the first uniform is compared with
+    ``1 - lam`` (minus a few ulp) before ``exp(-lam)`` is computed: below that bound it is
+    below ``exp(-lam) >= 1 - lam`` too, and most of an arc's pixels have ``lam << 1``."""
+    nb, ny, nx = arc.shape
+    for b in range(nb):
+        g = gain[b]
+        for i in range(ny):
+            for j in range(nx):
+                lam = max(arc[b, i, j], 0.0) * g
+                if lam >= 10.0:
+                    count = rng.poisson(lam)
+                elif lam == 0.0:
+                    count = 0
+                else:
+                    u = rng.random()
+                    count = 0
+                    if not u < (1.0 - lam) - 4.5e-16:
+                        enlam = math.exp(-lam)
+                        prod = u
+                        while prod > enlam:
+                            count += 1
+                            prod *= rng.random()
+                out[b, i, j] = count / g
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def snr_and_visible_pixels(arc, sky_sigma, gain, k_sigma, snr, visible):
+    """Per band: the matched-filter ``S/N = sqrt(sum f^2 / (sigma^2 + f / g))`` of the
+    noiseless arc (``f = max(arc, 0)``) into ``snr``, and the number of pixels with
+    ``f^2 > k^2 (sigma^2 + f / g)`` (above ``k_sigma`` times their noise) into ``visible``,
+    in one pass."""
+    nb, ny, nx = arc.shape
+    k2 = k_sigma * k_sigma
+    for b in range(nb):
+        s2 = sky_sigma[b] ** 2
+        g = gain[b]
+        total = 0.0
+        count = 0
+        for i in range(ny):
+            for j in range(nx):
+                f = max(arc[b, i, j], 0.0)
+                var = s2 + f / g
+                f2 = f * f
+                total += f2 / var
+                if f2 > k2 * var:
+                    count += 1
+        snr[b] = math.sqrt(total)
+        visible[b] = count
+    return snr, visible
