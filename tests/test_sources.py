@@ -218,6 +218,22 @@ def test_population_draws_are_reproducible_and_respect_min_redshift(config):
     assert pop.draw_table(500, 1, min_redshift=1.0)["redshift"].min() >= 1.0
 
 
+@pytest.mark.parametrize("config", [PAPER, SourcePopulationConfig()], ids=["paper", "default"])
+def test_one_row_draw_is_the_first_row_of_draw_table(config):
+    # the simulator draws its sources one by one without building a Table: the same values
+    # and the same stream as draw_table(1, ...)[0]
+    pop = SourcePopulation(config)
+    for seed in range(5):
+        rng_t, rng_r = np.random.default_rng(seed), np.random.default_rng(seed)
+        want = pop.draw_table(1, rng_t, min_redshift=0.9)[0]
+        got = pop._draw_row(rng_r, min_redshift=0.9)
+        assert list(got) == want.colnames
+        for name in want.colnames:
+            assert got[name] == want[name] or (np.isnan(got[name]) and np.isnan(want[name]))
+        assert rng_r.random() == rng_t.random()
+        assert repr(pop.make_source(got, x=0.5)) == repr(pop.make_source(want, x=0.5))
+
+
 def test_distributions_are_truncated_correctly():
     rng = np.random.default_rng(0)
     v = TruncatedNormal(0.0, 1.0, -0.5, 2.0).sample(rng, 20000)

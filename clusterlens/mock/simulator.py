@@ -834,7 +834,7 @@ class MockLensSimulator:
         reason = "placement"
         for _ in range(cfg.selection.max_source_draws):
             stats["source_draws"] += 1
-            row = self.population.draw_table(1, rng, min_redshift=z_min)[0]
+            row = self._draw_source_row(rng, z_min)
             z_s = float(row["redshift"])
             s = float(self._distance_ratio(scene.z_lens, z_s)) / ratio_ref
             theta_e = maps.einstein_radius(s)
@@ -882,6 +882,14 @@ class MockLensSimulator:
             return self._result(scene, maps, draw, halo_params), "accepted"
         return None, reason
 
+    def _draw_source_row(self, rng, z_min):
+        """One source of the population behind ``z_min``: ``draw_table(1, ...)[0]``, or the
+        population's cheaper ``_draw_row`` (the same values) where it has one."""
+        draw_row = getattr(self.population, "_draw_row", None)
+        if draw_row is not None:
+            return draw_row(rng, min_redshift=z_min)
+        return self.population.draw_table(1, rng, min_redshift=z_min)[0]
+
     def _make_source(self, row, x, y):
         """The light profile of a drawn row at source-plane position ``(x, y)`` [arcsec]."""
         make = getattr(self.population, "make_source", None)
@@ -905,7 +913,7 @@ class MockLensSimulator:
         p = getattr(self.config.source, "second_source_probability", 0.0)
         if p <= 0.0 or rng.uniform() >= p:
             return None
-        row = self.population.draw_table(1, rng, min_redshift=z_min)[0]
+        row = self._draw_source_row(rng, z_min)
         z2 = float(row["redshift"])
         s2 = float(self._distance_ratio(scene.z_lens, z2)) / ratio_ref
         theta_e2 = maps.einstein_radius(s2)
