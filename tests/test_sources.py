@@ -529,3 +529,22 @@ def test_lensed_structured_source_matches_brute_force():
 def test_bad_realistic_population_config_names_the_field(kwargs, name):
     with pytest.raises(ParameterError, match=name):
         SourcePopulationConfig(**kwargs)
+
+
+def test_sources_take_the_zero_point_from_below_not_from_observe():
+    # issue 13: no import arrow from sources back up to observe; the public names stay
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, clusterlens.sources; "
+        "print(any(m.startswith('clusterlens.observe') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    from clusterlens import _photometry, observe
+    from clusterlens.observe import photometry
+
+    assert observe.ZERO_POINT == photometry.ZERO_POINT == _photometry.ZERO_POINT == 22.5
+    assert photometry.mag_to_nanomaggies is _photometry.mag_to_nanomaggies
+    assert photometry.nanomaggies_to_mag is _photometry.nanomaggies_to_mag

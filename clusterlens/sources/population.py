@@ -15,9 +15,9 @@ import numpy as np
 from astropy.table import Table
 from scipy.special import gammainc, gammaincinv, ndtr, ndtri
 
+from clusterlens._photometry import ZERO_POINT
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ParameterError
-from clusterlens.observe.photometry import ZERO_POINT
 from clusterlens.sources.sed import sed_colours
 from clusterlens.sources.sersic import BANDS, Sersic, StructuredSource
 
