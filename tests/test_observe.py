@@ -296,6 +296,21 @@ def test_trimmed_convolution_is_the_crop_of_the_whole_one():
             convolve(np.ones((3, 16, 16)), GaussianPSF(1.0), trim=bad)
 
 
+def test_moffat_kernel_spectrum_is_the_fft_of_the_wrapped_kernel():
+    # the cosine sum used for circular kernels equals rfft2 of the kernel on the grid
+    from scipy import fft as sp_fft
+
+    from clusterlens.observe._kernels import symmetric_kernel_spectrum
+    from clusterlens.observe.psf import _wrapped_kernel
+
+    for fwhm, beta, ly, lx in ((1.5, 3.0, 280, 280), (2.2, 2.5, 320, 300), (0.9, 4.5, 81, 64)):
+        k = MoffatPSF(fwhm, beta).image(PIX)
+        want = sp_fft.rfft2(_wrapped_kernel(k, ly, lx))
+        got = symmetric_kernel_spectrum(k, ly, lx)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-15)
+
+
 def test_moffat_validation():
     with pytest.raises(ParameterError, match="'beta'"):
         MoffatPSF(1.3, 1.0)

@@ -18,7 +18,7 @@ from scipy.special import erf
 
 from clusterlens._validation import check_array, check_scalar
 from clusterlens.errors import ParameterError
-from clusterlens.observe._kernels import convolve_separable
+from clusterlens.observe._kernels import convolve_separable, symmetric_kernel_spectrum
 
 __all__ = [
     "LEGACY_SURVEYS_FWHM",
@@ -386,7 +386,11 @@ def _fft_convolve(image, kernel, key, trim, out):
     full_key = None if key is None else (key, fy, fx, hy, hx)
     kfft = _KERNEL_FFTS.get(full_key) if full_key is not None else None
     if kfft is None:
-        kfft = sp_fft.rfft2(_wrapped_kernel(kernel, fy, fx))
+        if key is not None and key[0] == "moffat":
+            # circular: its transform is a real cosine sum, ~10x cheaper than the FFT
+            kfft = symmetric_kernel_spectrum(np.ascontiguousarray(kernel), fy, fx)
+        else:
+            kfft = sp_fft.rfft2(_wrapped_kernel(kernel, fy, fx))
         if full_key is not None:
             if len(_KERNEL_FFTS) >= _KERNEL_FFT_CACHE:
                 _KERNEL_FFTS.pop(next(iter(_KERNEL_FFTS)))
