@@ -29,7 +29,9 @@ lenses.  The model is documented in ``docs/fields.md``; every number below is a 
   blue galaxies, bright stars, masked patches) in a fraction 0.3 of the fields, and on top
   in hard negatives;
 - the field's PSF per band (``conditions.psfs``: Gaussian, Moffat or pixelised, the same
-  for galaxies, stars and confusers), the sky noise implied by its 5-sigma depth, and the
+  for galaxies, stars and confusers; the FFT bands convolved in float32 except the pixels
+  bright enough for its rounding to exceed :data:`CONVOLUTION_ERROR` = 1e-3 of the sky
+  noise, which are added exactly), the sky noise implied by its 5-sigma depth, and the
   objects' shot noise (:class:`~clusterlens.observe.SurveyConditions`, drawn per field by
   the mock sky).
 
@@ -105,6 +107,9 @@ BLUE_CLOUD = np.array(
 )
 
 _BCG_SIZE_RELATIONS = ("bernardi2007", "shen2003")
+#: Largest error of the field's PSF convolution per pixel, in units of its sky noise: the
+#: FFT bands run in float32 below it (:func:`clusterlens.observe.convolve`'s ``atol``).
+CONVOLUTION_ERROR = 1e-3
 #: Confusers that overwrite pixels after the noise (clusterlens.confusers.apply_masks).
 _MASKING_KINDS = ("bright_star", "mask")
 #: Members above this stellar mass are always red (massive satellites are quenched).
@@ -532,7 +537,9 @@ class SyntheticClusterField:
         # field is observed whole and cropped after them
         masked = any(c.kind in _MASKING_KINDS for c in conf)
         early = 0 if masked else trim
-        smooth = convolve(image, cond.psfs, pixel_scale=scale, trim=early)
+        # float32 FFTs where their rounding stays below a thousandth of the sky noise
+        atol = CONVOLUTION_ERROR * float(np.min(cond.sky_sigma))
+        smooth = convolve(image, cond.psfs, pixel_scale=scale, trim=early, atol=atol)
         noisy = np.empty(smooth.shape, np.float32)
         smooth32 = np.empty(smooth.shape, np.float32)
         # the whole field's deviates, whatever is kept: the same stream with or without trim

@@ -185,3 +185,54 @@ def symmetric_kernel_spectrum(kernel, ly, lx):
     for u in range(nu, ly):
         out[u, :] = out[ly - u, :]
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def add_kernel_at(out, kernel, rows, cols, values, trim):
+    """``out += values[m] * kernel`` centred on pixel ``(rows[m], cols[m])`` of the untrimmed
+    image, for every ``m``: the direct convolution of a few pixels.  ``out`` is the image
+    without its ``trim`` border (its pixel ``(i, j)`` is the image's ``(i + trim, j + trim)``);
+    the kernel's parts outside ``out`` are skipped."""
+    oy, ox = out.shape
+    ky, kx = kernel.shape
+    hy, hx = ky // 2, kx // 2
+    for m in range(rows.size):
+        ci = rows[m] - trim
+        cj = cols[m] - trim
+        v = values[m]
+        i0 = max(0, ci - hy)
+        i1 = min(oy, ci + hy + 1)
+        j0 = max(0, cj - hx)
+        j1 = min(ox, cj + hx + 1)
+        for i in range(i0, i1):
+            krow = kernel[i - ci + hy]
+            orow = out[i]
+            for j in range(j0, j1):
+                orow[j] += v * krow[j - cj + hx]
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def split_bright(image, level, max_bright, faint):
+    """``faint`` (float32) = ``image`` where ``|image| <= level``, 0 elsewhere; returns the
+    rows, columns and values of the other (bright) pixels, or ``None`` when there are more
+    than ``max_bright`` of them (``faint`` is then incomplete)."""
+    ny, nx = image.shape
+    rows = np.empty(max_bright, np.int64)
+    cols = np.empty(max_bright, np.int64)
+    values = np.empty(max_bright)
+    k = 0
+    for i in range(ny):
+        for j in range(nx):
+            v = image[i, j]
+            if abs(v) > level:
+                if k == max_bright:
+                    return None
+                rows[k] = i
+                cols[k] = j
+                values[k] = v
+                k += 1
+                faint[i, j] = 0.0
+            else:
+                faint[i, j] = v
+    return rows[:k], cols[:k], values[:k]
