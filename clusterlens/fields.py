@@ -372,6 +372,28 @@ class SyntheticField(NamedTuple):
         return counts
 
 
+class _Columns(dict):
+    """A table's columns as plain arrays, with its units and meta: the field's working form
+    (building an astropy Table costs ~0.5 ms; :meth:`SyntheticClusterField.draw` builds
+    them for its result, the mock sky reads the columns directly)."""
+
+    def __init__(self, columns, units=None, meta=None):
+        super().__init__(columns)
+        self.units = dict(units or {})
+        self.meta = dict(meta or {})
+
+    @property
+    def colnames(self) -> list[str]:
+        return list(self)
+
+    def table(self) -> Table:
+        return Table(dict(self), units=self.units, meta=self.meta)
+
+
+def _n_rows(table) -> int:
+    return len(next(iter(table.values()))) if isinstance(table, dict) else len(table)
+
+
 @dataclass(frozen=True)
 class SyntheticClusterField:
     """A synthetic galaxy-cluster cutout, drawn from a catalog-like description.
@@ -496,6 +518,15 @@ class SyntheticClusterField:
         -------
         SyntheticField
         """
+        fld = self._draw(seed, hard_negative=hard_negative, confusers=confusers, trim=trim)
+        return fld._replace(
+            members=fld.members.table(),
+            field_galaxies=fld.field_galaxies.table(),
+            stars=fld.stars.table(),
+        )
+
+    def _draw(self, seed=None, *, hard_negative=False, confusers=None, trim=0) -> SyntheticField:
+        """:meth:`draw` with the tables as :class:`_Columns` (the mock sky's form)."""
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         if (
             isinstance(trim, bool)
@@ -517,7 +548,7 @@ class SyntheticClusterField:
         # the same random stream as before
         icl = self._draw_icl(rng, members) if self.config.has_icl else None
         kinds = self._confuser_kinds(rng, hard_negative, confusers)
-        bcg = members[0]
+        bcg = {name: members[name][0] for name in ("mag_g", "mag_r", "mag_z")}
         conf = draw_confusers(
             rng,
             kinds,
@@ -594,7 +625,7 @@ class SyntheticClusterField:
         lo, hi = cfg.icl_r_e_kpc_range
         r_e_kpc = float(10.0 ** rng.uniform(math.log10(lo), math.log10(hi)))
         q = float(rng.uniform(0.4, 0.9))
-        bcg = members[0]
+        bcg = {name: members[name][0] for name in ("mag_g", "mag_r", "mag_z", "phi")}
         members.meta.update({"icl_fraction": frac, "icl_r_e_kpc": r_e_kpc})
         if frac <= 0.0:
             return None
@@ -615,7 +646,7 @@ class SyntheticClusterField:
             "is_bcg": [True],  # painted over the whole cutout, like the BCG
         }
 
-    def _draw_members(self, rng, half_width) -> Table:
+    def _draw_members(self, rng, half_width) -> _Columns:
         cfg = self.config
         z = self.redshift
         d_a_kpc = self._d_a_mpc * _KPC_PER_MPC
@@ -712,7 +743,7 @@ class SyntheticClusterField:
             r_e[b] = r50_b * 10.0 ** (0.15 * size_dev[b]) / d_a_kpc * _ARCSEC_PER_RAD
             sersic_n[b] = disc_n[b]
             q[b] = disc_q[b]
-        table = Table(
+        table = _Columns(
             {
                 "x": x,
                 "y": y,
@@ -744,7 +775,7 @@ class SyntheticClusterField:
         )
         return table
 
-    def _draw_field_galaxies(self, rng, half_width) -> Table:
+    def _draw_field_galaxies(self, rng, half_width) -> _Columns:
         cfg = self.config
         area = (2.0 * half_width / 60.0) ** 2  # arcmin^2
         lo, hi = cfg.field_mag_range
@@ -759,7 +790,7 @@ class SyntheticClusterField:
         g_r = rng.uniform(0.2, 1.6, n)
         r_z = rng.uniform(0.1, 1.2, n)
         r_e = np.clip(0.6 * 10.0 ** (-0.1 * (mag_r - 22.0) + 0.2 * rng.standard_normal(n)), 0.1, 3)
-        return Table(
+        return _Columns(
             {
                 "x": rng.uniform(-half_width, half_width, n),
                 "y": rng.uniform(-half_width, half_width, n),
@@ -775,13 +806,13 @@ class SyntheticClusterField:
             units={"x": "arcsec", "y": "arcsec", "phi": "deg", "r_e": "arcsec"},
         )
 
-    def _draw_stars(self, rng, half_width) -> Table:
+    def _draw_stars(self, rng, half_width) -> _Columns:
         cfg = self.config
         area = (2.0 * half_width / 60.0) ** 2
         n = rng.poisson(cfg.star_density * area)
         mag_r = rng.uniform(*cfg.star_mag_range, n)
         g_r = rng.uniform(0.3, 1.5, n)
-        return Table(
+        return _Columns(
             {
                 "x": rng.uniform(-half_width, half_width, n),
                 "y": rng.uniform(-half_width, half_width, n),
@@ -800,7 +831,7 @@ class SyntheticClusterField:
 
     def _paint_sersics(self, image, table):
         """Paint every galaxy of ``table`` (the BCG over the whole cutout) in one kernel call."""
-        if len(table) == 0:
+        if _n_rows(table) == 0:
             return
         scale = self.conditions.pixel_scale
 
@@ -824,7 +855,7 @@ class SyntheticClusterField:
 
     def _paint_stars(self, image, stars):
         # point sources split bilinearly over the four nearest pixels (the PSF comes after)
-        if len(stars) == 0:
+        if _n_rows(stars) == 0:
             return
         col, line = self._pixel_coords(np.asarray(stars["x"]), np.asarray(stars["y"]))
         fluxes = mag_to_nanomaggies(

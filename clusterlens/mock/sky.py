@@ -135,7 +135,7 @@ def synthetic_scene(
         conditions=conditions,
         config=config.sky if field_config is None else field_config,
         cosmology=cosmology,
-    ).draw(rng, hard_negative=hard_negative, confusers=confusers, trim=trim)
+    )._draw(rng, hard_negative=hard_negative, confusers=confusers, trim=trim)  # no Tables
     base = ClusterScene.from_members_table(
         fld.image, fld.members, z_lens=z_lens, m500=m500, conditions=conditions
     )
