@@ -29,7 +29,9 @@ lenses.  The model is documented in ``docs/fields.md``; every number below is a 
   blue galaxies, bright stars, masked patches) in a fraction 0.3 of the fields, and on top
   in hard negatives;
 - the field's PSF per band (``conditions.psfs``: Gaussian, Moffat or pixelised, the same
-  for galaxies, stars and confusers), the sky noise implied by its 5-sigma depth, and the
+  for galaxies, stars and confusers; the FFT bands convolved in float32 except the pixels
+  bright enough for its rounding to exceed :data:`CONVOLUTION_ERROR` = 1e-3 of the sky
+  noise, which are added exactly), the sky noise implied by its 5-sigma depth, and the
   objects' shot noise (:class:`~clusterlens.observe.SurveyConditions`, drawn per field by
   the mock sky).
 
@@ -105,6 +107,11 @@ BLUE_CLOUD = np.array(
 )
 
 _BCG_SIZE_RELATIONS = ("bernardi2007", "shen2003")
+#: Largest error of the field's PSF convolution per pixel, in units of its sky noise: the
+#: FFT bands run in float32 below it (:func:`clusterlens.observe.convolve`'s ``atol``).
+CONVOLUTION_ERROR = 1e-3
+#: Confusers that overwrite pixels after the noise (clusterlens.confusers.apply_masks).
+_MASKING_KINDS = ("bright_star", "mask")
 #: Members above this stellar mass are always red (massive satellites are quenched).
 _BLUE_LOG_MSTAR_MAX = 11.0
 _KPC_PER_MPC = 1000.0
@@ -365,6 +372,28 @@ class SyntheticField(NamedTuple):
         return counts
 
 
+class _Columns(dict):
+    """A table's columns as plain arrays, with its units and meta: the field's working form
+    (building an astropy Table costs ~0.5 ms; :meth:`SyntheticClusterField.draw` builds
+    them for its result, the mock sky reads the columns directly)."""
+
+    def __init__(self, columns, units=None, meta=None):
+        super().__init__(columns)
+        self.units = dict(units or {})
+        self.meta = dict(meta or {})
+
+    @property
+    def colnames(self) -> list[str]:
+        return list(self)
+
+    def table(self) -> Table:
+        return Table(dict(self), units=self.units, meta=self.meta)
+
+
+def _n_rows(table) -> int:
+    return len(next(iter(table.values()))) if isinstance(table, dict) else len(table)
+
+
 @dataclass(frozen=True)
 class SyntheticClusterField:
     """A synthetic galaxy-cluster cutout, drawn from a catalog-like description.
@@ -454,7 +483,9 @@ class SyntheticClusterField:
         return float(self.cosmology.angular_diameter_distance(self.redshift).to_value(u.Mpc))
 
     # --- drawing --------------------------------------------------------------------------
-    def draw(self, seed=None, *, hard_negative: bool = False, confusers=None) -> SyntheticField:
+    def draw(
+        self, seed=None, *, hard_negative: bool = False, confusers=None, trim: int = 0
+    ) -> SyntheticField:
         """Draw one realisation.
 
         Parameters
@@ -468,12 +499,37 @@ class SyntheticClusterField:
         confusers : sequence of str, optional
             Paint exactly these kinds (:data:`clusterlens.confusers.CONFUSER_KINDS`) instead
             of drawing them from the configured rates.
+        trim : int
+            Pixels cut from each side of the returned images, ``0 <= 2 trim < size``: the
+            field is drawn and convolved at ``size`` (the light of the cut border still
+            reaches the pixels kept) and the images are the centred ``size - 2 trim`` square
+            of ``draw(seed)``'s, the same pixels to rounding (the same random stream), made
+            without convolving the cut border.  The mock sky trims the PSF margin this way.
 
         Returns
         -------
         SyntheticField
         """
+        fld = self._draw(seed, hard_negative=hard_negative, confusers=confusers, trim=trim)
+        return fld._replace(
+            members=fld.members.table(),
+            field_galaxies=fld.field_galaxies.table(),
+            stars=fld.stars.table(),
+        )
+
+    def _draw(self, seed=None, *, hard_negative=False, confusers=None, trim=0) -> SyntheticField:
+        """:meth:`draw` with the tables as :class:`_Columns` (the mock sky's form)."""
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        if (
+            isinstance(trim, bool)
+            or not isinstance(trim, int | np.integer)
+            or not 0 <= 2 * trim < self.size
+        ):
+            raise ParameterError(
+                "The 'trim' parameter of SyntheticClusterField.draw must be an integer with "
+                f"0 <= 2 trim < size ({self.size}). Got {trim!r} instead."
+            )
+        trim = int(trim)
         cond = self.conditions
         scale = cond.pixel_scale
         half_width = 0.5 * self.size * scale  # arcsec
@@ -484,7 +540,7 @@ class SyntheticClusterField:
         # the same random stream as before
         icl = self._draw_icl(rng, members) if self.config.has_icl else None
         kinds = self._confuser_kinds(rng, hard_negative, confusers)
-        bcg = members[0]
+        bcg = {name: members[name][0] for name in ("mag_g", "mag_r", "mag_z")}
         conf = draw_confusers(
             rng,
             kinds,
@@ -499,14 +555,27 @@ class SyntheticClusterField:
             self._paint_sersics(image, icl)
         self._paint_stars(image, stars)
         paint_confusers(image, conf, pixel_scale=scale, spike_angles=self.config.spike_angles)
-        smooth = convolve(image, cond.psfs, pixel_scale=scale)
+        # saturated stars and masks are laid on the whole field (their geometry follows its
+        # size, a bleed trail starts where the core saturates, maybe in the border): such a
+        # field is observed whole and cropped after them
+        masked = any(c.kind in _MASKING_KINDS for c in conf)
+        early = 0 if masked else trim
+        # float32 FFTs where their rounding stays below a thousandth of the sky noise
+        atol = CONVOLUTION_ERROR * float(np.min(cond.sky_sigma))
+        smooth = convolve(image, cond.psfs, pixel_scale=scale, trim=early, atol=atol)
         noisy = np.empty(smooth.shape, np.float32)
         smooth32 = np.empty(smooth.shape, np.float32)
-        normal = rng.standard_normal(smooth.shape)
+        # the whole field's deviates, whatever is kept: the same stream with or without trim
+        normal = rng.standard_normal(image.shape)
+        if early:
+            normal = normal[:, early:-early, early:-early]
         add_sky_and_shot_noise(smooth, normal, cond.sky_sigma, cond.gain, noisy, smooth32)
         mask = apply_masks(
             noisy, smooth32, conf, pixel_scale=scale, saturation_level=self.config.saturation_level
         )
+        if trim and masked:
+            keep = (slice(None), slice(trim, -trim), slice(trim, -trim))
+            noisy, smooth32, mask = (np.ascontiguousarray(a[keep]) for a in (noisy, smooth32, mask))
         return SyntheticField(
             noisy, smooth32, members, field_gal, stars, tuple(conf), mask, bool(hard_negative)
         )
@@ -548,7 +617,7 @@ class SyntheticClusterField:
         lo, hi = cfg.icl_r_e_kpc_range
         r_e_kpc = float(10.0 ** rng.uniform(math.log10(lo), math.log10(hi)))
         q = float(rng.uniform(0.4, 0.9))
-        bcg = members[0]
+        bcg = {name: members[name][0] for name in ("mag_g", "mag_r", "mag_z", "phi")}
         members.meta.update({"icl_fraction": frac, "icl_r_e_kpc": r_e_kpc})
         if frac <= 0.0:
             return None
@@ -569,7 +638,7 @@ class SyntheticClusterField:
             "is_bcg": [True],  # painted over the whole cutout, like the BCG
         }
 
-    def _draw_members(self, rng, half_width) -> Table:
+    def _draw_members(self, rng, half_width) -> _Columns:
         cfg = self.config
         z = self.redshift
         d_a_kpc = self._d_a_mpc * _KPC_PER_MPC
@@ -666,7 +735,7 @@ class SyntheticClusterField:
             r_e[b] = r50_b * 10.0 ** (0.15 * size_dev[b]) / d_a_kpc * _ARCSEC_PER_RAD
             sersic_n[b] = disc_n[b]
             q[b] = disc_q[b]
-        table = Table(
+        table = _Columns(
             {
                 "x": x,
                 "y": y,
@@ -698,7 +767,7 @@ class SyntheticClusterField:
         )
         return table
 
-    def _draw_field_galaxies(self, rng, half_width) -> Table:
+    def _draw_field_galaxies(self, rng, half_width) -> _Columns:
         cfg = self.config
         area = (2.0 * half_width / 60.0) ** 2  # arcmin^2
         lo, hi = cfg.field_mag_range
@@ -713,7 +782,7 @@ class SyntheticClusterField:
         g_r = rng.uniform(0.2, 1.6, n)
         r_z = rng.uniform(0.1, 1.2, n)
         r_e = np.clip(0.6 * 10.0 ** (-0.1 * (mag_r - 22.0) + 0.2 * rng.standard_normal(n)), 0.1, 3)
-        return Table(
+        return _Columns(
             {
                 "x": rng.uniform(-half_width, half_width, n),
                 "y": rng.uniform(-half_width, half_width, n),
@@ -729,13 +798,13 @@ class SyntheticClusterField:
             units={"x": "arcsec", "y": "arcsec", "phi": "deg", "r_e": "arcsec"},
         )
 
-    def _draw_stars(self, rng, half_width) -> Table:
+    def _draw_stars(self, rng, half_width) -> _Columns:
         cfg = self.config
         area = (2.0 * half_width / 60.0) ** 2
         n = rng.poisson(cfg.star_density * area)
         mag_r = rng.uniform(*cfg.star_mag_range, n)
         g_r = rng.uniform(0.3, 1.5, n)
-        return Table(
+        return _Columns(
             {
                 "x": rng.uniform(-half_width, half_width, n),
                 "y": rng.uniform(-half_width, half_width, n),
@@ -754,7 +823,7 @@ class SyntheticClusterField:
 
     def _paint_sersics(self, image, table):
         """Paint every galaxy of ``table`` (the BCG over the whole cutout) in one kernel call."""
-        if len(table) == 0:
+        if _n_rows(table) == 0:
             return
         scale = self.conditions.pixel_scale
 
@@ -778,7 +847,7 @@ class SyntheticClusterField:
 
     def _paint_stars(self, image, stars):
         # point sources split bilinearly over the four nearest pixels (the PSF comes after)
-        if len(stars) == 0:
+        if _n_rows(stars) == 0:
             return
         col, line = self._pixel_coords(np.asarray(stars["x"]), np.asarray(stars["y"]))
         fluxes = mag_to_nanomaggies(

@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 
 from clusterlens.errors import ParameterError
-from clusterlens.fields import RED_SEQUENCE, FieldConfig, SyntheticClusterField
+from clusterlens.fields import (
+    CONVOLUTION_ERROR,
+    RED_SEQUENCE,
+    FieldConfig,
+    SyntheticClusterField,
+)
 from clusterlens.observe import SurveyConditions
 
 
@@ -415,3 +420,25 @@ def test_sky_table_round_trips_and_bad_values_name_the_key():
             config_from_dict(data)
         for w in words:
             assert w in str(err.value)
+
+
+@pytest.mark.parametrize("confusers", [None, ["arclet", "spiral"], ["bright_star", "mask"]])
+def test_trimmed_field_is_the_crop_of_the_whole_field(confusers):
+    # the mock sky keeps only the crop of a field drawn with its PSF margin: the same pixels
+    # (to rounding) as cropping the whole field, also when masks and saturated stars are laid
+    # on the whole field first
+    fld = SyntheticClusterField(redshift=0.3, m500=5e14, size=97)
+    whole = fld.draw(11, confusers=confusers)
+    trimmed = fld.draw(11, confusers=confusers, trim=20)
+    kept = (slice(None), slice(20, 77), slice(20, 77))
+    assert trimmed.image.shape == trimmed.noiseless.shape == (3, 57, 57)
+    # both within CONVOLUTION_ERROR of the exact convolution (float32 FFTs of other lengths)
+    tol = 2.0 * CONVOLUTION_ERROR * float(fld.conditions.sky_sigma.min())
+    for name in ("image", "noiseless"):
+        np.testing.assert_allclose(
+            getattr(trimmed, name), getattr(whole, name)[kept], rtol=1e-6, atol=tol
+        )
+    np.testing.assert_array_equal(trimmed.mask, whole.mask[kept])
+    assert trimmed.members.pformat() == whole.members.pformat()
+    with pytest.raises(ParameterError, match="'trim'"):
+        fld.draw(11, trim=49)

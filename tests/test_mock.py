@@ -390,6 +390,50 @@ def test_scale_for_radius_is_the_smallest(sim, scene):
     assert maps.scale_for_radius(200.0) is None
 
 
+def test_placement_kernel_picks_the_pixels_of_the_numpy_rule(sim, scene):
+    # the one-pass kernel of _place against the rule written as whole-map numpy expressions
+    from clusterlens.mock._kernels import placement_candidates
+
+    pcfg, m, c = sim.config.placement, sim.margin, sim.crop
+    maps, _ = next(sim.lens_maps(scene, np.random.default_rng(0)))
+    theta_e = maps.einstein_radius(1.0)
+    assert theta_e > 5.0
+    for s in (1.0, 0.8, 0.6):
+        fxx, fxy, fyy = maps.fxx, maps.fxy, maps.fyy
+        det = (1.0 - s * fxx) * (1.0 - s * fyy) - (s * fxy) ** 2
+        kappa = 0.5 * (fxx + fyy) * s
+        gamma = np.hypot(0.5 * (fxx - fyy), fxy) * s
+        inner = np.zeros(det.shape, bool)
+        inner[m : m + c, m : m + c] = True
+        ok = (
+            inner
+            & (np.abs(det) * pcfg.min_magnification <= 1.0)
+            & (np.abs(1.0 - kappa - gamma) < np.abs(1.0 + gamma - kappa))
+            & (sim._r <= pcfg.max_radius * theta_e)
+        )
+        want = np.flatnonzero(ok)
+        idx, d, w = placement_candidates(
+            fxx, fxy, fyy, sim._r, s, pcfg.min_magnification, pcfg.max_radius * theta_e,
+            m, m + c, pcfg.magnification_weight_cap,
+        )  # fmt: skip
+        assert want.size > 50
+        np.testing.assert_array_equal(idx, want)
+        np.testing.assert_array_equal(d, det.ravel()[want])
+        cap = pcfg.magnification_weight_cap
+        np.testing.assert_array_equal(w, np.minimum(1.0 / np.abs(det.ravel()[want]), cap))
+
+
+def test_lens_maps_hold_the_summed_hessian_and_kappa_plus_gamma(sim, scene):
+    maps, _ = next(sim.lens_maps(scene, np.random.default_rng(4)))
+    xf, yf = sim._x.ravel(), sim._y.ravel()
+    halo, gal = maps.halo._hessian(xf, yf), maps.members._hessian(xf, yf)
+    fxx, fxy, fyy = ((a + b).reshape(maps.shape) for a, b in zip(halo, gal, strict=True))
+    for got, want in ((maps.fxx, fxx), (maps.fxy, fxy), (maps.fyy, fyy)):
+        np.testing.assert_array_equal(got, want)
+    kpg = 0.5 * (fxx + fyy) + np.hypot(0.5 * (fxx - fyy), fxy)
+    np.testing.assert_array_equal(maps.kappa_plus_gamma, kpg)
+
+
 def test_rescaled_map_equals_lens_built_at_the_source_redshift(results, scene):
     """One map at z_ref times D_ls/D_s ratios == the lens made directly for z_s."""
     from clusterlens.profiles import ENFW

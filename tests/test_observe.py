@@ -127,6 +127,39 @@ def test_noise_of_a_flat_arc_has_the_poisson_variance():
     np.testing.assert_array_equal(noisy, again)
 
 
+def test_arc_noise_draws_what_numpy_poisson_draws():
+    # the one-pass kernel takes the same deviates from the stream as rng.poisson: arcs
+    # from nothing to many counts, exact zeros and FFT ringing (tiny values of either sign)
+    cond = SurveyConditions()
+    gen = np.random.default_rng(1)
+    arc = gen.standard_normal((3, 61, 61)) ** 4 * 0.02
+    arc[:, ::7] = 1e-22
+    arc[:, :, ::11] = 0.0
+    arc[:, ::13] = -1e-18
+    arc[:, ::5, ::5] = 0.3  # lam >= 10 in every band (PTRS)
+    arc[1, 3, 3] = 4e-3
+    gain = cond.gain[:, None, None]
+    assert (cond.gain * 0.3 >= 10).all()
+    for seed in range(4):
+        ref_rng, rng = np.random.default_rng(seed), np.random.default_rng(seed)
+        want = ref_rng.poisson(np.clip(arc, 0.0, None) * gain) / gain
+        np.testing.assert_array_equal(add_arc_noise(arc, cond, rng), want)
+        assert rng.random() == ref_rng.random()  # the stream goes on where numpy's does
+
+
+def test_arc_snr_and_visible_pixels_are_the_numpy_sums():
+    from clusterlens.mock.simulator import visible_pixels
+
+    cond = SurveyConditions()
+    arc = np.random.default_rng(2).standard_normal((3, 41, 41)) ** 2 * 0.01 - 0.002
+    img = np.clip(arc, 0.0, None)
+    var = cond.sky_sigma[:, None, None] ** 2 + img / cond.gain[:, None, None]
+    np.testing.assert_allclose(arc_snr(arc, cond), np.sqrt((img**2 / var).sum(axis=(1, 2))))
+    for k in (0.5, 1.0, 3.0):
+        above = (img * img > k * k * var).reshape(3, -1).sum(axis=1)
+        assert visible_pixels(arc, cond, k) == above.max() > 0
+
+
 def test_arc_snr_combines_bands_in_quadrature():
     cond = SurveyConditions()
     arc = np.zeros((3, 21, 21))
@@ -239,6 +272,80 @@ def test_moffat_and_mixed_convolution_match_a_direct_2d_convolution():
     point = np.zeros((3, 101, 101))
     point[:, 50, 50] = 1.0
     np.testing.assert_allclose(convolve(point, MoffatPSF(1.3, 3.0)).sum(axis=(1, 2)), 1.0)
+
+
+def test_trimmed_convolution_is_the_crop_of_the_whole_one():
+    from scipy.signal import fftconvolve
+
+    rng = np.random.default_rng(3)
+    psfs = [MoffatPSF(1.6, 2.5), GaussianPSF(1.2), PixelPSF(MoffatPSF(1.0, 4.0).image(PIX))]
+    # the mock's box and margin, a trim wider than the kernel, kernels larger than the image
+    for n, trim in ((277, 27), (64, 5), (64, 40 // 2), (31, 12), (16, 3), (21, 0)):
+        img = rng.random((3, n, n))
+        whole = convolve(img, psfs)
+        out = convolve(img, psfs, trim=trim)
+        kept = (slice(trim, n - trim),) * 2
+        assert out.shape == (3, n - 2 * trim, n - 2 * trim)
+        # the Gaussian passes sum the kept pixels in the same order: the same numbers
+        np.testing.assert_array_equal(out[1], whole[1][kept])
+        for band, psf in enumerate(psfs):
+            linear = fftconvolve(img[band], psf.image(PIX), mode="same")[kept]
+            np.testing.assert_allclose(out[band], linear, rtol=0, atol=1e-13 * linear.max())
+    for bad in (-1, 1.5, True, 8):
+        with pytest.raises(ParameterError, match="'trim'"):
+            convolve(np.ones((3, 16, 16)), GaussianPSF(1.0), trim=bad)
+
+
+def test_single_precision_convolution_stays_within_atol_on_synthetic_fields():
+    # the fields' float32 FFTs: measured against the float64 convolution on painted fields
+    # (stars, BCGs, confusers), the error stays below atol = 1e-3 sky sigma; a band with too
+    # many bright pixels keeps the float64 FFT (the same numbers)
+    import clusterlens.fields as fields_module
+    from clusterlens.mock import MockConfig, SyntheticSky
+
+    painted = []
+    real_convolve = fields_module.convolve
+
+    def capture(image, psfs, **kw):
+        painted.append((image.copy(), psfs, kw))
+        return real_convolve(image, psfs, **kw)
+
+    cfg = MockConfig()
+    sky = SyntheticSky(cfg)
+    rng = np.random.default_rng(3)
+    fields_module.convolve = capture
+    try:
+        scenes = [sky.draw(rng, ("lens", "non-lens")[i % 2]) for i in range(12)]
+    finally:
+        fields_module.convolve = real_convolve
+    assert len(painted) == len(scenes)
+    worst = 0.0
+    for (image, psfs, kw), scene in zip(painted, scenes, strict=True):
+        atol = 1e-3 * scene.conditions.sky_sigma.min()
+        exact = convolve(image, psfs, trim=kw["trim"])
+        fast = convolve(image, psfs, trim=kw["trim"], atol=atol)
+        worst = max(worst, float(np.abs(fast - exact).max()) / atol)
+    assert 0.0 < worst < 1.0
+    crowded = np.random.default_rng(1).random((3, 64, 64)) * 100.0
+    psf = MoffatPSF(1.2, 3.0)
+    np.testing.assert_array_equal(convolve(crowded, psf, atol=1e-6), convolve(crowded, psf))
+    with pytest.raises(ParameterError, match="'atol'"):
+        convolve(crowded, psf, atol=0.0)
+
+
+def test_moffat_kernel_spectrum_is_the_fft_of_the_wrapped_kernel():
+    # the cosine sum used for circular kernels equals rfft2 of the kernel on the grid
+    from scipy import fft as sp_fft
+
+    from clusterlens.observe._kernels import symmetric_kernel_spectrum
+    from clusterlens.observe.psf import _wrapped_kernel
+
+    for fwhm, beta, ly, lx in ((1.5, 3.0, 280, 280), (2.2, 2.5, 320, 300), (0.9, 4.5, 81, 64)):
+        k = MoffatPSF(fwhm, beta).image(PIX)
+        want = sp_fft.rfft2(_wrapped_kernel(k, ly, lx))
+        got = symmetric_kernel_spectrum(k, ly, lx)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-15)
 
 
 def test_moffat_validation():

@@ -218,6 +218,22 @@ def test_population_draws_are_reproducible_and_respect_min_redshift(config):
     assert pop.draw_table(500, 1, min_redshift=1.0)["redshift"].min() >= 1.0
 
 
+@pytest.mark.parametrize("config", [PAPER, SourcePopulationConfig()], ids=["paper", "default"])
+def test_one_row_draw_is_the_first_row_of_draw_table(config):
+    # the simulator draws its sources one by one without building a Table: the same values
+    # and the same stream as draw_table(1, ...)[0]
+    pop = SourcePopulation(config)
+    for seed in range(5):
+        rng_t, rng_r = np.random.default_rng(seed), np.random.default_rng(seed)
+        want = pop.draw_table(1, rng_t, min_redshift=0.9)[0]
+        got = pop._draw_row(rng_r, min_redshift=0.9)
+        assert list(got) == want.colnames
+        for name in want.colnames:
+            assert got[name] == want[name] or (np.isnan(got[name]) and np.isnan(want[name]))
+        assert rng_r.random() == rng_t.random()
+        assert repr(pop.make_source(got, x=0.5)) == repr(pop.make_source(want, x=0.5))
+
+
 def test_distributions_are_truncated_correctly():
     rng = np.random.default_rng(0)
     v = TruncatedNormal(0.0, 1.0, -0.5, 2.0).sample(rng, 20000)
@@ -513,3 +529,22 @@ def test_lensed_structured_source_matches_brute_force():
 def test_bad_realistic_population_config_names_the_field(kwargs, name):
     with pytest.raises(ParameterError, match=name):
         SourcePopulationConfig(**kwargs)
+
+
+def test_sources_take_the_zero_point_from_below_not_from_observe():
+    # issue 13: no import arrow from sources back up to observe; the public names stay
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, clusterlens.sources; "
+        "print(any(m.startswith('clusterlens.observe') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    from clusterlens import _photometry, observe
+    from clusterlens.observe import photometry
+
+    assert observe.ZERO_POINT == photometry.ZERO_POINT == _photometry.ZERO_POINT == 22.5
+    assert photometry.mag_to_nanomaggies is _photometry.mag_to_nanomaggies
+    assert photometry.nanomaggies_to_mag is _photometry.nanomaggies_to_mag

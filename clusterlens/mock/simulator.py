@@ -41,8 +41,10 @@ from clusterlens import cosmology as cosmo
 from clusterlens._validation import check_scalar
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.lensing import pixel_grid
+from clusterlens.mock._kernels import placement_candidates, summed_hessian
 from clusterlens.mock.config import MockConfig
-from clusterlens.observe import SurveyConditions, add_arc_noise, arc_snr, convolve, inject
+from clusterlens.observe import SurveyConditions, add_arc_noise, convolve, inject
+from clusterlens.observe.noise import _snr_and_visible
 from clusterlens.observe.photometry import nanomaggies_to_mag
 from clusterlens.profiles import SIEPopulation, get_profile
 from clusterlens.profiles.base import Composite, MassProfile
@@ -343,11 +345,12 @@ class LensMaps:
         mh = members_hessian if members_hessian is not None else members._hessian(xf, yf)
         self._members_deflection = members_deflection
         hh = halo._hessian(xf, yf)
-        fxx, fxy, fyy = (a + b for a, b in zip(hh, mh, strict=True))
+        fxx, fxy, fyy, kpg = (np.empty(xf.size) for _ in range(4))
+        # f = halo + galaxies and kappa + gamma in one pass
+        summed_hessian(*(np.ascontiguousarray(a, dtype=np.float64) for a in (*hh, *mh)),
+                       fxx, fxy, fyy, kpg)  # fmt: skip
         self.fxx, self.fxy, self.fyy = (v.reshape(self.shape) for v in (fxx, fxy, fyy))
-        kappa = 0.5 * (self.fxx + self.fyy)
-        gamma = np.hypot(0.5 * (self.fxx - self.fyy), self.fxy)
-        self.kappa_plus_gamma = kappa + gamma
+        self.kappa_plus_gamma = kpg.reshape(self.shape)
         self._deflection = None
         self._region = None
         c = (self.shape[0] // 2, self.shape[1] // 2)
@@ -521,6 +524,7 @@ class MockLensSimulator:
         # Gaussian PSFs: convolve applies them as two 1-D passes (separable); Moffat PSFs go
         # through one FFT of the three bands with cached kernel transforms
         self._psfs = self.conditions.psfs
+        self._last_ratio_table = None
 
     def scene_conditions(self, scene: ClusterScene) -> SurveyConditions:
         """The observing conditions of ``scene``: its own, or the simulator's nominal ones."""
@@ -805,12 +809,21 @@ class MockLensSimulator:
 
     def _min_source_redshift(self, z_lens, s_min):
         """Lowest source redshift whose distance ratio reaches ``s_min`` of the reference."""
-        zs = np.linspace(z_lens + 1e-3, self.z_ref, 256)
-        ratio = self._distance_ratio(z_lens, zs) / self._distance_ratio(z_lens, self.z_ref)
+        zs, ratio, ratio_ref = self._ratio_table(z_lens)
         z_needed = float(np.interp(s_min, ratio, zs))
-        return max(z_needed, z_lens + _MIN_SOURCE_BEHIND), float(
-            self._distance_ratio(z_lens, self.z_ref)
-        )
+        return max(z_needed, z_lens + _MIN_SOURCE_BEHIND), ratio_ref
+
+    def _ratio_table(self, z_lens):
+        """``(z, D_ls/D_s over its z_ref value, D_ls/D_s at z_ref)`` on 256 source redshifts
+        for a cluster at ``z_lens``; kept for the last cluster (every halo draw of a cluster
+        asks for the same table)."""
+        cached = self._last_ratio_table
+        if cached is None or cached[0] != z_lens:
+            zs = np.linspace(z_lens + 1e-3, self.z_ref, 256)
+            ref = self._distance_ratio(z_lens, self.z_ref)
+            cached = (z_lens, (zs, self._distance_ratio(z_lens, zs) / ref, float(ref)))
+            self._last_ratio_table = cached
+        return cached[1]
 
     def _sources(self, scene, maps, halo_params, s_min, rng, stats):
         cfg = self.config
@@ -821,7 +834,7 @@ class MockLensSimulator:
         reason = "placement"
         for _ in range(cfg.selection.max_source_draws):
             stats["source_draws"] += 1
-            row = self.population.draw_table(1, rng, min_redshift=z_min)[0]
+            row = self._draw_source_row(rng, z_min)
             z_s = float(row["redshift"])
             s = float(self._distance_ratio(scene.z_lens, z_s)) / ratio_ref
             theta_e = maps.einstein_radius(s)
@@ -837,14 +850,16 @@ class MockLensSimulator:
             second = self._second_source(scene, maps, z_min, ratio_ref, rng)
             result = self._render(scene, maps, s, source, rng, extra=second)
             arc_noisy, arc_clean, raw_total = result
-            snr = np.asarray(arc_snr(arc_clean, self.scene_conditions(scene)))
+            # arc_snr and visible_pixels in one pass over the arc
+            snr, visible = _snr_and_visible(
+                arc_clean, self.scene_conditions(scene), cfg.selection.visible_pixel_sigma
+            )
             snr_total = float(np.sqrt(np.sum(snr**2)))
             if snr_total < cfg.selection.min_arc_snr:
                 stats["snr_rejected"] += 1
                 reason = "arc_snr"
                 continue
-            k_sigma = cfg.selection.visible_pixel_sigma
-            n_visible = visible_pixels(arc_clean, self.scene_conditions(scene), k_sigma)
+            n_visible = int(visible.max())
             if n_visible < cfg.selection.min_visible_pixels:
                 stats["visibility_rejected"] += 1
                 reason = "arc_visibility"
@@ -866,6 +881,14 @@ class MockLensSimulator:
             }
             return self._result(scene, maps, draw, halo_params), "accepted"
         return None, reason
+
+    def _draw_source_row(self, rng, z_min):
+        """One source of the population behind ``z_min``: ``draw_table(1, ...)[0]``, or the
+        population's cheaper ``_draw_row`` (the same values) where it has one."""
+        draw_row = getattr(self.population, "_draw_row", None)
+        if draw_row is not None:
+            return draw_row(rng, min_redshift=z_min)
+        return self.population.draw_table(1, rng, min_redshift=z_min)[0]
 
     def _make_source(self, row, x, y):
         """The light profile of a drawn row at source-plane position ``(x, y)`` [arcsec]."""
@@ -890,7 +913,7 @@ class MockLensSimulator:
         p = getattr(self.config.source, "second_source_probability", 0.0)
         if p <= 0.0 or rng.uniform() >= p:
             return None
-        row = self.population.draw_table(1, rng, min_redshift=z_min)[0]
+        row = self._draw_source_row(rng, z_min)
         z2 = float(row["redshift"])
         s2 = float(self._distance_ratio(scene.z_lens, z2)) / ratio_ref
         theta_e2 = maps.einstein_radius(s2)
@@ -904,31 +927,27 @@ class MockLensSimulator:
         return {"row": row, "source": source, "s": s2, "theta_e": theta_e2, "mu_pix": mu}
 
     def _place(self, maps: LensMaps, s: float, theta_e: float, rng):
-        fxx, fxy, fyy = maps.fxx, maps.fxy, maps.fyy
-        det = (1.0 - s * fxx) * (1.0 - s * fyy) - (s * fxy) ** 2
-        kappa = 0.5 * (fxx + fyy) * s
-        gamma = np.hypot(0.5 * (fxx - fyy), fxy) * s
-        lam_t, lam_r = 1.0 - kappa - gamma, 1.0 + gamma - kappa
         pcfg = self.config.placement
-        ok = (
-            self._inner
-            & (np.abs(det) * pcfg.min_magnification <= 1.0)
-            & (np.abs(lam_t) < np.abs(lam_r))
-            & (self._r <= pcfg.max_radius * theta_e)
-        )
-        idx = np.flatnonzero(ok)
+        m = self.margin
+        # pixels of the crop with |mu| >= min_magnification on the tangential side within
+        # max_radius Einstein radii (one pass, clusterlens.mock._kernels)
+        idx, det, w = placement_candidates(
+            maps.fxx, maps.fxy, maps.fyy, self._r, s, pcfg.min_magnification,
+            pcfg.max_radius * theta_e, m, m + self.crop, pcfg.magnification_weight_cap,
+        )  # fmt: skip
         if not idx.size:
             return None
         cap = pcfg.magnification_weight_cap
         if cap > 1.0:  # favour the pixels next to the critical curves
-            w = np.minimum(1.0 / np.abs(det.ravel()[idx]), cap)
-            k = int(idx[np.searchsorted(np.cumsum(w), rng.uniform(0.0, w.sum()), side="right")])
+            pick = int(np.searchsorted(np.cumsum(w), rng.uniform(0.0, w.sum()), side="right"))
         else:
-            k = int(idx[rng.integers(idx.size)])
+            pick = int(rng.integers(idx.size))
+        k = int(idx[pick])
+        det_k = float(det[pick])
         ax, ay = maps.deflection
         bx = self._x.flat[k] - s * ax.flat[k]
         by = self._y.flat[k] - s * ay.flat[k]
-        mu = 1.0 / max(abs(det.flat[k]), 1e-12)
+        mu = 1.0 / max(abs(det_k), 1e-12)
         # jitter within the pixel's source-plane footprint (pixel area / |mu|)
         half = 0.5 * self.conditions.pixel_scale / math.sqrt(mu)
         bx += rng.uniform(-half, half)
@@ -959,12 +978,10 @@ class MockLensSimulator:
             light2 = self._render_light(maps, extra["s"], extra["source"])
             extra["raw_total"] = light2.sum(axis=(1, 2))
             arc = arc + light2
-        # the PSF sees the whole simulated box; the shot noise only the pixels that are kept
-        m, c = self.margin, self.crop
+        # the PSF sees the whole simulated box; only the kept pixels are convolved and noised
         cond = self.scene_conditions(scene)
         psfs = self._psfs if scene.conditions is None else cond.psfs
-        smooth = convolve(arc, psfs, pixel_scale=cond.pixel_scale)
-        clean = np.ascontiguousarray(smooth[:, m : m + c, m : m + c])
+        clean = convolve(arc, psfs, pixel_scale=cond.pixel_scale, trim=self.margin)
         noisy = add_arc_noise(clean, cond, rng).astype(np.float32)
         return noisy, clean, raw_total
 
@@ -1051,10 +1068,8 @@ def visible_pixels(arc, conditions, k_sigma: float) -> int:
     conditions : SurveyConditions
     k_sigma : float
     """
-    img = np.clip(np.asarray(arc, dtype=np.float64), 0.0, None)
-    sigma2 = conditions.sky_sigma[:, None, None] ** 2 + img / conditions.gain[:, None, None]
-    above = img * img > (k_sigma * k_sigma) * sigma2
-    return int(above.reshape(above.shape[0], -1).sum(axis=1).max())
+    _, visible = _snr_and_visible(np.asarray(arc, dtype=np.float64), conditions, k_sigma)
+    return int(visible.max())
 
 
 def _row_value(row, name, default):

@@ -86,6 +86,7 @@ def synthetic_scene(
     conditions: SurveyConditions | None = None,
     hard_negative: bool = False,
     confusers=None,
+    trim: int = 0,
 ) -> SkyScene:
     """A :class:`ClusterScene` from a :class:`~clusterlens.fields.SyntheticClusterField`.
 
@@ -111,6 +112,11 @@ def synthetic_scene(
         Draw the field as a hard negative (confusers on top of the base rate).
     confusers : sequence of str, optional
         Paint exactly these confuser kinds instead of drawing them.
+    trim : int
+        Pixels cut from each side of the scene's image [pixels]: the field is drawn and
+        convolved at ``size`` and its centred ``size - 2 trim`` square kept
+        (:meth:`~clusterlens.fields.SyntheticClusterField.draw`).  :class:`SyntheticSky`
+        trims the PSF margin, which the simulator would crop away.
     """
     config = MockConfig() if config is None else config
     size = _simulated_size(config) if size is None else size
@@ -129,7 +135,7 @@ def synthetic_scene(
         conditions=conditions,
         config=config.sky if field_config is None else field_config,
         cosmology=cosmology,
-    ).draw(rng, hard_negative=hard_negative, confusers=confusers)
+    )._draw(rng, hard_negative=hard_negative, confusers=confusers, trim=trim)  # no Tables
     base = ClusterScene.from_members_table(
         fld.image, fld.members, z_lens=z_lens, m500=m500, conditions=conditions
     )
@@ -147,7 +153,9 @@ class SyntheticSky:
 
     Each field is drawn at the simulated size (final crop plus PSF margin): the pixels of a
     371-pixel cutout outside it would be cropped away.  Only members inside that box carry
-    mass (members further out add a little shear; real catalogs give all of them).
+    mass (members further out add a little shear; real catalogs give all of them).  The
+    scenes' images are the final crop: the margin's light is in them (drawn and convolved),
+    its own pixels, which the simulator crops away, are not returned.
 
     Every field carries confusers with probability ``sky.confuser_rate``; a negative is
     made a hard negative (confusers on top, at least one arc-like) with probability
@@ -193,6 +201,7 @@ class SyntheticSky:
             field_config=self.field_config,
             cosmology=self.cosmology,
             hard_negative=hard,
+            trim=self.config.psf_margin,
         )
 
     def __repr__(self) -> str:

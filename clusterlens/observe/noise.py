@@ -24,6 +24,7 @@ from scipy import fft as sp_fft
 
 from clusterlens._validation import as_value, check_array, check_scalar
 from clusterlens.errors import ParameterError
+from clusterlens.observe._kernels import poisson_noise, snr_and_visible_pixels
 from clusterlens.observe.photometry import mag_to_nanomaggies
 from clusterlens.observe.psf import LEGACY_SURVEYS_FWHM, GaussianPSF, MoffatPSF
 
@@ -265,7 +266,10 @@ def add_arc_noise(arc, conditions: SurveyConditions, rng) -> np.ndarray:
 
     Each pixel becomes ``Poisson(g f) / g`` with the band's gain ``g``
     (:attr:`SurveyConditions.gain`); negative values (FFT ringing) count as zero flux.  The
-    cutout's sky noise is already in the data and is not added again.
+    draws are those of ``rng.poisson(g f) / g``: a pixel of zero flux takes none from the
+    stream, any other at least one, so the sign of an FFT's rounding noise around zero
+    (~1e-16 of the arc's peak) decides how many a far pixel takes.  The cutout's sky noise
+    is already in the data and is not added again.
 
     Parameters
     ----------
@@ -283,8 +287,9 @@ def add_arc_noise(arc, conditions: SurveyConditions, rng) -> np.ndarray:
     img = _check_image(arc, owner)
     _check_conditions(conditions, owner)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    gain = conditions.gain[:, None, None]
-    return rng.poisson(np.clip(img, 0.0, None) * gain) / gain
+    gain = np.ascontiguousarray(conditions.gain, dtype=np.float64)
+    # rng.poisson(np.clip(img, 0, None) * gain) / gain: the same draws, in one pass
+    return poisson_noise(rng, np.ascontiguousarray(img), gain, np.empty(img.shape))
 
 
 def arc_snr(arc, conditions: SurveyConditions, *, combine: bool = False) -> np.ndarray | float:
@@ -307,8 +312,21 @@ def arc_snr(arc, conditions: SurveyConditions, *, combine: bool = False) -> np.n
     ndarray of 3 floats, or float if ``combine``
     """
     owner = "arc_snr"
-    img = np.clip(_check_image(arc, owner), 0.0, None)
+    img = _check_image(arc, owner)
     _check_conditions(conditions, owner)
-    var = conditions.sky_sigma[:, None, None] ** 2 + img / conditions.gain[:, None, None]
-    snr = np.sqrt((img**2 / var).sum(axis=(1, 2)))
+    snr, _ = _snr_and_visible(img, conditions, 1.0)
     return float(np.sqrt((snr**2).sum())) if combine else snr
+
+
+def _snr_and_visible(arc, conditions, k_sigma):
+    """``(S/N per band, pixels above k_sigma times their noise per band)`` of a valid
+    noiseless arc (3, ny, nx) [nanomaggies], in one pass (:func:`arc_snr` and
+    :func:`clusterlens.mock.simulator.visible_pixels`)."""
+    return snr_and_visible_pixels(
+        np.ascontiguousarray(arc, dtype=np.float64),
+        np.ascontiguousarray(conditions.sky_sigma, dtype=np.float64),
+        np.ascontiguousarray(conditions.gain, dtype=np.float64),
+        float(k_sigma),
+        np.empty(arc.shape[0]),
+        np.empty(arc.shape[0], np.int64),
+    )

@@ -15,9 +15,9 @@ import numpy as np
 from astropy.table import Table
 from scipy.special import gammainc, gammaincinv, ndtr, ndtri
 
+from clusterlens._photometry import ZERO_POINT
 from clusterlens._validation import check_int, check_scalar
 from clusterlens.errors import ParameterError
-from clusterlens.observe.photometry import ZERO_POINT
 from clusterlens.sources.sed import sed_colours
 from clusterlens.sources.sersic import BANDS, Sersic, StructuredSource
 
@@ -481,6 +481,11 @@ class _Population:
     def draw_table(self, size: int, rng=None, *, min_redshift: float | None = None) -> Table:
         raise NotImplementedError
 
+    def _draw_row(self, rng, *, min_redshift: float | None = None):
+        """One draw, ``draw_table(1, rng, min_redshift=...)[0]``: indexable by column name
+        (the simulator draws its sources one at a time)."""
+        return self.draw_table(1, rng, min_redshift=min_redshift)[0]
+
     def make_source(self, row, *, x: float = 0.0, y: float = 0.0):
         """The light profile of one row of :meth:`draw_table`, centred at ``(x, y)``
         [arcsec, source plane]: a :class:`~clusterlens.sources.Sersic`, or a
@@ -698,7 +703,17 @@ class SourcePopulation(_Population):
         ``g_minus_r_clumps``, ``r_minus_z_clumps``).  With the ``paper`` preset the first
         nine columns are exactly those of earlier versions for the same seed.
         """
-        owner = "SourcePopulation.draw_table"
+        columns = self._draw_columns(size, rng, min_redshift, "SourcePopulation.draw_table")
+        return Table(columns, units=_UNITS)
+
+    def _draw_row(self, rng, *, min_redshift: float | None = None) -> dict:
+        """``draw_table(1, rng, min_redshift=...)[0]`` as a dict of numpy scalars (the same
+        values and draws, without building a Table: ~1 ms per source)."""
+        columns = self._draw_columns(1, rng, min_redshift, "SourcePopulation.draw_table")
+        return {name: values[0] for name, values in columns.items()}
+
+    def _draw_columns(self, size, rng, min_redshift, owner) -> dict:
+        """The columns of :meth:`draw_table` as a dict of arrays."""
         size = check_int(size, "size", owner, low=0)
         rng = _rng(rng)
         cfg = self.config
@@ -759,31 +774,28 @@ class SourcePopulation(_Population):
             cls = _colour_class(mag_g - mag_r)
         else:
             mag_g, mag_z = mags[0], mags[2]
-        return Table(
-            {
-                "mag_g": mag_g,
-                "mag_r": mag_r,
-                "mag_z": mag_z,
-                "r_e": r_e,
-                "n": n,
-                "q": q,
-                "phi": phi,
-                "redshift": z,
-                "colour_class": np.array(COLOUR_CLASSES)[cls],
-                "uv_slope": beta,
-                "optical_slope": beta_opt,
-                "balmer_break": d4000,
-                "n_clumps": n_clumps,
-                "clump_fraction": frac,
-                "clump_uv_slope_offset": offset,
-                "clump_seed": seed,
-                "g_minus_r_body": gr_b,
-                "r_minus_z_body": rz_b,
-                "g_minus_r_clumps": gr_c,
-                "r_minus_z_clumps": rz_c,
-            },
-            units=_UNITS,
-        )
+        return {
+            "mag_g": mag_g,
+            "mag_r": mag_r,
+            "mag_z": mag_z,
+            "r_e": r_e,
+            "n": n,
+            "q": q,
+            "phi": phi,
+            "redshift": z,
+            "colour_class": np.array(COLOUR_CLASSES)[cls],
+            "uv_slope": beta,
+            "optical_slope": beta_opt,
+            "balmer_break": d4000,
+            "n_clumps": n_clumps,
+            "clump_fraction": frac,
+            "clump_uv_slope_offset": offset,
+            "clump_seed": seed,
+            "g_minus_r_body": gr_b,
+            "r_minus_z_body": rz_b,
+            "g_minus_r_clumps": gr_c,
+            "r_minus_z_clumps": rz_c,
+        }
 
 
 def _with_low(dist, low):

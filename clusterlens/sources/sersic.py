@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammainc, gammaincinv, gammaln
 
+from clusterlens._photometry import ZERO_POINT
 from clusterlens._validation import as_coordinates, check_array, check_int, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.lensing import pixel_grid
-from clusterlens.observe.photometry import ZERO_POINT
 from clusterlens.sources._kernels import (
     pixel_footprints,
     pixels_within,
