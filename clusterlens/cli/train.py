@@ -63,13 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--crop",
         type=int,
         default=None,
-        help="centre crop in pixels fed to the network (the preset's: 223, cpu 214; 0: none)",
+        help="centre crop in pixels fed to the network (the preset's: 223, cpu 128; 0: none)",
     )
     parser.add_argument(
         "--downsample",
         type=int,
         default=None,
-        help="average NxN pixel blocks of the crop (robust transform; the preset's: 1, cpu 2)",
+        help="average NxN pixel blocks of the crop (robust transform only; default 1: none)",
     )
     parser.add_argument(
         "--transform",
