@@ -56,7 +56,8 @@ import numpy as np
 from clusterlens._validation import check_array, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.profiles import _kernels
-from clusterlens.profiles._kernel_profile import KernelProfile, set_member_arrays
+from clusterlens.profiles._members import set_member_arrays
+from clusterlens.profiles.base import KernelProfile
 
 __all__ = ["DPIE", "DPIEPopulation", "member_radii", "SIGMA_STAR", "R_CUT_STAR", "R_CORE_STAR"]
 

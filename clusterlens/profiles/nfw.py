@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from clusterlens._validation import check_scalar
 from clusterlens.profiles import _kernels
-from clusterlens.profiles._kernel_profile import KernelProfile
+from clusterlens.profiles.base import KernelProfile
 
 __all__ = ["NFW", "ENFW", "nfw_angles"]
 
