@@ -1,10 +1,18 @@
 """numba kernels of the analytic profiles (private; inputs are assumed valid).
 
 Layout: the public classes pack per-component constants into a float64 table, one row per
-component, so that nothing is recomputed per pixel.  The pixel loop is split into blocks that
-run in parallel (``prange``); inside a block the components are the outer loop and the
-pixels the inner, SIMD-vectorised loop, so each component's constants stay in registers and
-its contribution is added in place.
+component, so that nothing is recomputed per pixel.  The pixel loop is split into blocks of
+``BLOCK`` pixels; inside a block the components are the outer loop and the pixels the inner,
+SIMD-vectorised loop, so each component's constants stay in registers and its contribution
+is added in place.
+
+Scheduling: numba's ``prange`` hands every thread an equal, fixed share of the iterations
+(both the OpenMP and the workqueue layers), so when another process takes half of one core
+the whole call waits for the thread on that core: a two-thread kernel runs at the speed of
+one.  The parallel loops here therefore ``prange`` over workers, and each worker claims the
+next unprocessed block from a shared atomic counter (:func:`_claim`) until none is left: a
+thread that is slowed down simply processes fewer blocks, and the workers it has not
+started yet find nothing left to do.
 """
 
 from __future__ import annotations
@@ -12,7 +20,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from clusterlens.profiles._fastmath import (
     _poly_atan_tail,
@@ -30,12 +41,57 @@ BLOCK = 512
 _PSI_MIN = 1e-15
 _R2_MIN = 1e-30
 
+
+@intrinsic
+def _fetch_add(typingctx, counter, increment):
+    """Atomically add ``increment`` to ``counter[0]`` (a 1-d int64 array); return the value
+    before the addition.  Monotonic ordering suffices: the counter only hands out indices,
+    and the end of the parallel region synchronises the results."""
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
+        return None
+    sig = types.int64(counter, types.int64)
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        pointer = cgutils.get_item_pointer(
+            context, builder, signature.args[0], array, [ir.Constant(ir.IntType(64), 0)]
+        )
+        return builder.atomic_rmw("add", pointer, args[1], "monotonic")
+
+    return sig, codegen
+
+
+# Workers per parallel loop: more than any thread count in use (``prange`` splits them evenly
+# over the threads, and a worker that finds every block claimed returns at once); not
+# ``numba.get_num_threads()``, whose call through a ctypes pointer would stop numba caching.
+_MAX_WORKERS = 256
+
+
+@njit(inline="always", cache=True)
+def _n_workers(nblocks):
+    """How many workers a loop over ``nblocks`` blocks runs: one per block, at most
+    ``_MAX_WORKERS``."""
+    return min(nblocks, _MAX_WORKERS)
+
+
+@njit(inline="always", cache=True)
+def _claim(counter, nblocks, n):
+    """The pixel range ``(start, stop)`` of the next unclaimed block, or ``(n, n)`` when
+    every block has been claimed."""
+    blk = _fetch_add(counter, 1)
+    if blk >= nblocks:
+        return n, n
+    start = blk * BLOCK
+    return start, min(start + BLOCK, n)
+
+
 # Columns of the SIE constants table (see ``sie_table``).
-SIE_COLUMNS = 8
+SIE_COLUMNS = 12
 
 
 def sie_table(theta_e, q, phi_deg, x0, y0) -> np.ndarray:
-    """Per-member constants: x0, y0, cos(phi), sin(phi), q^2, s, b/s, b.
+    """Per-member constants: x0, y0, cos(phi), sin(phi), q^2, s, b/s, b, and for the
+    deflection q^2/s^2, 1/s^2, cos(phi) b/s, sin(phi) b/s.
 
     ``b = theta_e sqrt(q)``, ``s = sqrt(1 - q^2)``; q = 1 (the SIS) uses s = 1e-8, for which
     arctan(s t)/s = t to rounding, so no division by zero happens.
@@ -55,6 +111,10 @@ def sie_table(theta_e, q, phi_deg, x0, y0) -> np.ndarray:
     table[:, 5] = s
     table[:, 6] = b / s
     table[:, 7] = b
+    table[:, 8] = (q / s) ** 2
+    table[:, 9] = 1.0 / (s * s)
+    table[:, 10] = table[:, 2] * table[:, 6]
+    table[:, 11] = table[:, 3] * table[:, 6]
     return table
 
 
@@ -72,15 +132,18 @@ def _to_major_axis(xi, yi, xc, yc, c, sn):
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _sie_deflection_block(x, y, row, ax, ay):
-    xc, yc, c, sn, q2, s, scale = row[0], row[1], row[2], row[3], row[4], row[5], row[6]
+    # arctan(s x'/psi) = arctan(x'/(psi/s)): dividing psi by s instead of multiplying both
+    # numerators by s saves a multiplication per pixel (psi/s = sqrt(q^2/s^2 x'^2 + y'^2/s^2)),
+    # and the rotation back carries the amplitude b/s (columns 10, 11)
+    xc, yc, c, sn = row[0], row[1], row[2], row[3]
+    q2_s2, inv_s2, c_scale, s_scale = row[8], row[9], row[10], row[11]
     for i in range(x.size):
         xp, yp = _to_major_axis(x[i], y[i], xc, yc, c, sn)
-        psi = max(math.sqrt(q2 * xp * xp + yp * yp), _PSI_MIN)
-        tx, ty = atan_atanh_ratio(s * xp, s * yp, psi)
-        fx = scale * tx
-        fy = scale * ty
-        ax[i] += c * fx - sn * fy
-        ay[i] += sn * fx + c * fy
+        psi_s = max(math.sqrt(q2_s2 * xp * xp + (inv_s2 * yp) * yp), _PSI_MIN)
+        tx, ty = atan_atanh_ratio(xp, yp, psi_s)
+        # written as two multiply-adds into the output each (no separate products to add)
+        ax[i] = ax[i] + c_scale * tx - s_scale * ty
+        ay[i] = ay[i] + s_scale * tx + c_scale * ty
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
@@ -127,27 +190,30 @@ def sie_accumulate(x, y, table, mode, o1, o2, o3):
     """Add the SIE quantity ``mode`` of every row of ``table`` into the outputs.
 
     DEFLECTION -> (o1, o2) = (alpha_x, alpha_y); HESSIAN -> (o1, o2, o3) = (fxx, fxy, fyy);
-    POTENTIAL or CONVERGENCE -> o1.  Parallel over pixel blocks; members inside.
+    POTENTIAL or CONVERGENCE -> o1.  Parallel over pixel blocks claimed dynamically (module
+    docstring); members inside.
     """
     n = x.size
     nblocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(nblocks):
-        start = blk * BLOCK
-        stop = min(start + BLOCK, n)
-        # views, so that the inner loops run from 0: numba then drops the negative-index
-        # wraparound that would otherwise stop LLVM from vectorising them
-        xb, yb = x[start:stop], y[start:stop]
-        b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
-        for j in range(table.shape[0]):
-            row = table[j]
-            if mode == DEFLECTION:
-                _sie_deflection_block(xb, yb, row, b1, b2)
-            elif mode == HESSIAN:
-                _sie_hessian_block(xb, yb, row, b1, b2, b3)
-            elif mode == POTENTIAL:
-                _sie_potential_block(xb, yb, row, b1)
-            else:
-                _sie_convergence_block(xb, yb, row, b1)
+    counter = np.zeros(1, dtype=np.int64)
+    for _worker in prange(_n_workers(nblocks)):
+        start, stop = _claim(counter, nblocks, n)
+        while start < stop:
+            # views, so that the inner loops run from 0: numba then drops the negative-index
+            # wraparound that would otherwise stop LLVM from vectorising them
+            xb, yb = x[start:stop], y[start:stop]
+            b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
+            for j in range(table.shape[0]):
+                row = table[j]
+                if mode == DEFLECTION:
+                    _sie_deflection_block(xb, yb, row, b1, b2)
+                elif mode == HESSIAN:
+                    _sie_hessian_block(xb, yb, row, b1, b2, b3)
+                elif mode == POTENTIAL:
+                    _sie_potential_block(xb, yb, row, b1)
+                else:
+                    _sie_convergence_block(xb, yb, row, b1)
+            start, stop = _claim(counter, nblocks, n)
 
 
 # --- NFW -------------------------------------------------------------------------------------
@@ -187,18 +253,20 @@ def enfw_all(x, y, consts, mode, o1, o2, o3):
     """
     n = x.size
     nblocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(nblocks):
-        start = blk * BLOCK
-        stop = min(start + BLOCK, n)
-        _enfw_block(
-            x[start:stop],
-            y[start:stop],
-            consts,
-            mode,
-            o1[start:stop],
-            o2[start:stop],
-            o3[start:stop],
-        )
+    counter = np.zeros(1, dtype=np.int64)
+    for _worker in prange(_n_workers(nblocks)):
+        start, stop = _claim(counter, nblocks, n)
+        while start < stop:
+            _enfw_block(
+                x[start:stop],
+                y[start:stop],
+                consts,
+                mode,
+                o1[start:stop],
+                o2[start:stop],
+                o3[start:stop],
+            )
+            start, stop = _claim(counter, nblocks, n)
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -308,13 +376,15 @@ def cse_sum(u, v, amps, scales, q, mode, o1, o2, o3):
     The caller scales, rotates and normalises."""
     n = u.size
     nblocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(nblocks):
-        start = blk * BLOCK
-        stop = min(start + BLOCK, n)
-        ub, vb = u[start:stop], v[start:stop]
-        b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
-        for k in range(amps.size):
-            _cse_block(ub, vb, amps[k], scales[k], q, mode, b1, b2, b3)
+    counter = np.zeros(1, dtype=np.int64)
+    for _worker in prange(_n_workers(nblocks)):
+        start, stop = _claim(counter, nblocks, n)
+        while start < stop:
+            ub, vb = u[start:stop], v[start:stop]
+            b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
+            for k in range(amps.size):
+                _cse_block(ub, vb, amps[k], scales[k], q, mode, b1, b2, b3)
+            start, stop = _claim(counter, nblocks, n)
 
 
 # --- dPIE (truncated PIEMD) -----------------------------------------------------------------
@@ -459,21 +529,23 @@ def _dpie_convergence_block(x, y, row, out):
 @njit(parallel=True, cache=True, error_model="numpy")
 def dpie_accumulate(x, y, table, mode, o1, o2, o3):
     """Add the dPIE quantity ``mode`` of every row of ``table`` into the outputs (as
-    :func:`sie_accumulate`: parallel over pixel blocks, members inside)."""
+    :func:`sie_accumulate`: parallel over claimed pixel blocks, members inside)."""
     n = x.size
     nblocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(nblocks):
-        start = blk * BLOCK
-        stop = min(start + BLOCK, n)
-        xb, yb = x[start:stop], y[start:stop]
-        b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
-        for j in range(table.shape[0]):
-            row = table[j]
-            if mode == DEFLECTION:
-                _dpie_deflection_block(xb, yb, row, b1, b2)
-            elif mode == HESSIAN:
-                _dpie_hessian_block(xb, yb, row, b1, b2, b3)
-            elif mode == POTENTIAL:
-                _dpie_potential_block(xb, yb, row, b1)
-            else:
-                _dpie_convergence_block(xb, yb, row, b1)
+    counter = np.zeros(1, dtype=np.int64)
+    for _worker in prange(_n_workers(nblocks)):
+        start, stop = _claim(counter, nblocks, n)
+        while start < stop:
+            xb, yb = x[start:stop], y[start:stop]
+            b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
+            for j in range(table.shape[0]):
+                row = table[j]
+                if mode == DEFLECTION:
+                    _dpie_deflection_block(xb, yb, row, b1, b2)
+                elif mode == HESSIAN:
+                    _dpie_hessian_block(xb, yb, row, b1, b2, b3)
+                elif mode == POTENTIAL:
+                    _dpie_potential_block(xb, yb, row, b1)
+                else:
+                    _dpie_convergence_block(xb, yb, row, b1)
+            start, stop = _claim(counter, nblocks, n)
