@@ -185,8 +185,7 @@ def test_population_equals_sum_of_individual_sies():
 
 @pytest.mark.parametrize("n", [1, 5, 3 * 512 + 17])
 def test_kernels_give_the_same_numbers_on_any_thread_count(n):
-    # the pixel blocks are claimed dynamically by the threads: whichever thread takes a
-    # block, every block is computed once, by the same code
+    # whichever thread computes a pixel block, every block is computed once, by the same code
     import numba
 
     rng = np.random.default_rng(RNG_SEED)

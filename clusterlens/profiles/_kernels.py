@@ -1,18 +1,10 @@
 """numba kernels of the analytic profiles (private; inputs are assumed valid).
 
 Layout: the public classes pack per-component constants into a float64 table, one row per
-component, so that nothing is recomputed per pixel.  The pixel loop is split into blocks of
-``BLOCK`` pixels; inside a block the components are the outer loop and the pixels the inner,
-SIMD-vectorised loop, so each component's constants stay in registers and its contribution
-is added in place.
-
-Scheduling: numba's ``prange`` hands every thread an equal, fixed share of the iterations
-(both the OpenMP and the workqueue layers), so when another process takes half of one core
-the whole call waits for the thread on that core: a two-thread kernel runs at the speed of
-one.  The parallel loops here therefore ``prange`` over workers, and each worker claims the
-next unprocessed block from a shared atomic counter (:func:`_claim`) until none is left: a
-thread that is slowed down simply processes fewer blocks, and the workers it has not
-started yet find nothing left to do.
+component, so that nothing is recomputed per pixel.  The pixel loop is split into blocks that
+run in parallel (``prange``); inside a block the components are the outer loop and the
+pixels the inner, SIMD-vectorised loop, so each component's constants stay in registers and
+its contribution is added in place.
 """
 
 from __future__ import annotations
@@ -20,10 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit, prange
 
 from clusterlens.profiles._fastmath import (
     _poly_atan_tail,
@@ -40,50 +29,6 @@ BLOCK = 512
 # Smallest elliptical radius used (arcsec): the SIE deflection is finite (zero) at its centre.
 _PSI_MIN = 1e-15
 _R2_MIN = 1e-30
-
-
-@intrinsic
-def _fetch_add(typingctx, counter, increment):
-    """Atomically add ``increment`` to ``counter[0]`` (a 1-d int64 array); return the value
-    before the addition.  Monotonic ordering suffices: the counter only hands out indices,
-    and the end of the parallel region synchronises the results."""
-    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
-        return None
-    sig = types.int64(counter, types.int64)
-
-    def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        pointer = cgutils.get_item_pointer(
-            context, builder, signature.args[0], array, [ir.Constant(ir.IntType(64), 0)]
-        )
-        return builder.atomic_rmw("add", pointer, args[1], "monotonic")
-
-    return sig, codegen
-
-
-# Workers per parallel loop: more than any thread count in use (``prange`` splits them evenly
-# over the threads, and a worker that finds every block claimed returns at once); not
-# ``numba.get_num_threads()``, whose call through a ctypes pointer would stop numba caching.
-_MAX_WORKERS = 256
-
-
-@njit(inline="always", cache=True)
-def _n_workers(nblocks):
-    """How many workers a loop over ``nblocks`` blocks runs: one per block, at most
-    ``_MAX_WORKERS``."""
-    return min(nblocks, _MAX_WORKERS)
-
-
-@njit(inline="always", cache=True)
-def _claim(counter, nblocks, n):
-    """The pixel range ``(start, stop)`` of the next unclaimed block, or ``(n, n)`` when
-    every block has been claimed."""
-    blk = _fetch_add(counter, 1)
-    if blk >= nblocks:
-        return n, n
-    start = blk * BLOCK
-    return start, min(start + BLOCK, n)
-
 
 # Columns of the SIE constants table (see ``sie_table``).
 SIE_COLUMNS = 12
@@ -190,30 +135,27 @@ def sie_accumulate(x, y, table, mode, o1, o2, o3):
     """Add the SIE quantity ``mode`` of every row of ``table`` into the outputs.
 
     DEFLECTION -> (o1, o2) = (alpha_x, alpha_y); HESSIAN -> (o1, o2, o3) = (fxx, fxy, fyy);
-    POTENTIAL or CONVERGENCE -> o1.  Parallel over pixel blocks claimed dynamically (module
-    docstring); members inside.
+    POTENTIAL or CONVERGENCE -> o1.  Parallel over pixel blocks; members inside.
     """
     n = x.size
     nblocks = (n + BLOCK - 1) // BLOCK
-    counter = np.zeros(1, dtype=np.int64)
-    for _worker in prange(_n_workers(nblocks)):
-        start, stop = _claim(counter, nblocks, n)
-        while start < stop:
-            # views, so that the inner loops run from 0: numba then drops the negative-index
-            # wraparound that would otherwise stop LLVM from vectorising them
-            xb, yb = x[start:stop], y[start:stop]
-            b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
-            for j in range(table.shape[0]):
-                row = table[j]
-                if mode == DEFLECTION:
-                    _sie_deflection_block(xb, yb, row, b1, b2)
-                elif mode == HESSIAN:
-                    _sie_hessian_block(xb, yb, row, b1, b2, b3)
-                elif mode == POTENTIAL:
-                    _sie_potential_block(xb, yb, row, b1)
-                else:
-                    _sie_convergence_block(xb, yb, row, b1)
-            start, stop = _claim(counter, nblocks, n)
+    for blk in prange(nblocks):
+        start = blk * BLOCK
+        stop = min(start + BLOCK, n)
+        # views, so that the inner loops run from 0: numba then drops the negative-index
+        # wraparound that would otherwise stop LLVM from vectorising them
+        xb, yb = x[start:stop], y[start:stop]
+        b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
+        for j in range(table.shape[0]):
+            row = table[j]
+            if mode == DEFLECTION:
+                _sie_deflection_block(xb, yb, row, b1, b2)
+            elif mode == HESSIAN:
+                _sie_hessian_block(xb, yb, row, b1, b2, b3)
+            elif mode == POTENTIAL:
+                _sie_potential_block(xb, yb, row, b1)
+            else:
+                _sie_convergence_block(xb, yb, row, b1)
 
 
 # --- NFW -------------------------------------------------------------------------------------
@@ -253,20 +195,18 @@ def enfw_all(x, y, consts, mode, o1, o2, o3):
     """
     n = x.size
     nblocks = (n + BLOCK - 1) // BLOCK
-    counter = np.zeros(1, dtype=np.int64)
-    for _worker in prange(_n_workers(nblocks)):
-        start, stop = _claim(counter, nblocks, n)
-        while start < stop:
-            _enfw_block(
-                x[start:stop],
-                y[start:stop],
-                consts,
-                mode,
-                o1[start:stop],
-                o2[start:stop],
-                o3[start:stop],
-            )
-            start, stop = _claim(counter, nblocks, n)
+    for blk in prange(nblocks):
+        start = blk * BLOCK
+        stop = min(start + BLOCK, n)
+        _enfw_block(
+            x[start:stop],
+            y[start:stop],
+            consts,
+            mode,
+            o1[start:stop],
+            o2[start:stop],
+            o3[start:stop],
+        )
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -376,15 +316,13 @@ def cse_sum(u, v, amps, scales, q, mode, o1, o2, o3):
     The caller scales, rotates and normalises."""
     n = u.size
     nblocks = (n + BLOCK - 1) // BLOCK
-    counter = np.zeros(1, dtype=np.int64)
-    for _worker in prange(_n_workers(nblocks)):
-        start, stop = _claim(counter, nblocks, n)
-        while start < stop:
-            ub, vb = u[start:stop], v[start:stop]
-            b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
-            for k in range(amps.size):
-                _cse_block(ub, vb, amps[k], scales[k], q, mode, b1, b2, b3)
-            start, stop = _claim(counter, nblocks, n)
+    for blk in prange(nblocks):
+        start = blk * BLOCK
+        stop = min(start + BLOCK, n)
+        ub, vb = u[start:stop], v[start:stop]
+        b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
+        for k in range(amps.size):
+            _cse_block(ub, vb, amps[k], scales[k], q, mode, b1, b2, b3)
 
 
 # --- dPIE (truncated PIEMD) -----------------------------------------------------------------
@@ -529,23 +467,21 @@ def _dpie_convergence_block(x, y, row, out):
 @njit(parallel=True, cache=True, error_model="numpy")
 def dpie_accumulate(x, y, table, mode, o1, o2, o3):
     """Add the dPIE quantity ``mode`` of every row of ``table`` into the outputs (as
-    :func:`sie_accumulate`: parallel over claimed pixel blocks, members inside)."""
+    :func:`sie_accumulate`: parallel over pixel blocks, members inside)."""
     n = x.size
     nblocks = (n + BLOCK - 1) // BLOCK
-    counter = np.zeros(1, dtype=np.int64)
-    for _worker in prange(_n_workers(nblocks)):
-        start, stop = _claim(counter, nblocks, n)
-        while start < stop:
-            xb, yb = x[start:stop], y[start:stop]
-            b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
-            for j in range(table.shape[0]):
-                row = table[j]
-                if mode == DEFLECTION:
-                    _dpie_deflection_block(xb, yb, row, b1, b2)
-                elif mode == HESSIAN:
-                    _dpie_hessian_block(xb, yb, row, b1, b2, b3)
-                elif mode == POTENTIAL:
-                    _dpie_potential_block(xb, yb, row, b1)
-                else:
-                    _dpie_convergence_block(xb, yb, row, b1)
-            start, stop = _claim(counter, nblocks, n)
+    for blk in prange(nblocks):
+        start = blk * BLOCK
+        stop = min(start + BLOCK, n)
+        xb, yb = x[start:stop], y[start:stop]
+        b1, b2, b3 = o1[start:stop], o2[start:stop], o3[start:stop]
+        for j in range(table.shape[0]):
+            row = table[j]
+            if mode == DEFLECTION:
+                _dpie_deflection_block(xb, yb, row, b1, b2)
+            elif mode == HESSIAN:
+                _dpie_hessian_block(xb, yb, row, b1, b2, b3)
+            elif mode == POTENTIAL:
+                _dpie_potential_block(xb, yb, row, b1)
+            else:
+                _dpie_convergence_block(xb, yb, row, b1)
