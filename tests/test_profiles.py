@@ -143,6 +143,43 @@ def _sie_closed_form(te, q, phi, x, y):
     return c * fx - sn * fy, sn * fx + c * fy
 
 
+def test_kernel_arctan_and_arctanh_are_correct_to_a_few_ulp():
+    # every branch of the reductions: arctan's near-one, below and reflected cases over
+    # ratios 1e-6 .. 1e6 of both signs; arctanh direct (|z| <= 1/3) and through the log
+    mpmath = pytest.importorskip("mpmath")
+    from numba import njit
+
+    from clusterlens.profiles._fastmath import atan_atanh_ratio, atan_ratio, atanh_ratio
+
+    @njit
+    def evaluate(n, d, z):
+        out = np.empty((4, n.size))
+        for i in range(n.size):
+            out[0, i] = atan_ratio(n[i], d[i])
+            out[1, i] = atanh_ratio(z[i] * d[i], d[i])
+            out[2, i], out[3, i] = atan_atanh_ratio(n[i], z[i] * d[i], d[i])
+        return out
+
+    rng = np.random.default_rng(RNG_SEED)
+    d = 10 ** rng.uniform(-3, 3, 3000)
+    n = d * rng.choice([-1, 1], 3000) * 10 ** rng.uniform(-6, 6, 3000)
+    z = rng.uniform(-0.999, 0.999, 3000)
+    got = evaluate(n, d, z)
+    mpmath.mp.dps = 30
+    want_atan = np.array(
+        [float(mpmath.atan(mpmath.mpf(a) / mpmath.mpf(b))) for a, b in zip(n, d, strict=True)]
+    )
+    zd = z * d  # the argument as the kernels see it
+    want_atanh = np.array(
+        [float(mpmath.atanh(mpmath.mpf(a) / mpmath.mpf(b))) for a, b in zip(zd, d, strict=True)]
+    )
+    # measured: 2.2e-16, 4.4e-16; the SIE deflection's degree-9 fits 1.3e-15, 4.1e-16
+    assert np.max(np.abs(got[0] - want_atan) / np.abs(want_atan)) < 3e-16
+    assert np.max(np.abs(got[1] - want_atanh) / np.abs(want_atanh)) < 6e-16
+    assert np.max(np.abs(got[2] - want_atan) / np.abs(want_atan)) < 2e-15
+    assert np.max(np.abs(got[3] - want_atanh) / np.abs(want_atanh)) < 6e-16
+
+
 @pytest.mark.parametrize("q", [0.05, 0.1, 0.3, 0.5, 0.7071, 0.7072, 0.9, 0.99, 1 - 1e-6])
 def test_sie_deflection_is_exact_to_rounding(q):
     # every branch of the kernel's arctan (near 1, below, reflected above) and arctanh

@@ -6,16 +6,18 @@ arithmetic, one division, ``sqrt``-free argument reduction and integer bit opera
 loop that calls them compiles to SIMD code.  Accuracy: about 2e-16 relative (a few ulp).
 
 Argument reduction
-    arctan(n/d), d > 0:  swap to t = min/max in [0, 1], then
-    t > tan(pi/8) uses arctan(t) = pi/4 + arctan((t - 1)/(t + 1)); both steps fold into a
-    single division u = (a - s b)/(b + s a) with |u| <= tan(pi/8).
+    arctan(n/d), d > 0, a = |n|:  a/d within a factor tan(pi/8) of 1 uses
+    pi/4 + arctan((a - d)/(a + d)), a < d arctan(a/d), a > d pi/2 - arctan(d/a); numerator,
+    denominator and offset are chosen with selects, so one division gives u with
+    |u| <= tan(pi/8), and the sign of n is copied onto the result.
     arctanh(n/d), |n| < d:  |z| <= 1/3 is evaluated directly; otherwise
     arctanh(z) = log(A/B)/2 with A = d + |n|, B = d - |n|, A = mA 2^eA, B = mB 2^eB
     (mantissas in [1, 2)), log(A/B) = (eA - eB) ln 2 + 2 arctanh((mA - mB)/(mA + mB)).
 Polynomials
     arctan(u)/u and arctanh(u)/u as degree-11 polynomials in w = u^2 on
     [0, (sqrt(2) - 1)^2], Chebyshev fits computed with mpmath at 40 digits (maximum
-    error below 1.3e-18 and 1.1e-17 respectively).
+    error below 1.3e-18 and 1.1e-17 respectively), by Estrin's scheme; the SIE deflection
+    (:func:`atan_atanh_ratio`) uses degree-9 fits by Horner's rule (docs/profiles.md).
 """
 
 from __future__ import annotations
@@ -151,59 +153,6 @@ def _poly_atanh_tail(w):
     return _estrin12(_ATANH_TAIL, w)
 
 
-@njit(inline="always", cache=True, error_model="numpy")
-def _atan_reduce(a, d):
-    """For a >= 0, d > 0: (num, den, shift) with arctan(a/d) = shift pi/4 + arctan(num/den)
-    (before the a > d reflection), |num/den| <= tan(pi/8)."""
-    big = max(a, d)
-    small = min(a, d)
-    shift = 1.0 if small > _TAN_PI_8 * big else 0.0
-    return small - shift * big, big + shift * small, shift
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def _atan_finish(u, shift, a, d, negative, poly):
-    r = shift * (0.25 * math.pi) + u * poly
-    r = 0.5 * math.pi - r if a > d else r
-    return -r if negative else r
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def _atanh_reduce(h, d):
-    """For 0 <= h < d: (num, den, k, direct) with arctanh(h/d) = arctanh(num/den) when
-    ``direct``, else (k ln 2)/2 + arctanh(num/den); |num/den| <= 1/3."""
-    ib = _as_int64(d + h)
-    ism = _as_int64(max(d - h, 1e-300))
-    k = ((ib >> 52) & 0x7FF) - ((ism >> 52) & 0x7FF)
-    mb = _as_float64((ib & _MANTISSA_MASK) | _EXPONENT_ONE)
-    ms = _as_float64((ism & _MANTISSA_MASK) | _EXPONENT_ONE)
-    direct = 3.0 * h <= d
-    return (h if direct else mb - ms), (d if direct else mb + ms), k, direct
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def _atanh_finish(p, k, direct, negative):
-    r = p if direct else 0.5 * k * _LN2 + p
-    return -r if negative else r
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def atan_ratio(n, d):
-    """arctan(n / d) for d > 0 (any n), with a single division."""
-    a = abs(n)
-    num, den, shift = _atan_reduce(a, d)
-    u = num / den
-    return _atan_finish(u, shift, a, d, n < 0.0, _poly_atan(u * u))
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def atanh_ratio(n, d):
-    """arctanh(n / d) for |n| < d, with a single division."""
-    num, den, k, direct = _atanh_reduce(abs(n), d)
-    u = num / den
-    return _atanh_finish(u * _poly_atanh(u * u), k, direct, n < 0.0)
-
-
 @njit(inline="always", cache=True, fastmath={"contract"})
 def _horner10(c, w):
     """Degree-9 polynomial ``c`` (highest power first) at ``w`` by Horner's rule.
@@ -258,6 +207,22 @@ def _atanh_parts(h, d):
     den = d if direct else mb + ms
     offset = 0.0 if direct else k * (0.5 * _LN2)
     return num, den, offset
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def atan_ratio(n, d):
+    """arctan(n / d) for d > 0 (any n), with a single division (degree-11 polynomial)."""
+    num, den, offset = _atan_parts(abs(n), d)
+    u = num / den
+    return math.copysign(offset + u * _poly_atan(u * u), n)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def atanh_ratio(n, d):
+    """arctanh(n / d) for |n| < d, with a single division (degree-11 polynomial)."""
+    num, den, offset = _atanh_parts(abs(n), d)
+    u = num / den
+    return math.copysign(offset + u * _poly_atanh(u * u), n)
 
 
 @njit(inline="always", cache=True, error_model="numpy")
