@@ -13,16 +13,26 @@ lenstronomy, where the same elliptical dPIE is ``s/(s - a)`` times a pair of ``N
 ``PJAFFE_ELLIPSE_POTENTIAL`` has the ellipticity in the potential, another profile), on the
 223 x 223 grid, best of ``--repeat``.
 
+A last line gives the SIE kernel's cost per pixel-member pair: the CPU time of the 100
+members' deflection on the 223 x 223 grid on one thread, divided by the 4.97 million pairs.
+
+``--busy`` keeps the other core busy for the whole run (a ``while True: pass`` process at
+the same priority), the condition under which a statically scheduled two-thread kernel runs
+at the speed of one (see docs/profiles.md).
+
 Usage::
 
     PYTHONPATH=. python benchmarks/bench_deflection.py            # print the table
     PYTHONPATH=. python benchmarks/bench_deflection.py --check    # exit 1 below the floors
+    PYTHONPATH=. python benchmarks/bench_deflection.py --busy     # with one core kept busy
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import subprocess
 import sys
 import time
 
@@ -186,15 +196,60 @@ def run(repeat: int) -> list[tuple[str, int, float, float]]:
     return rows
 
 
+def ns_per_pair(repeat: int, n: int = 223) -> float:
+    """CPU nanoseconds per pixel-member pair of the members' deflection on one thread."""
+    import numba
+
+    ours, _, _ = build_lens()
+    members = ours.components[1]
+    half = 0.5 * (n - 1) * PIXEL_SCALE
+    y, x = np.mgrid[-half : half : n * 1j, -half : half : n * 1j]
+    xf, yf = x.ravel(), y.ravel()
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        members._deflection(xf, yf)
+        times = []
+        for _ in range(repeat):
+            t0 = time.process_time()
+            members._deflection(xf, yf)
+            times.append(time.process_time() - t0)
+    finally:
+        numba.set_num_threads(threads)
+    return min(times) / (xf.size * len(members)) * 1e9
+
+
+@contextlib.contextmanager
+def busy_core(enabled: bool):
+    """A process spinning on one core for the duration of the block (when ``enabled``)."""
+    if not enabled:
+        yield
+        return
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # let it start spinning before the first timing
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a ratio < its floor")
     parser.add_argument("--repeat", type=int, default=15, help="timed calls per case (best)")
+    parser.add_argument("--busy", action="store_true", help="keep one core busy meanwhile")
     args = parser.parse_args(argv)
+    with busy_core(args.busy):
+        return _report(args)
+
+
+def _report(args) -> int:
     import numba
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"numba threads: {numba.get_num_threads()}, load average (1 min): {load:.2f}")
+    busy = ", one core kept busy" if args.busy else ""
+    print(f"numba threads: {numba.get_num_threads()}, load average (1 min): {load:.2f}{busy}")
     print(f"{'quantity':<14}{'grid':>9}{'clusterlens':>14}{'lenstronomy':>14}{'ratio':>8}")
     failed = []
     for name, n, t_ours, t_ref in run(args.repeat):
@@ -212,6 +267,8 @@ def main(argv=None) -> int:
             f"{name:<12}{t_d * 1e3:>8.2f} ms{t_s * 1e3:>8.2f} ms{t_d / t_s:>9.2f}"
             f"{t_n * 1e3:>9.1f} ms{t_n / t_d:>6.1f}x{t_p * 1e3:>9.1f} ms{t_p / t_d:>6.1f}x"
         )
+    pair_ns = ns_per_pair(max(3, args.repeat // 3))
+    print(f"\nSIE deflection kernel: {pair_ns:.2f} ns per pixel-member pair (1 thread, CPU time)")
     if failed and args.check:
         print("below the floor: " + "; ".join(failed), file=sys.stderr)
         return 1

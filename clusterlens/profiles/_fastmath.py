@@ -6,16 +6,18 @@ arithmetic, one division, ``sqrt``-free argument reduction and integer bit opera
 loop that calls them compiles to SIMD code.  Accuracy: about 2e-16 relative (a few ulp).
 
 Argument reduction
-    arctan(n/d), d > 0:  swap to t = min/max in [0, 1], then
-    t > tan(pi/8) uses arctan(t) = pi/4 + arctan((t - 1)/(t + 1)); both steps fold into a
-    single division u = (a - s b)/(b + s a) with |u| <= tan(pi/8).
+    arctan(n/d), d > 0, a = |n|:  a/d within a factor tan(pi/8) of 1 uses
+    pi/4 + arctan((a - d)/(a + d)), a < d arctan(a/d), a > d pi/2 - arctan(d/a); numerator,
+    denominator and offset are chosen with selects, so one division gives u with
+    |u| <= tan(pi/8), and the sign of n is copied onto the result.
     arctanh(n/d), |n| < d:  |z| <= 1/3 is evaluated directly; otherwise
     arctanh(z) = log(A/B)/2 with A = d + |n|, B = d - |n|, A = mA 2^eA, B = mB 2^eB
     (mantissas in [1, 2)), log(A/B) = (eA - eB) ln 2 + 2 arctanh((mA - mB)/(mA + mB)).
 Polynomials
     arctan(u)/u and arctanh(u)/u as degree-11 polynomials in w = u^2 on
     [0, (sqrt(2) - 1)^2], Chebyshev fits computed with mpmath at 40 digits (maximum
-    error below 1.3e-18 and 1.1e-17 respectively).
+    error below 1.3e-18 and 1.1e-17 respectively), by Estrin's scheme; the SIE deflection
+    (:func:`atan_atanh_ratio`) uses degree-9 fits by Horner's rule (docs/profiles.md).
 """
 
 from __future__ import annotations
@@ -129,16 +131,6 @@ def _estrin12(c, w):
     return q0 + (q1 + q2 * w4) * w4
 
 
-@njit(inline="always", cache=True, fastmath={"contract"})
-def _estrin10(c, w):
-    """Degree-9 polynomial ``c`` (highest power first) at ``w`` by Estrin's scheme."""
-    w2 = w * w
-    w4 = w2 * w2
-    q0 = (c[9] + c[8] * w) + (c[7] + c[6] * w) * w2
-    q1 = (c[5] + c[4] * w) + (c[3] + c[2] * w) * w2
-    return q0 + (q1 + (c[1] + c[0] * w) * w4) * w4
-
-
 @njit(inline="always", cache=True)
 def _poly_atan(w):
     return _estrin12(_ATAN_POLY, w)
@@ -161,76 +153,95 @@ def _poly_atanh_tail(w):
     return _estrin12(_ATANH_TAIL, w)
 
 
-@njit(inline="always", cache=True, error_model="numpy")
-def _atan_reduce(a, d):
-    """For a >= 0, d > 0: (num, den, shift) with arctan(a/d) = shift pi/4 + arctan(num/den)
-    (before the a > d reflection), |num/den| <= tan(pi/8)."""
-    big = max(a, d)
-    small = min(a, d)
-    shift = 1.0 if small > _TAN_PI_8 * big else 0.0
-    return small - shift * big, big + shift * small, shift
+@njit(inline="always", cache=True, fastmath={"contract"})
+def _horner10(c, w):
+    """Degree-9 polynomial ``c`` (highest power first) at ``w`` by Horner's rule.
+
+    Fewer operations than Estrin's scheme (9 multiply-adds, no powers of w): in the SIE
+    deflection the multiply-add pipes, not latency, are the limit (docs/profiles.md).
+    """
+    r = c[0] * w + c[1]
+    r = r * w + c[2]
+    r = r * w + c[3]
+    r = r * w + c[4]
+    r = r * w + c[5]
+    r = r * w + c[6]
+    r = r * w + c[7]
+    r = r * w + c[8]
+    return r * w + c[9]
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def _atan_finish(u, shift, a, d, negative, poly):
-    r = shift * (0.25 * math.pi) + u * poly
-    r = 0.5 * math.pi - r if a > d else r
-    return -r if negative else r
+def _atan_parts(a, d):
+    """For a >= 0, d > 0: (num, den, offset) with arctan(a/d) = offset + arctan(num/den) and
+    |num/den| <= tan(pi/8), using selects and one multiplication only.
+
+    Three cases: a/d within a factor tan(pi/8) of 1 (|a - d| < tan(pi/8) (a + d)):
+    pi/4 + arctan((a - d)/(a + d)); a <= d: arctan(a/d); a > d: pi/2 - arctan(d/a).
+    """
+    diff = a - d
+    total = a + d
+    near_one = abs(diff) < _TAN_PI_8 * total
+    small = a <= d
+    num = diff if near_one else (a if small else -d)
+    den = total if near_one else max(a, d)
+    offset = 0.25 * math.pi if near_one else (0.0 if small else 0.5 * math.pi)
+    return num, den, offset
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def _atanh_reduce(h, d):
-    """For 0 <= h < d: (num, den, k, direct) with arctanh(h/d) = arctanh(num/den) when
-    ``direct``, else (k ln 2)/2 + arctanh(num/den); |num/den| <= 1/3."""
-    ib = _as_int64(d + h)
-    ism = _as_int64(max(d - h, 1e-300))
-    k = ((ib >> 52) & 0x7FF) - ((ism >> 52) & 0x7FF)
+def _atanh_parts(h, d):
+    """For 0 <= h < d: (num, den, offset) with arctanh(h/d) = offset + arctanh(num/den) and
+    |num/den| <= 1/3: h <= d/3 directly; otherwise through log((d + h)/(d - h))/2 with the
+    exponents and mantissas of d + h and d - h split by integer bit operations."""
+    big = d + h
+    small = max(d - h, 1e-300)
+    ib = _as_int64(big)
+    ism = _as_int64(small)
+    # both are positive, so the shifted bits are the biased exponents (no sign bit to mask)
+    k = (ib >> 52) - (ism >> 52)
     mb = _as_float64((ib & _MANTISSA_MASK) | _EXPONENT_ONE)
     ms = _as_float64((ism & _MANTISSA_MASK) | _EXPONENT_ONE)
-    direct = 3.0 * h <= d
-    return (h if direct else mb - ms), (d if direct else mb + ms), k, direct
-
-
-@njit(inline="always", cache=True, error_model="numpy")
-def _atanh_finish(p, k, direct, negative):
-    r = p if direct else 0.5 * k * _LN2 + p
-    return -r if negative else r
+    direct = h + h <= small  # 3 h <= d without a multiplication
+    num = h if direct else mb - ms
+    den = d if direct else mb + ms
+    offset = 0.0 if direct else k * (0.5 * _LN2)
+    return num, den, offset
 
 
 @njit(inline="always", cache=True, error_model="numpy")
 def atan_ratio(n, d):
-    """arctan(n / d) for d > 0 (any n), with a single division."""
-    a = abs(n)
-    num, den, shift = _atan_reduce(a, d)
+    """arctan(n / d) for d > 0 (any n), with a single division (degree-11 polynomial)."""
+    num, den, offset = _atan_parts(abs(n), d)
     u = num / den
-    return _atan_finish(u, shift, a, d, n < 0.0, _poly_atan(u * u))
+    return math.copysign(offset + u * _poly_atan(u * u), n)
 
 
 @njit(inline="always", cache=True, error_model="numpy")
 def atanh_ratio(n, d):
-    """arctanh(n / d) for |n| < d, with a single division."""
-    num, den, k, direct = _atanh_reduce(abs(n), d)
+    """arctanh(n / d) for |n| < d, with a single division (degree-11 polynomial)."""
+    num, den, offset = _atanh_parts(abs(n), d)
     u = num / den
-    return _atanh_finish(u * _poly_atanh(u * u), k, direct, n < 0.0)
+    return math.copysign(offset + u * _poly_atanh(u * u), n)
 
 
 @njit(inline="always", cache=True, error_model="numpy")
 def atan_atanh_ratio(n1, n2, d):
-    """(arctan(n1/d), arctanh(n2/d)) for d > 0, |n2| < d, sharing a single division.
+    """(arctan(n1/d), arctanh(n2/d)) for d > 0, |n2| < d.
 
-    After the reductions of :func:`atan_ratio` and :func:`atanh_ratio`, u1 = num1/den1 and
-    u2 = num2/den2 both come from one reciprocal 1/(den1 den2); the polynomials are the
-    degree-9 fits.
+    The reductions use selects (:func:`_atan_parts`, :func:`_atanh_parts`), the two
+    quotients two divisions (the divider has spare capacity here; sharing one reciprocal
+    costs five multiplications on the busier multiply-add pipes), and the polynomials are
+    the degree-9 fits by Horner's rule.  Both results are non-negative before the sign of
+    the numerator is copied onto them.
     """
-    a = abs(n1)
-    num1, den1, shift = _atan_reduce(a, d)
-    num2, den2, k, direct = _atanh_reduce(abs(n2), d)
-    inv = 1.0 / (den1 * den2)
-    u1 = num1 * den2 * inv
-    u2 = num2 * den1 * inv
-    r1 = _atan_finish(u1, shift, a, d, n1 < 0.0, _estrin10(_ATAN_POLY10, u1 * u1))
-    r2 = _atanh_finish(u2 * _estrin10(_ATANH_THIRD_POLY10, u2 * u2), k, direct, n2 < 0.0)
-    return r1, r2
+    num1, den1, off1 = _atan_parts(abs(n1), d)
+    num2, den2, off2 = _atanh_parts(abs(n2), d)
+    u1 = num1 / den1
+    u2 = num2 / den2
+    r1 = off1 + u1 * _horner10(_ATAN_POLY10, u1 * u1)
+    r2 = off2 + u2 * _horner10(_ATANH_THIRD_POLY10, u2 * u2)
+    return math.copysign(r1, n1), math.copysign(r2, n2)
 
 
 @njit(inline="always", cache=True, error_model="numpy")

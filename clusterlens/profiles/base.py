@@ -18,6 +18,7 @@ import abc
 import numpy as np
 
 from clusterlens._validation import as_coordinates, as_value
+from clusterlens.profiles import _kernels
 
 __all__ = [
     "MassProfile",
@@ -171,6 +172,44 @@ class ScaledProfile(MassProfile):
         return self.profile._potential(x, y) * self.factor
 
 
+def run_kernels(profiles, mode, x, y, nout: int) -> list[np.ndarray]:
+    """``nout`` zero-initialised outputs into which every profile's kernel adds ``mode``: a
+    sum of kernel profiles (``halo + members``) needs no per-part arrays to add up."""
+    outs = [np.zeros_like(x) for _ in range(nout)]
+    o1, o2, o3 = (outs + [outs[0]] * 3)[:3]
+    for profile in profiles:
+        profile._accumulate(mode, x, y, o1, o2, o3)
+    return outs
+
+
+class KernelProfile(MassProfile):
+    """A profile computed by ``_accumulate(mode, x, y, o1, o2, o3)``, which adds the quantity
+    ``mode`` (``_kernels.DEFLECTION``, ``HESSIAN``, ``POTENTIAL`` or ``CONVERGENCE``) into
+    zero-initialised output arrays (the built-in analytic profiles).
+
+    It lives beside :class:`Composite`, whose sums of kernel profiles add every part into
+    one set of outputs (``_fused``).
+    """
+
+    def _accumulate(self, mode, x, y, o1, o2, o3) -> None:
+        raise NotImplementedError
+
+    def _run(self, mode, x, y, nout):
+        return run_kernels((self,), mode, x, y, nout)
+
+    def _deflection(self, x, y):
+        return tuple(self._run(_kernels.DEFLECTION, x, y, 2))
+
+    def _hessian(self, x, y):
+        return tuple(self._run(_kernels.HESSIAN, x, y, 3))
+
+    def _convergence(self, x, y):
+        return self._run(_kernels.CONVERGENCE, x, y, 1)[0]
+
+    def _potential(self, x, y):
+        return self._run(_kernels.POTENTIAL, x, y, 1)[0]
+
+
 class Composite(MassProfile):
     """The sum of several mass profiles; every lensing quantity is the sum of the parts'.
 
@@ -234,34 +273,24 @@ class Composite(MassProfile):
     def _fused(self, mode: int, nout: int, x, y):
         """Every part's kernel adds into one set of outputs (no per-part arrays to sum) when
         all parts are kernel profiles; ``None`` otherwise."""
-        from clusterlens.profiles._kernel_profile import KernelProfile, run_kernels
-
         if not all(isinstance(c, KernelProfile) for c in self.components):
             return None
         return run_kernels(self.components, mode, x, y, nout)
 
     def _deflection(self, x, y):
-        from clusterlens.profiles._kernels import DEFLECTION
-
-        outs = self._fused(DEFLECTION, 2, x, y)
+        outs = self._fused(_kernels.DEFLECTION, 2, x, y)
         return tuple(outs) if outs is not None else self._sum("_deflection", x, y)
 
     def _hessian(self, x, y):
-        from clusterlens.profiles._kernels import HESSIAN
-
-        outs = self._fused(HESSIAN, 3, x, y)
+        outs = self._fused(_kernels.HESSIAN, 3, x, y)
         return tuple(outs) if outs is not None else self._sum("_hessian", x, y)
 
     def _convergence(self, x, y):
-        from clusterlens.profiles._kernels import CONVERGENCE
-
-        outs = self._fused(CONVERGENCE, 1, x, y)
+        outs = self._fused(_kernels.CONVERGENCE, 1, x, y)
         return outs[0] if outs is not None else self._sum("_convergence", x, y)
 
     def _potential(self, x, y):
-        from clusterlens.profiles._kernels import POTENTIAL
-
-        outs = self._fused(POTENTIAL, 1, x, y)
+        outs = self._fused(_kernels.POTENTIAL, 1, x, y)
         return outs[0] if outs is not None else self._sum("_potential", x, y)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from clusterlens.profiles import _kernels
-from clusterlens.profiles._kernel_profile import KernelProfile
+from clusterlens.profiles.base import KernelProfile
 from clusterlens.profiles.nfw import (
     _ONE_PLUS_LN_HALF,
     _HaloFromMass,

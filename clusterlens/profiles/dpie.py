@@ -56,8 +56,8 @@ import numpy as np
 from clusterlens._validation import as_value, check_array, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.profiles import _kernels
-from clusterlens.profiles._kernel_profile import KernelProfile, set_member_arrays
-from clusterlens.profiles.base import take_quantities
+from clusterlens.profiles._members import set_member_arrays
+from clusterlens.profiles.base import KernelProfile, take_quantities
 
 __all__ = ["DPIE", "DPIEPopulation", "member_radii", "SIGMA_STAR", "R_CUT_STAR", "R_CORE_STAR"]
 

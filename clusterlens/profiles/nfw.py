@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 
 from clusterlens._validation import as_value, check_scalar
 from clusterlens.profiles import _kernels
-from clusterlens.profiles._kernel_profile import KernelProfile
-from clusterlens.profiles.base import take_quantities
+from clusterlens.profiles.base import KernelProfile, take_quantities
 
 __all__ = ["NFW", "ENFW", "nfw_angles"]
 

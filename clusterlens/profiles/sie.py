@@ -22,8 +22,8 @@ import numpy as np
 
 from clusterlens._validation import check_array, check_scalar
 from clusterlens.profiles import _kernels
-from clusterlens.profiles._kernel_profile import KernelProfile, set_member_arrays
-from clusterlens.profiles.base import take_quantities
+from clusterlens.profiles._members import set_member_arrays
+from clusterlens.profiles.base import KernelProfile, take_quantities
 
 __all__ = ["SIE", "SIEPopulation"]
 
