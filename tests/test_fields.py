@@ -111,7 +111,7 @@ QUIET = {"field_density_r24": 0.0, "star_density": 0.0, "confuser_rate": 0.0}
 
 def test_paper_preset_reproduces_the_previous_field():
     """Numbers of the seed-7 field drawn before the realistic sky existed (same stream)."""
-    from clusterlens.mock.presets import preset_config
+    from clusterlens.mock import preset_config
 
     paper = preset_config("paper")
     f = SyntheticClusterField(
@@ -387,7 +387,7 @@ def test_confuser_rates_over_many_fields():
 
 def test_paper_preset_sky_has_no_confusers_and_dataset_records_the_sky():
     from clusterlens.mock.dataset import make_image
-    from clusterlens.mock.presets import preset_config
+    from clusterlens.mock import preset_config
     from clusterlens.mock.simulator import MockLensSimulator
     from clusterlens.mock.sky import SyntheticSky
 

@@ -608,7 +608,7 @@ def test_published_haloes_realistic_model_below_paper_and_above_halo_alone():
 
 # --- sources: the paper preset, second sources, the visibility rule ---------------------------
 def test_paper_preset_mock_is_the_same_as_before_the_realistic_sources():
-    from clusterlens.mock.presets import preset_config
+    from clusterlens.mock import preset_config
 
     cfg = preset_config("paper", {"image": {"cutout_size": 131, "crop_size": 101}})
     assert cfg.selection.min_visible_pixels == 0 and cfg.source.colour_model == "classes"
@@ -628,7 +628,7 @@ def test_paper_preset_mock_is_the_same_as_before_the_realistic_sources():
 
 
 def test_second_source_is_lensed_at_its_own_redshift(scene):
-    from clusterlens.mock.presets import preset_config
+    from clusterlens.mock import preset_config
 
     cfg = preset_config(
         "realistic",

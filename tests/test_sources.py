@@ -8,7 +8,7 @@ from scipy.special import gammainc
 
 from clusterlens.errors import ParameterError
 from clusterlens.lensing import pixel_grid
-from clusterlens.mock.presets import preset_config
+from clusterlens.mock import preset_config
 from clusterlens.sources import (
     PASSBANDS,
     CatalogSourcePopulation,

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from numbers import Integral
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from clusterlens.errors import ParameterError
-
-if TYPE_CHECKING:
-    from clusterlens.datasets.reader import LensDataset
 
 __all__ = ["Augmentation", "TorchLensDataset", "center_crop"]
 
@@ -106,9 +102,17 @@ class TorchLensDataset:
     and an int label; the loader's default collate turns them into tensors.  The network's
     input transform (for example an asinh stretch) is applied later, on the device.
     Call :meth:`set_epoch` before each epoch so that augmentations differ between epochs.
+
+    Parameters
+    ----------
+    dataset : LensDataset
+        The images (:class:`clusterlens.datasets.LensDataset`, or a view of one).
+    crop : int, optional
+        Side of the centre crop [pixels].
+    augmentation : Augmentation, optional
     """
 
-    def __init__(self, dataset: LensDataset, *, crop=None, augmentation=None):
+    def __init__(self, dataset, *, crop=None, augmentation=None):
         self.dataset = dataset
         self.crop = crop
         if crop is not None:

@@ -15,10 +15,11 @@ from clusterlens.mock.config import (
     config_from_dict,
     config_to_dict,
     load_config,
+    preset_config,
 )
 from clusterlens.mock.dataset import acceptance_summary, image_rng, make_image, simulate_dataset
 from clusterlens.mock.plots import FIGURE2_COLUMNS, plot_mock, plot_parameter_distributions
-from clusterlens.mock.presets import PRESETS, preset_config
+from clusterlens.mock.presets import PRESETS
 from clusterlens.mock.simulator import (
     ClusterScene,
     LensMaps,

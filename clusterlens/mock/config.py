@@ -34,6 +34,7 @@ from pathlib import Path
 from clusterlens._validation import as_value, check_int, check_scalar
 from clusterlens.errors import ParameterError
 from clusterlens.fields import FieldConfig
+from clusterlens.mock.presets import _merge, preset_overrides
 from clusterlens.observe.conditions import ConditionsDistribution
 from clusterlens.sources.population import (
     DISTRIBUTION_FIELDS,
@@ -56,6 +57,7 @@ __all__ = [
     "load_config",
     "config_from_dict",
     "config_to_dict",
+    "preset_config",
 ]
 
 
@@ -610,8 +612,6 @@ def config_from_dict(data: dict, *, where: str = "the configuration") -> MockCon
     if not isinstance(data, dict):
         raise ParameterError(f"{where} must be a table of tables. Got {type(data).__name__}.")
     if "preset" in data:  # a named base (clusterlens.mock.presets) under the file's own tables
-        from clusterlens.mock.presets import _merge, preset_overrides
-
         data = dict(data)
         name = data.pop("preset")
         if not isinstance(name, str):
@@ -678,3 +678,10 @@ def config_to_dict(config: MockConfig) -> dict:
                 table[sf.name] = v
         out[f.name] = table
     return out
+
+
+def preset_config(name: str = "realistic", overrides: dict | None = None) -> MockConfig:
+    """The :class:`MockConfig` of preset ``name`` (:data:`clusterlens.mock.PRESETS`), with
+    ``overrides`` (``{table: {key: value}}``, as in a TOML file) applied on top."""
+    data = _merge(preset_overrides(name), overrides or {})
+    return config_from_dict(data, where=f"the {name!r} preset")

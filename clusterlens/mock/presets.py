@@ -17,7 +17,7 @@ import copy
 
 from clusterlens.errors import ParameterError
 
-__all__ = ["PRESETS", "preset_config", "preset_overrides"]
+__all__ = ["PRESETS", "preset_overrides"]
 
 # --- [halo], [members], [bcg]: the mass model -----------------------------------------------
 # Table 1: an eNFW holding the whole M500 plus untruncated SIE members (the BCG one of them).
@@ -92,12 +92,3 @@ def preset_overrides(name: str) -> dict:
             f"The 'preset' parameter must be one of {sorted(PRESETS)}. Got {name!r} instead."
         )
     return copy.deepcopy(PRESETS[name])
-
-
-def preset_config(name: str = "realistic", overrides: dict | None = None):
-    """The :class:`~clusterlens.mock.MockConfig` of preset ``name``, with ``overrides``
-    (``{table: {key: value}}``, as in a TOML file) applied on top."""
-    from clusterlens.mock.config import config_from_dict
-
-    data = _merge(preset_overrides(name), overrides or {})
-    return config_from_dict(data, where=f"the {name!r} preset")

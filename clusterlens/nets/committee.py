@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clusterlens.errors import ParameterError
+from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.nets.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 
 __all__ = [
@@ -312,8 +312,6 @@ class Committee:
     @classmethod
     def from_ensemble(cls, manifest) -> Committee:
         """A mean committee of the members of an :class:`EnsembleTrainer` manifest."""
-        from clusterlens.nets.uncertainty import read_ensemble
-
         members = read_ensemble(manifest)
         if members is None:
             raise ParameterError(f"{str(manifest)!r} is not an ensemble manifest.")
@@ -385,3 +383,45 @@ def load_model(path, *, map_location="cpu") -> LoadedCheckpoint | Committee:
     if path.suffix.lower() == ".json":
         return Committee.load(path, map_location=map_location)
     return load_checkpoint(path, map_location=map_location)
+
+
+#: ``format`` field of an ensemble manifest (:class:`clusterlens.nets.uncertainty.EnsembleTrainer`).
+ENSEMBLE_FORMAT = "clusterlens-ensemble-1"
+
+
+def write_ensemble(path, checkpoints) -> Path:
+    """Write an ensemble manifest (JSON) listing ``checkpoints``; returns its path.
+
+    The manifest is written under a temporary name and renamed, so it is never half-written.
+    Relative checkpoint paths are stored as given and read relative to the manifest.
+    """
+    from clusterlens._io import atomic_write_bytes
+
+    members = [str(c) for c in checkpoints]
+    if len(members) < 2:
+        raise ParameterError(
+            f"An ensemble needs at least 2 checkpoints. Got {len(members)} ({members})."
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"format": ENSEMBLE_FORMAT, "members": members}
+    atomic_write_bytes(path, json.dumps(body, indent=1).encode())
+    return path
+
+
+def read_ensemble(path) -> list[Path] | None:
+    """The member checkpoints of the ensemble manifest at ``path``, or None if ``path`` is
+    not an ensemble manifest: a single ``.pt`` checkpoint, or a committee manifest
+    (:mod:`clusterlens.nets.committee`), which is scored as one model."""
+    path = Path(path)
+    if path.suffix.lower() != ".json" or is_committee_manifest(path):
+        return None
+    try:
+        body = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ClusterlensError(f"Cannot read the ensemble manifest {str(path)!r}: {exc}") from exc
+    if not isinstance(body, dict) or body.get("format") != ENSEMBLE_FORMAT:
+        raise ClusterlensError(
+            f"{str(path)!r} is not an ensemble manifest (format {ENSEMBLE_FORMAT!r})."
+        )
+    return [p if (p := Path(m)).is_absolute() else path.parent / p for m in body["members"]]

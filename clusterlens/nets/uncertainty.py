@@ -23,14 +23,14 @@ with dropout off.
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from clusterlens.errors import ClusterlensError, ParameterError
+from clusterlens.errors import ParameterError
 from clusterlens.nets._runtime import forward_parts
+from clusterlens.nets.committee import ENSEMBLE_FORMAT, read_ensemble, write_ensemble
 
 __all__ = [
     "ENSEMBLE_FORMAT",
@@ -42,8 +42,6 @@ __all__ = [
     "write_ensemble",
 ]
 
-#: ``format`` field of an ensemble manifest.
-ENSEMBLE_FORMAT = "clusterlens-ensemble-1"
 _DROPOUT = (torch.nn.Dropout, torch.nn.Dropout1d, torch.nn.Dropout2d, torch.nn.AlphaDropout)
 
 
@@ -115,46 +113,8 @@ def has_dropout(model: torch.nn.Module) -> bool:
 
 
 # -- ensembles --------------------------------------------------------------------------------
-
-
-def write_ensemble(path, checkpoints) -> Path:
-    """Write an ensemble manifest (JSON) listing ``checkpoints``; returns its path.
-
-    The manifest is written under a temporary name and renamed, so it is never half-written.
-    Relative checkpoint paths are stored as given and read relative to the manifest.
-    """
-    from clusterlens._io import atomic_write_bytes
-
-    members = [str(c) for c in checkpoints]
-    if len(members) < 2:
-        raise ParameterError(
-            f"An ensemble needs at least 2 checkpoints. Got {len(members)} ({members})."
-        )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"format": ENSEMBLE_FORMAT, "members": members}
-    atomic_write_bytes(path, json.dumps(body, indent=1).encode())
-    return path
-
-
-def read_ensemble(path) -> list[Path] | None:
-    """The member checkpoints of the ensemble manifest at ``path``, or None if ``path`` is
-    not an ensemble manifest: a single ``.pt`` checkpoint, or a committee manifest
-    (:mod:`clusterlens.nets.committee`), which is scored as one model."""
-    from clusterlens.nets.committee import is_committee_manifest
-
-    path = Path(path)
-    if path.suffix.lower() != ".json" or is_committee_manifest(path):
-        return None
-    try:
-        body = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ClusterlensError(f"Cannot read the ensemble manifest {str(path)!r}: {exc}") from exc
-    if not isinstance(body, dict) or body.get("format") != ENSEMBLE_FORMAT:
-        raise ClusterlensError(
-            f"{str(path)!r} is not an ensemble manifest (format {ENSEMBLE_FORMAT!r})."
-        )
-    return [p if (p := Path(m)).is_absolute() else path.parent / p for m in body["members"]]
+# The ensemble manifest is read and written beside the committee manifest
+# (clusterlens.nets.committee), which loads an ensemble as a mean committee.
 
 
 class EnsembleTrainer:

@@ -261,7 +261,7 @@ class PixelPSF:
         """FWHM [arcsec] of the better fit of a pixel-integrated Moffat (free ``beta``) and
         Gaussian profile to the kernel's central square (at most 41 pixels): exact for
         Moffat and Gaussian kernels, the core width of others."""
-        from clusterlens.observe.measure import _fit_star
+        from clusterlens.observe._starfit import _fit_star
 
         k = np.asarray(self.kernel, float)
         h = min(k.shape[0] // 2, k.shape[1] // 2, 20)
