@@ -219,9 +219,20 @@ def _public_bases(app, name, obj, options, bases):
     bases[:] = unique or [object]
 
 
+def _drop_missing_defaults(app, doctree):
+    """A dataclass field without a default would read ``rs = <dataclasses._MISSING_TYPE
+    object>``: it has no value to show."""
+    from sphinx import addnodes
+
+    for annotation in list(doctree.findall(addnodes.desc_annotation)):
+        if "dataclasses._MISSING_TYPE" in annotation.astext():
+            annotation.parent.remove(annotation)
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _record_documented_name)
     app.connect("autodoc-process-docstring", _drop_foreign_docstring)
     app.connect("env-merge-info", _merge_documented_names)
     app.connect("missing-reference", _resolve_clusterlens)
     app.connect("autodoc-process-bases", _public_bases)
+    app.connect("doctree-read", _drop_missing_defaults)

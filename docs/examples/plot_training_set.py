@@ -6,8 +6,8 @@ A small training set on the built-in synthetic sky (half mock lenses, half untou
 clusters), then the two checks of its realism: the distributions of the lenses' parameters
 (the paper's Figure 2) and the realism report's figure, each quantity of the mock arcs
 (Einstein radius, arc length and width, colours, S/N...) against the published candidates'
-16-84% range (grey band). The paper's training set has 100,000 images; 24 are enough to
-show the figures, not to judge the distributions.
+16-84% range (red band, for the quantities the catalog has). The paper's training set has
+100,000 images; 24 are enough to show the figures, not to judge the distributions.
 """
 
 import shutil
