@@ -19,6 +19,7 @@ plain names, so that an offline build is still warning-free.
 from __future__ import annotations
 
 import builtins
+import inspect
 import os
 import re
 import shutil
@@ -158,6 +159,15 @@ def _drop_foreign_docstring(app, what, name, obj, options, lines):
             return
 
 
+def _drop_type_docstring(app, what, name, obj, options, lines):
+    """A constant without a ``#:`` comment would show the docstring of its type
+    (``str(object='') -> str``): show none."""
+    if what in ("data", "attribute") and not isinstance(obj, type) and lines:
+        type_doc = inspect.getdoc(type(obj)) or ""
+        if type_doc and "\n".join(lines).strip() == type_doc.strip():
+            lines[:] = []
+
+
 def _merge_documented_names(app, env, docnames, other):
     env.clusterlens_defined_at = {
         **getattr(env, "clusterlens_defined_at", {}),
@@ -231,7 +241,9 @@ def _drop_missing_defaults(app, doctree):
 
 def setup(app):
     app.connect("autodoc-process-docstring", _record_documented_name)
-    app.connect("autodoc-process-docstring", _drop_foreign_docstring)
+    # before numpydoc (priority 500) rewrites the lines
+    app.connect("autodoc-process-docstring", _drop_foreign_docstring, priority=100)
+    app.connect("autodoc-process-docstring", _drop_type_docstring, priority=100)
     app.connect("env-merge-info", _merge_documented_names)
     app.connect("missing-reference", _resolve_clusterlens)
     app.connect("autodoc-process-bases", _public_bases)
