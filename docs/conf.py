@@ -118,8 +118,8 @@ if not INTERSPHINX:
     _UNLINKED += ["python", "numpy", "scipy", "astropy", "matplotlib", "torch"]
     _UNLINKED += sorted(sys.stdlib_module_names)
 nitpick_ignore_regex = [(r"py:.*", rf"{re.escape(name)}(\..*)?") for name in _UNLINKED]
-if not INTERSPHINX:  # the builtins (int, float, Path...) as plain names too
-    nitpick_ignore_regex += [(r"py:.*", name) for name in dir(builtins)]
+if not INTERSPHINX:  # the builtins (int, float, str...) as plain names too
+    nitpick_ignore_regex += [(r"py:.*", re.escape(name)) for name in dir(builtins)]
 
 # -- HTML ----------------------------------------------------------------------------------
 html_theme = "furo"
