@@ -11,7 +11,7 @@ A dataset is one directory that is also a Zarr v3 group::
                            image_offset + image_step * images [nanomaggies]
       labels/              Zarr array (N,) int8: 1 lens, 0 non-lens (-1 until finalised)
       params.parquet       one row per image: ``index``, ``label`` and the simulator's
-                           parameters (written by :meth:`DatasetWriter.finalize`)
+                           parameters (written by DatasetWriter.finalize)
       complete.json        written last, atomically: the dataset is complete
       _records/            per-image records while the dataset is being written
 

@@ -258,10 +258,11 @@ class NetworkScorer:
 
     Notes
     -----
-    A ``model_path`` that is an ensemble manifest (:class:`~clusterlens.nets.uncertainty.
-    EnsembleTrainer`) is scored by every member: the result has one row per member (times
-    ``n_samples``).  Sampled scores are computed in memory batch by batch and, with a
-    ``work_dir``, saved as ``samples-<hash>.npy`` once complete (not resumed midway).
+    A ``model_path`` that is an ensemble manifest
+    (:class:`~clusterlens.nets.uncertainty.EnsembleTrainer`) is scored by every member: the
+    result has one row per member (times ``n_samples``).  Sampled scores are computed in
+    memory batch by batch and, with a ``work_dir``, saved as ``samples-<hash>.npy`` once
+    complete (not resumed midway).
     """
 
     def __init__(

@@ -368,7 +368,7 @@ class SelectionConfig:
         Arc visibility, pixel by pixel: at least this many pixels of the noiseless,
         PSF-convolved arc must exceed ``visible_pixel_sigma`` times their noise (sky plus the
         arc's shot noise) in at least one band
-        (:func:`clusterlens.mock.simulator.visible_pixels`).  An arc with a high matched-filter
+        (``clusterlens.mock.simulator.visible_pixels``).  An arc with a high matched-filter
         S/N spread thinly below the noise everywhere is then not labelled a lens.  0: no rule
         (the paper).
     visible_pixel_sigma : float

@@ -87,7 +87,7 @@ def combine_logits(member_logits, combination: dict) -> np.ndarray:
 
 
 def fit_logistic_combination(member_logits, labels, *, l2: float = 1e-3) -> dict:
-    """Fit ``z = w . z_members + b`` by minimising the mean cross-entropy (plus ``l2 |w|^2``)
+    """Fit ``z = w @ z_members + b`` by minimising the mean cross-entropy (plus ``l2 |w|^2``)
     on validation logits ``(n_members, n)`` and labels; returns the combination dict."""
     from scipy.optimize import minimize
 

@@ -34,8 +34,10 @@ _MEAN_LN_R_UNIT_SQUARE = 0.5 * math.log(2.0) + 0.25 * math.pi - 1.5
 class ConvergenceProfile(MassProfile):
     """Base class for user profiles that define only ``_convergence``.
 
-    Class attributes (override in a subclass)
-    ----------------------------------------
+    A subclass may override the class attributes below.
+
+    Attributes
+    ----------
     grid_half_width : float
         Half-width in arcsec of the square grid, centred on (``grid_center_x``,
         ``grid_center_y``) (attributes ``x0``/``y0`` when the profile has them).
