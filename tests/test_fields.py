@@ -386,8 +386,8 @@ def test_confuser_rates_over_many_fields():
 
 
 def test_paper_preset_sky_has_no_confusers_and_dataset_records_the_sky():
-    from clusterlens.mock.dataset import make_image
     from clusterlens.mock import preset_config
+    from clusterlens.mock.dataset import make_image
     from clusterlens.mock.simulator import MockLensSimulator
     from clusterlens.mock.sky import SyntheticSky
 
