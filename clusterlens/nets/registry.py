@@ -25,6 +25,7 @@ from importlib import metadata
 
 from torch import nn
 
+from clusterlens._registry import registrar
 from clusterlens.errors import ParameterError
 from clusterlens.nets.convnext import ConvNeXtNano
 from clusterlens.nets.resnet import ResNet18
@@ -35,10 +36,25 @@ ENTRY_POINT_GROUP = "clusterlens.nets"
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
 
-def register_network(
-    name: str, factory: Callable[..., nn.Module] | None = None, *, overwrite: bool = False
-):
+def _check_network(obj) -> None:
+    if not callable(obj):
+        raise ParameterError(
+            f"The 'factory' parameter of register_network must be callable. Got {obj!r}."
+        )
+
+
+_register = registrar(lambda: _REGISTRY, "network", _check_network, "register_network")
+
+
+def register_network(target=None, factory=None, *, name: str | None = None, overwrite=False):
     """Register a network class or factory under ``name``; usable as a decorator.
+
+    The same forms as :func:`clusterlens.profiles.register_profile`:
+    ``@register_network("name")``, ``@register_network`` (under the class's own name),
+    ``register_network("name", factory)`` or ``register_network(factory, name="name")``.
+    A name already taken by another factory raises
+    :class:`~clusterlens.errors.ParameterError` unless ``overwrite=True``; names starting
+    with ``timm:`` are reserved for timm's models.
 
     Examples
     --------
@@ -52,26 +68,13 @@ def register_network(
     ...     def forward(self, x):
     ...         return self.head(self.conv(x).mean((2, 3)))
     """
-    if not isinstance(name, str) or not name or name.startswith("timm:"):
+    chosen = target if isinstance(target, str) else name
+    if chosen is not None and (not isinstance(chosen, str) or chosen.startswith("timm:")):
         raise ParameterError(
             "The 'name' parameter of register_network must be a non-empty string not "
-            f"starting with 'timm:'. Got {name!r} instead."
+            f"starting with 'timm:'. Got {chosen!r} instead."
         )
-
-    def decorate(obj):
-        if not callable(obj):
-            raise ParameterError(
-                f"The 'factory' parameter of register_network must be callable. Got {obj!r}."
-            )
-        if name in _REGISTRY and _REGISTRY[name] is not obj and not overwrite:
-            raise ParameterError(
-                f"A network named {name!r} is already registered ({_REGISTRY[name]!r}). "
-                "Pick another name or pass overwrite=True."
-            )
-        _REGISTRY[name] = obj
-        return obj
-
-    return decorate if factory is None else decorate(factory)
+    return _register(target, factory, name=name, overwrite=overwrite)
 
 
 def _entry_points() -> dict[str, metadata.EntryPoint]:

@@ -17,6 +17,7 @@ import abc
 
 import numpy as np
 
+from clusterlens._registry import registrar
 from clusterlens._validation import as_coordinates, as_value
 from clusterlens.profiles import _kernels
 
@@ -301,33 +302,32 @@ ENTRY_POINT_GROUP = "clusterlens.profiles"
 
 _REGISTRY: dict[str, type[MassProfile]] = {}
 _ENTRY_POINTS_LOADED = False
+# the check is looked up when called: it is defined below
+_register_profile = registrar(
+    lambda: _REGISTRY, "profile", lambda obj: _check_profile_class(obj), "register_profile"
+)
 
 
-def register_profile(cls=None, *, name: str | None = None):
-    """Register a :class:`MassProfile` subclass under ``name`` (default: its class name).
-
-    Usable as a decorator (``@register_profile`` or ``@register_profile(name="x")``) or a
-    call (``register_profile(MyProfile)``).  Registering another class under a taken name
-    raises :class:`~clusterlens.errors.ParameterError`.
-    """
+def _check_profile_class(obj) -> None:
     from clusterlens.errors import ParameterError
 
-    def _register(klass):
-        if not (isinstance(klass, type) and issubclass(klass, MassProfile)):
-            raise ParameterError(
-                "The 'cls' parameter of register_profile must be a MassProfile subclass. "
-                f"Got {klass!r} instead."
-            )
-        key = name or klass.__name__
-        if _REGISTRY.get(key, klass) is not klass:
-            raise ParameterError(
-                f"The 'name' parameter of register_profile must be unused. {key!r} is "
-                f"already {_REGISTRY[key].__module__}.{_REGISTRY[key].__qualname__}."
-            )
-        _REGISTRY[key] = klass
-        return klass
+    if not (isinstance(obj, type) and issubclass(obj, MassProfile)):
+        raise ParameterError(
+            "The 'cls' parameter of register_profile must be a MassProfile subclass. "
+            f"Got {obj!r} instead."
+        )
 
-    return _register if cls is None else _register(cls)
+
+def register_profile(target=None, profile=None, *, name: str | None = None, overwrite=False):
+    """Register a :class:`MassProfile` subclass under ``name`` (default: its class name).
+
+    The same forms as :func:`clusterlens.nets.register_network`: a decorator
+    (``@register_profile``, ``@register_profile("x")`` or ``@register_profile(name="x")``)
+    or a call (``register_profile(MyProfile)``, ``register_profile("x", MyProfile)``).
+    Registering another class under a taken name raises
+    :class:`~clusterlens.errors.ParameterError` unless ``overwrite=True``.
+    """
+    return _register_profile(target, profile, name=name, overwrite=overwrite)
 
 
 def _load_entry_points() -> None:
