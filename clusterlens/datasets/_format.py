@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterlens import __version__
+from clusterlens._validation import check_int
 from clusterlens.errors import ClusterlensError, ParameterError
 
 FORMAT_NAME = "clusterlens-dataset"
@@ -34,16 +35,7 @@ def _record_path(root: Path, index: int) -> Path:
 
 
 def _check_index(index, n_images: int, owner: str) -> int:
-    if isinstance(index, bool) or not isinstance(index, Integral | np.integer):
-        raise ParameterError(
-            f"The 'index' parameter of {owner} must be an integer in the range "
-            f"[0, {n_images - 1}]. Got {index!r} of type {type(index).__name__} instead."
-        )
-    if not 0 <= int(index) < n_images:
-        raise ParameterError(
-            f"The 'index' parameter of {owner} must be an integer in the range "
-            f"[0, {n_images - 1}]. Got {index} instead."
-        )
+    check_int(index, "index", owner, low=0, high=n_images - 1)
     return int(index)
 
 

@@ -8,11 +8,10 @@ into tensors.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral
 
 import numpy as np
 
-from clusterlens.errors import ParameterError
+from clusterlens._validation import check_int
 
 __all__ = ["Augmentation", "TorchLensDataset", "center_crop"]
 
@@ -25,15 +24,7 @@ def center_crop(images, size: int) -> np.ndarray:
     each side).  Works on numpy arrays and torch tensors; returns a view.
     """
     height, width = images.shape[-2], images.shape[-1]
-    if (
-        isinstance(size, bool)
-        or not isinstance(size, Integral)
-        or not 0 < size <= min(height, width)
-    ):
-        raise ParameterError(
-            f"The 'size' parameter of center_crop must be an integer in the range "
-            f"[1, {min(height, width)}]. Got {size!r} instead."
-        )
+    check_int(size, "size", "center_crop", low=1, high=min(height, width))
     top, left = (height - size) // 2, (width - size) // 2
     return images[..., top : top + size, left : left + size]
 
@@ -64,15 +55,7 @@ class Augmentation:
     seed: int = 0
 
     def __post_init__(self):
-        if (
-            isinstance(self.max_shift, bool)
-            or not isinstance(self.max_shift, Integral)
-            or (self.max_shift < 0)
-        ):
-            raise ParameterError(
-                "The 'max_shift' parameter of Augmentation must be a non-negative integer. "
-                f"Got {self.max_shift!r} instead."
-            )
+        check_int(self.max_shift, "max_shift", "Augmentation", low=0)
 
     def apply(self, image: np.ndarray, crop: int | None, epoch: int, index: int) -> np.ndarray:
         """Augment one (band, y, x) image and cut it to ``crop`` pixels (None: no crop)."""

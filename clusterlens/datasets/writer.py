@@ -14,7 +14,7 @@ import numpy as np
 from clusterlens import __version__
 from clusterlens._io import atomic_path, atomic_write_text
 from clusterlens._provenance import iso_utc
-from clusterlens._validation import check_scalar
+from clusterlens._validation import check_int, check_scalar
 from clusterlens.datasets._format import (
     _COMPLETE,
     _RECORDS,
@@ -110,11 +110,7 @@ class DatasetWriter:
         overwrite: bool = False,
     ):
         owner = "DatasetWriter"
-        if isinstance(n_images, bool) or not isinstance(n_images, Integral) or n_images < 1:
-            raise ParameterError(
-                f"The 'n_images' parameter of {owner} must be a positive integer. "
-                f"Got {n_images!r} instead."
-            )
+        n_images = check_int(n_images, "n_images", owner, low=1)
         shape = tuple(image_shape)
         if len(shape) != 3 or not all(
             isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in shape

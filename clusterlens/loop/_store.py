@@ -23,10 +23,8 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
-from clusterlens._validation import check_scalar
-from clusterlens.errors import ClusterlensError, ParameterError
+from clusterlens._validation import check_int, check_scalar
+from clusterlens.errors import ClusterlensError
 from clusterlens.loop._schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["ProjectStore"]
@@ -43,11 +41,7 @@ def now() -> float:
 
 def check_iteration(iteration, owner: str) -> int:
     """An iteration number as a Python int, or a ParameterError naming ``owner``."""
-    if isinstance(iteration, bool) or not isinstance(iteration, int | np.integer):
-        raise ParameterError(
-            f"The 'iteration' parameter of {owner} must be an integer. Got {iteration!r}."
-        )
-    return int(iteration)
+    return check_int(iteration, "iteration", owner)
 
 
 class ProjectStore:

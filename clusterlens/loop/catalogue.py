@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from clusterlens._validation import check_int
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.loop._store import ProjectStore
 from clusterlens.loop.grading import aggregate_grades, grade_spread
@@ -147,11 +148,7 @@ class CatalogueMixin(ProjectStore):
         The paper stopped after nine iterations when grade-A discoveries no longer grew and
         new candidates fell from about 100 to 15 per 4,000 inspected.
         """
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ParameterError(
-                f"The 'patience' parameter of should_stop must be an integer "
-                f">= 1. Got {patience!r}."
-            )
+        patience = check_int(patience, "patience", "should_stop", low=1)
         t = self.table()
         if len(t) < patience:
             return False

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clusterlens._validation import check_array
+from clusterlens._validation import check_array, check_int
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.loop._store import now
 from clusterlens.loop.catalogue import CATALOG_COLUMNS, CatalogueMixin
@@ -115,11 +115,7 @@ class SearchProject(IterationMixin, DecisionsMixin, CatalogueMixin):
         [pixels], so that ``clusterlens inspect`` shows them without being told."""
         owner = "SearchProject.set_image_geometry"
         for name, value in (("cutout_size", cutout_size), ("crop", crop)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ParameterError(
-                    f"The {name!r} parameter of {owner} must be a positive integer. "
-                    f"Got {value!r} instead."
-                )
+            check_int(value, name, owner, low=1)
         if crop > cutout_size:
             raise ParameterError(
                 f"The 'crop' parameter of {owner} ({crop}) must not exceed 'cutout_size' "

@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from clusterlens._validation import check_array, check_scalar
+from clusterlens._validation import check_array, check_int, check_scalar
 from clusterlens.errors import ParameterError
 
 __all__ = [
@@ -38,9 +38,7 @@ __all__ = [
 
 
 def _check_k(k, owner):
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ParameterError(f"The 'k' parameter of {owner} must be an integer >= 1. Got {k!r}.")
-    return int(k)
+    return check_int(k, "k", owner, low=1)
 
 
 def select_top_k(scores, k: int) -> np.ndarray:

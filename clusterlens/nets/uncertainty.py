@@ -25,9 +25,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from clusterlens._validation import check_int
 from clusterlens.errors import ParameterError
 from clusterlens.nets._runtime import forward_parts
 from clusterlens.nets.committee import ENSEMBLE_FORMAT, read_ensemble, write_ensemble
@@ -171,8 +171,4 @@ class EnsembleTrainer:
 
 
 def _check_n_samples(n_samples, owner: str) -> int:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or n_samples < 1:
-        raise ParameterError(
-            f"The 'n_samples' parameter of {owner} must be an integer >= 1. Got {n_samples!r}."
-        )
-    return int(n_samples)
+    return check_int(n_samples, "n_samples", owner, low=1)
