@@ -217,11 +217,14 @@ def _resolve_clusterlens(app, env, node, contnode):
 
 
 def _public_bases(app, name, obj, options, bases):
-    """Show a private base class (``_KernelProfile``) as the public classes it derives from."""
+    """Show a private base class (``_KernelProfile``), or one its module does not export (the
+    mixins of ``SearchProject``), as the public classes it derives from."""
 
     def public(base):
         path = f"{base.__module__}.{base.__qualname__}"
-        if not any(part.startswith("_") for part in path.split(".")):
+        module = sys.modules.get(base.__module__)
+        exported = base.__name__ in getattr(module, "__all__", (base.__name__,))
+        if exported and not any(part.startswith("_") for part in path.split(".")):
             return [base]
         return [b for parent in base.__bases__ if parent is not object for b in public(parent)]
 

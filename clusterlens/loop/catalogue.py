@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # for annotations only
     from astropy.table import Table
     from matplotlib.figure import Figure
 
-__all__ = ["CATALOG_COLUMNS", "CatalogueMixin"]
+__all__ = ["CATALOG_COLUMNS"]  # the mixin is documented as SearchProject
 
 #: Columns of the Zhang et al. (2026) candidate catalogue, written first by export_catalog.
 CATALOG_COLUMNS = (

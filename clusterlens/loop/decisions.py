@@ -28,7 +28,7 @@ from clusterlens.errors import ParameterError
 from clusterlens.loop._store import ProjectStore, check_iteration, now
 from clusterlens.loop.grading import check_grade
 
-__all__ = ["DecisionsMixin"]
+__all__: list[str] = []  # the mixin is documented as SearchProject
 
 
 class DecisionsMixin(ProjectStore):

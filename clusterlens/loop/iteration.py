@@ -26,7 +26,7 @@ from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.loop._store import ProjectStore, check_iteration, now
 from clusterlens.loop.selection import Above, Bald, SelectionStrategy, TopK, bald
 
-__all__ = ["Trainer", "Scorer", "IterationMixin"]
+__all__ = ["Trainer", "Scorer"]  # the mixin is documented as SearchProject
 
 
 @runtime_checkable

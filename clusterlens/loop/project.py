@@ -205,8 +205,8 @@ class SearchProject(IterationMixin, DecisionsMixin, CatalogueMixin):
         """Every object's ``id`` (str), ``ra`` and ``dec`` [deg], in the order they were
         added (pool and training alike), as an astropy Table; NaN where unknown.
 
-        This is what fetching cutouts needs (:func:`clusterlens.loop.networks.
-        project_positions`).
+        This is what fetching cutouts needs
+        (:func:`clusterlens.loop.networks.project_positions`).
         """
         from astropy.table import Table
 

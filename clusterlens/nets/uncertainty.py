@@ -12,7 +12,7 @@ Two standard approximations are offered:
 * **Deep ensembles** (Lakshminarayanan et al. 2017): several checkpoints of the same network
   trained with different seeds, one probability per member.  :class:`EnsembleTrainer` trains
   them inside the search loop and writes a small manifest (JSON) that
-  :class:`~clusterlens.nets.search.NetworkScorer` recognises.
+  :class:`~clusterlens.loop.networks.NetworkScorer` recognises.
 
 Both return an array ``(n_samples, n_objects)`` of lens probabilities, the input of
 :func:`~clusterlens.loop.selection.bald` and of ``SearchProject.iterate(strategy="bald")``.

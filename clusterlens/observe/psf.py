@@ -300,7 +300,7 @@ def convolve(
     atol : float, optional
         Absolute error allowed per pixel [image units], > 0.  With it, each FFT band runs
         in single precision (~3x faster) on the pixels fainter than ``atol /``
-        :data:`FLOAT32_FFT_ERROR` (whose float32 rounding stays below ``atol``; measured
+        ``FLOAT32_FFT_ERROR`` (whose float32 rounding stays below ``atol``; measured
         errors are ~2e-7 of the brightest input pixel) and adds the brighter ones exactly
         (a direct sum of the kernel around each); a band with more than 2% of such pixels
         keeps the float64 FFT.  ``None``: float64 throughout.
