@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import clusterlens
 from clusterlens.cli import main
 
@@ -73,3 +75,13 @@ def test_the_distribution_name_is_not_the_unrelated_pypi_package():
     # "clusterlens" on PyPI is another project that also imports as `clusterlens`
     assert name != "clusterlens" and name.startswith("clusterlens")
     assert f"`{name}`" in (ROOT / "README.md").read_text()
+
+
+def test_citation_file_names_the_paper_and_this_version():
+    yaml = pytest.importorskip("yaml")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["version"] == clusterlens.__version__
+    paper = cff["preferred-citation"]
+    assert "Galaxy Cluster-Scale Strong Lenses" in paper["title"]
+    assert [a["family-names"] for a in paper["authors"]][:2] == ["Zhang", "Li"]
+    assert (ROOT / "LICENSE").read_text().startswith("BSD 3-Clause License")
