@@ -38,20 +38,33 @@ lenses.  The model is documented in ``docs/fields.md``; every number below is a 
 The ``paper`` preset (:mod:`clusterlens.mock.presets`) switches the ICL, the blue members
 and the confusers off and restores the earlier BCG (0.12 dex, Shen et al. sizes x 1.5,
 n ~ 5): the same seed then gives the same field as before they existed.
+
+Where it lives
+--------------
+This module draws the fields (:class:`SyntheticClusterField`) and holds the colour tables of
+their galaxies; ``clusterlens._field_config`` holds :class:`FieldConfig` with its checks,
+``clusterlens._field_parts`` the drawn :class:`SyntheticField`, the working form of its tables
+and the samplers of member radii and stellar masses.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import astropy.units as u
 import numpy as np
 from astropy.cosmology import FlatLambdaCDM
-from astropy.table import Table
-from scipy.special import gammainc, gammaincinv, gammaln
+from scipy.special import gammaincinv, gammaln
 
+from clusterlens._field_config import FieldConfig
+from clusterlens._field_parts import (
+    SyntheticField,
+    _Columns,
+    _n_rows,
+    _sample_nfw_radius,
+    _sample_schechter,
+)
 from clusterlens._validation import check_int, check_scalar
 from clusterlens.confusers import (
     ARC_LIKE_KINDS,
@@ -74,6 +87,9 @@ __all__ = [
     "SyntheticField",
     "SyntheticClusterField",
 ]
+
+# The public home of the names defined in the private modules (documentation, reprs, pickles).
+FieldConfig.__module__ = SyntheticField.__module__ = __name__
 
 #: Approximate red-sequence colours of passive galaxies in the DECam bands:
 #: (redshift, g - r, r - z).  Interpolated linearly, constant beyond the ends.
@@ -106,7 +122,6 @@ BLUE_CLOUD = np.array(
     ]
 )
 
-_BCG_SIZE_RELATIONS = ("bernardi2007", "shen2003")
 #: Largest error of the field's PSF convolution per pixel, in units of its sky noise: the
 #: FFT bands run in float32 below it (:func:`clusterlens.observe.convolve`'s ``atol``).
 CONVOLUTION_ERROR = 1e-3
@@ -116,282 +131,6 @@ _MASKING_KINDS = ("bright_star", "mask")
 _BLUE_LOG_MSTAR_MAX = 11.0
 _KPC_PER_MPC = 1000.0
 _ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
-
-
-@dataclass(frozen=True)
-class FieldConfig:
-    """Knobs of the synthetic field model: the ``[sky]`` table of the mock configuration.
-
-    The defaults are the realistic sky of ``docs/fields.md``; the ``paper`` preset
-    (:mod:`clusterlens.mock.presets`) restores the plain field of earlier versions (no ICL,
-    no blue members, no confusers).  Masses in Msun, densities per arcmin^2, magnitudes AB,
-    sizes in kpc where named so.
-
-    Parameters
-    ----------
-    bcg_log_mstar_pivot, bcg_log_mstar_slope, bcg_log_mstar_scatter : float
-        ``log M*_BCG = pivot + slope log10(M500 / 1e14 Msun)`` + normal(0, scatter) [dex].
-    bcg_size_relation : {"bernardi2007", "shen2003"}
-        BCG half-light radius: the BCG luminosity-size relation ``log10(R_e / kpc) =
-        bcg_log_re_pivot + bcg_log_re_per_mag (M_r + 23.5)`` (+ ``bcg_re_scatter_dex``), or
-        ``bcg_size_boost`` times the early-type mass-size relation of Shen et al. (2003).
-    bcg_sersic_n_mean, bcg_sersic_n_sigma, bcg_sersic_n_range : float, float, (float, float)
-        BCG Sérsic index ~ normal, clipped to the range.
-    icl_fraction_range : (float, float)
-        Intracluster light: a second, extended Sérsic around the BCG holding a fraction
-        (uniform in this range) of the BCG + ICL light; (0, 0) switches it off.
-    icl_r_e_kpc_range : (float, float)
-        Its half-light radius [kpc], log-uniform.
-    icl_sersic_n : float
-    blue_fraction_core, blue_fraction_dz, blue_fraction_radial, blue_fraction_max : float
-        Fraction of star-forming (blue) members, ``core + dz z + radial min(R / R500, 1)``
-        capped at ``max`` (Butcher-Oemler: rising with redshift and cluster-centric radius).
-    blue_colour_scatter : float
-        Colour scatter of the blue members [mag] around :data:`BLUE_CLOUD`.
-    blue_mass_to_light_z : float
-        z-band M/L of blue members.
-    confuser_rate : float
-        Probability that any field (lens or not) carries one or more confusers.
-    hard_negative_fraction : float
-        Probability that the sky makes a negative a hard negative: it gets confusers on top,
-        at least one of them arc-like (:data:`clusterlens.confusers.ARC_LIKE_KINDS`).
-    confuser_mean_count : float
-        Mean number of confusers in a field that has them (1 + Poisson(mean - 1)).
-    confuser_weights : tuple of 7 float
-        Relative frequencies of :data:`clusterlens.confusers.CONFUSER_KINDS`.
-    spike_angles : tuple of float
-        Directions of the bright stars' diffraction spikes [deg CCW from +x]; each also gets
-        its opposite.
-    saturation_level : float
-        Saturated star cores and bleed trails are set to this [nanomaggies per pixel].
-    """
-
-    bcg_log_mstar_pivot: float = 11.6
-    bcg_log_mstar_slope: float = 0.35
-    bcg_log_mstar_scatter: float = 0.17
-    bcg_size_boost: float = 1.5
-    bcg_size_relation: str = "bernardi2007"
-    bcg_log_re_pivot: float = 1.03
-    bcg_log_re_per_mag: float = -0.35
-    bcg_re_scatter_dex: float = 0.2
-    bcg_sersic_n_mean: float = 6.0
-    bcg_sersic_n_sigma: float = 1.0
-    bcg_sersic_n_range: tuple[float, float] = (4.0, 8.0)
-    icl_fraction_range: tuple[float, float] = (0.1, 0.4)
-    icl_r_e_kpc_range: tuple[float, float] = (50.0, 150.0)
-    icl_sersic_n: float = 1.5
-    member_log_mstar_char: float = 10.95
-    member_schechter_alpha: float = -1.0
-    member_log_mstar_min: float = 10.0
-    member_log_mstar_max: float = 11.8
-    member_concentration: float = 3.0
-    richness_pivot: float = 22.5
-    m500_pivot: float = 1.23e14
-    richness_slope: float = 0.9
-    mass_to_light_z: float = 1.5
-    sun_abs_mag_z: float = 4.50
-    red_sequence_tilt: float = -0.03
-    colour_scatter: float = 0.05
-    size_scatter_dex: float = 0.15
-    blue_fraction_core: float = 0.05
-    blue_fraction_dz: float = 0.5
-    blue_fraction_radial: float = 0.3
-    blue_fraction_max: float = 0.8
-    blue_colour_scatter: float = 0.12
-    blue_mass_to_light_z: float = 0.8
-    field_density_r24: float = 10.0
-    field_count_slope: float = 0.35
-    field_mag_range: tuple[float, float] = (18.0, 25.0)
-    star_density: float = 0.5
-    star_mag_range: tuple[float, float] = (15.0, 22.0)
-    confuser_rate: float = 0.3
-    hard_negative_fraction: float = 0.5
-    confuser_mean_count: float = 1.5
-    confuser_weights: tuple = (1.0, 1.0, 0.7, 1.0, 1.5, 0.8, 0.5)
-    spike_angles: tuple = (0.0, 90.0)
-    saturation_level: float = 15.0
-
-    def __post_init__(self):
-        owner = "FieldConfig"
-        set_ = object.__setattr__
-        positive = (
-            "bcg_size_boost",
-            "member_concentration",
-            "richness_pivot",
-            "m500_pivot",
-            "richness_slope",
-            "mass_to_light_z",
-            "field_count_slope",
-            "icl_sersic_n",
-            "blue_mass_to_light_z",
-            "saturation_level",
-        )
-        non_negative = (
-            "bcg_log_mstar_scatter",
-            "colour_scatter",
-            "size_scatter_dex",
-            "field_density_r24",
-            "star_density",
-            "bcg_re_scatter_dex",
-            "bcg_sersic_n_sigma",
-            "blue_fraction_core",
-            "blue_fraction_dz",
-            "blue_fraction_radial",
-            "blue_colour_scatter",
-        )
-        fractions = ("blue_fraction_max", "confuser_rate", "hard_negative_fraction")
-        for name in (
-            (
-                "bcg_log_mstar_pivot",
-                "bcg_log_mstar_slope",
-                "member_log_mstar_char",
-                "member_schechter_alpha",
-                "member_log_mstar_min",
-                "member_log_mstar_max",
-                "sun_abs_mag_z",
-                "red_sequence_tilt",
-                "bcg_log_re_pivot",
-                "bcg_log_re_per_mag",
-                "bcg_sersic_n_mean",
-            )
-            + positive
-            + non_negative
-            + fractions
-        ):
-            kw = {}
-            if name in positive:
-                kw = {"low": 0.0, "low_inclusive": False}
-            elif name in non_negative:
-                kw = {"low": 0.0}
-            elif name in fractions:
-                kw = {"low": 0.0, "high": 1.0}
-            set_(self, name, check_scalar(getattr(self, name), name, owner, **kw))
-        set_(
-            self,
-            "confuser_mean_count",
-            check_scalar(self.confuser_mean_count, "confuser_mean_count", owner, low=1.0, high=20),
-        )
-        if self.bcg_size_relation not in _BCG_SIZE_RELATIONS:
-            raise ParameterError(
-                f"The 'bcg_size_relation' parameter of {owner} must be one of "
-                f"{_BCG_SIZE_RELATIONS}. Got {self.bcg_size_relation!r} instead."
-            )
-        if not self.member_log_mstar_min < self.member_log_mstar_max:
-            raise ParameterError(
-                f"The 'member_log_mstar_min' parameter of {owner} must be below "
-                f"'member_log_mstar_max'. Got {self.member_log_mstar_min} and "
-                f"{self.member_log_mstar_max}."
-            )
-        ranges = {  # name: (low, high, low == high allowed)
-            "field_mag_range": (None, None, False),
-            "star_mag_range": (None, None, False),
-            "bcg_sersic_n_range": (0.3, 12.0, True),
-            "icl_fraction_range": (0.0, 0.9, True),
-            "icl_r_e_kpc_range": (1.0, 2000.0, True),
-        }
-        for name, (low, high, equal_ok) in ranges.items():
-            value = getattr(self, name)
-            try:
-                lo, hi = value
-            except (TypeError, ValueError):
-                raise ParameterError(
-                    f"The {name!r} parameter of {owner} must be a (low, high) pair. Got {value!r}."
-                ) from None
-            bounds = {} if low is None else {"low": low, "high": high}
-            lo = check_scalar(lo, f"{name}[0]", owner, **bounds)
-            hi = check_scalar(hi, f"{name}[1]", owner, **bounds)
-            if not (lo < hi or (equal_ok and lo == hi)):
-                raise ParameterError(
-                    f"The {name!r} parameter of {owner} must be (low, high) with low "
-                    f"{'<=' if equal_ok else '<'} high. Got {value!r}."
-                )
-            set_(self, name, (lo, hi))
-        weights = self.confuser_weights
-        try:
-            weights = tuple(float(w) for w in weights)
-        except (TypeError, ValueError):
-            weights = ()
-        if (
-            len(weights) != len(CONFUSER_KINDS)
-            or not all(math.isfinite(w) and w >= 0 for w in weights)
-            or sum(weights) <= 0
-        ):
-            raise ParameterError(
-                f"The 'confuser_weights' parameter of {owner} must be {len(CONFUSER_KINDS)} "
-                f"non-negative numbers (not all 0), one per kind {CONFUSER_KINDS}. "
-                f"Got {self.confuser_weights!r}."
-            )
-        set_(self, "confuser_weights", weights)
-        try:
-            angles = tuple(float(a) for a in self.spike_angles)
-        except (TypeError, ValueError):
-            angles = (math.nan,)
-        if not all(math.isfinite(a) for a in angles) or len(angles) > 8:
-            raise ParameterError(
-                f"The 'spike_angles' parameter of {owner} must be up to 8 finite angles "
-                f"[deg]. Got {self.spike_angles!r}."
-            )
-        set_(self, "spike_angles", angles)
-
-    @property
-    def has_blue_members(self) -> bool:
-        return self.blue_fraction_core + self.blue_fraction_dz + self.blue_fraction_radial > 0
-
-    @property
-    def has_icl(self) -> bool:
-        return self.icl_fraction_range[1] > 0
-
-
-class SyntheticField(NamedTuple):
-    """One drawn cluster field."""
-
-    image: np.ndarray
-    """float32 ``(3, N, N)``: observed cutout [nanomaggies], bands g, r, z."""
-    noiseless: np.ndarray
-    """float32 ``(3, N, N)``: the same, PSF-convolved, before noise."""
-    members: Table
-    """Member galaxies (BCG first): x, y [arcsec], stellar_mass [Msun], q, phi [deg],
-    r_e [arcsec], n, mag_g/r/z [AB], is_bcg, z.  Positions relative to the cutout centre."""
-    field_galaxies: Table
-    """Foreground/background galaxies (not cluster members): same light columns."""
-    stars: Table
-    """Stars: x, y [arcsec], mag_g/r/z."""
-    confusers: tuple = ()
-    """The confusers painted (:class:`clusterlens.confusers.Confuser`: kind, x, y [arcsec],
-    mag_r [AB; 99 for masks], params)."""
-    mask: np.ndarray | None = None
-    """bool ``(3, N, N)``: True where a mask or a saturated star overwrote the pixel."""
-    hard_negative: bool = False
-    """Whether the field was drawn as a hard negative."""
-
-    def confuser_counts(self) -> dict[str, int]:
-        """Number of confusers of each kind (every kind of ``CONFUSER_KINDS``, zeros too)."""
-        counts = dict.fromkeys(CONFUSER_KINDS, 0)
-        for c in self.confusers:
-            counts[c.kind] += 1
-        return counts
-
-
-class _Columns(dict):
-    """A table's columns as plain arrays, with its units and meta: the field's working form
-    (building an astropy Table costs ~0.5 ms; :meth:`SyntheticClusterField.draw` builds
-    them for its result, the mock sky reads the columns directly)."""
-
-    def __init__(self, columns, units=None, meta=None):
-        super().__init__(columns)
-        self.units = dict(units or {})
-        self.meta = dict(meta or {})
-
-    @property
-    def colnames(self) -> list[str]:
-        return list(self)
-
-    def table(self) -> Table:
-        return Table(dict(self), units=self.units, meta=self.meta)
-
-
-def _n_rows(table) -> int:
-    return len(next(iter(table.values()))) if isinstance(table, dict) else len(table)
 
 
 @dataclass(frozen=True)
@@ -866,28 +605,3 @@ class SyntheticClusterField:
             ok = (ii >= 0) & (ii < self.size) & (jj >= 0) & (jj < self.size)
             for band in range(3):
                 np.add.at(image[band], (ii[ok], jj[ok]), fluxes[band][ok] * w[ok])
-
-
-def _sample_nfw_radius(rng, size, c):
-    """3-D radii in units of R500 of an NFW number density with concentration ``c``,
-    truncated at R500: inverse of ``m(x) = ln(1 + x) - x / (1 + x)`` tabulated."""
-    xs = np.linspace(0.0, c, 2049)
-    m = np.log1p(xs) - xs / (1.0 + xs)
-    uu = rng.uniform(0.0, m[-1], size)
-    return np.interp(uu, m, xs) / c
-
-
-def _sample_schechter(rng, size, log_mchar, alpha, log_min, log_max):
-    """log10 stellar masses from a Schechter mass function ``phi(M) ~ (M/M*)^alpha
-    exp(-M/M*)`` between 10^log_min and 10^log_max: inverse CDF in ``t = M / M*`` tabulated
-    with the incomplete gamma function where ``alpha > -1`` and numerically otherwise."""
-    t = np.logspace(log_min - log_mchar, log_max - log_mchar, 4097)
-    if alpha > -1.0:
-        cdf = gammainc(alpha + 1.0, t)
-    else:  # dN/dlog t ~ t^(alpha+1) exp(-t): cumulative trapezoid in log t
-        dens = t ** (alpha + 1.0) * np.exp(-t)
-        lt = np.log(t)
-        cdf = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(lt))])
-    cdf = (cdf - cdf[0]) / (cdf[-1] - cdf[0])
-    uu = rng.uniform(0.0, 1.0, size)
-    return np.interp(uu, cdf, np.log10(t)) + log_mchar
