@@ -30,7 +30,7 @@ lenses.  The model is documented in ``docs/fields.md``; every number below is a 
   in hard negatives;
 - the field's PSF per band (``conditions.psfs``: Gaussian, Moffat or pixelised, the same
   for galaxies, stars and confusers; the FFT bands convolved in float32 except the pixels
-  bright enough for its rounding to exceed :data:`CONVOLUTION_ERROR` = 1e-3 of the sky
+  bright enough for its rounding to exceed ``CONVOLUTION_ERROR`` = 1e-3 of the sky
   noise, which are added exactly), the sky noise implied by its 5-sigma depth, and the
   objects' shot noise (:class:`~clusterlens.observe.SurveyConditions`, drawn per field by
   the mock sky).
