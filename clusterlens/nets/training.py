@@ -74,8 +74,9 @@ from clusterlens.nets.transforms import transform_from_dict
 
 __all__ = ["PRESETS", "Trainer", "TrainingConfig", "plot_training_history"]
 
-# The public home of the names defined in the private modules (documentation, reprs).
-TrainingConfig.__module__ = plot_training_history.__module__ = __name__
+# The public home of the plot defined in a private module (documentation, reprs).  The
+# dataclasses keep their own module: Sphinx reads their fields' docs from its source.
+plot_training_history.__module__ = __name__
 
 
 class Trainer:

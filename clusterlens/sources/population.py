@@ -55,10 +55,8 @@ __all__ = [
     "CatalogSourcePopulation",
 ]
 
-# The public home of the names defined in the private modules (documentation, reprs, pickles).
-for _moved in (Uniform, TruncatedNormal, TruncatedLogNormal, SmailRedshift, SourcePopulationConfig):
-    _moved.__module__ = __name__
-del _moved
+# The dataclasses moved to private modules keep their own ``__module__``: Sphinx reads
+# their fields' documentation from its source.
 
 
 @dataclass(frozen=True)
