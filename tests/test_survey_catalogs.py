@@ -218,6 +218,17 @@ def test_cluster_inputs_selects_members_and_converts_everything():
     assert np.all(galaxies.theta_e > 0)
     tab = inp.members_table()
     assert tab["x"].unit == u.arcsec and len(tab) == 2
+    # one description from the catalogue to the simulator: the scene takes the inputs whole
+    from clusterlens.mock import ClusterScene, MockLensSimulator
+
+    image = np.zeros((3, 223, 223), dtype=np.float32)
+    scene = ClusterScene.from_inputs(inp, image)
+    assert (scene.cluster_id, scene.z_lens, scene.m500) == (inp.cluster_id, inp.z_lens, inp.m500)
+    for name in ("x", "y", "stellar_mass", "q", "phi"):
+        np.testing.assert_array_equal(getattr(scene, name), getattr(inp, name))
+    assert ClusterScene.from_inputs(inp, image, m500=2e14).m500 == 2e14
+    halo, galaxy_lens = MockLensSimulator().draw_halo(scene, np.random.default_rng(0), 1.0)
+    assert halo is not None and galaxy_lens is not None
     assert cluster_inputs(c0, members).n_members == 4
     with pytest.raises(ParameterError, match="'cluster' parameter"):
         cluster_inputs(clusters, members)

@@ -145,6 +145,32 @@ class ClusterScene:
                 )
             s(self, "is_bcg", flags)
 
+    @classmethod
+    def from_inputs(cls, inputs, image, *, m500=None, conditions=None, is_bcg=None) -> ClusterScene:
+        """The scene of a catalogue cluster: its mass-model inputs (a
+        :class:`clusterlens.survey.ClusterInputs`, from
+        :func:`clusterlens.survey.cluster_inputs`) and its cutout ``image``.
+
+        The cluster's redshift, members and id are taken from ``inputs`` as they are, so a
+        catalogue row has one description from the catalogue to the simulator; ``m500``
+        [Msun] overrides the catalogue's (``inputs.m500``), ``conditions`` and ``is_bcg`` are
+        as in the constructor.
+        """
+        mass = inputs.m500 if m500 is None else m500
+        return cls(
+            image,
+            inputs.z_lens,
+            mass,
+            inputs.x,
+            inputs.y,
+            inputs.stellar_mass,
+            inputs.q,
+            inputs.phi,
+            cluster_id=inputs.cluster_id,
+            conditions=conditions,
+            is_bcg=is_bcg,
+        )
+
     @property
     def n_members(self) -> int:
         return int(self.x.size)

@@ -298,17 +298,8 @@ class CatalogSky:
         m500 = float(row["m500"])
         if not math.isfinite(m500):
             raise ParameterError(f"Cluster {row['cluster_id']!r} has no M500 (NaN) in the catalog.")
-        return ClusterScene(
-            image,
-            inputs.z_lens,
-            m500,
-            inputs.x,
-            inputs.y,
-            inputs.stellar_mass,
-            inputs.q,
-            inputs.phi,
-            cluster_id=row["cluster_id"],
-            conditions=self._scene_conditions(int(index), row, image),
+        return ClusterScene.from_inputs(
+            inputs, image, m500=m500, conditions=self._scene_conditions(int(index), row, image)
         )
 
     def draw(self, rng: np.random.Generator, role: str = "lens") -> ClusterScene:
