@@ -22,6 +22,10 @@ Critical curves are traced adaptively (see :func:`critical_curves`): the eigenva
 evaluated on a coarse grid, only the cells where a curve can pass are evaluated at full
 resolution and contoured, and every contour point is then moved onto the exact zero of its
 eigenvalue by a bracketed root search, so the curves are accurate far below a pixel.
+
+The module is about 800 lines on purpose: nearly half of it is the private steps of that
+adaptive tracer (``_Grid`` to ``_polish``), which serve :func:`critical_curves`,
+:func:`caustics` and :func:`einstein_radius` only and are read together with them.
 """
 
 from __future__ import annotations

@@ -22,6 +22,10 @@ configuration file read by :func:`load_config` (``clusterlens simulate --config 
 Every key is optional; unknown tables or keys and bad values raise a
 :class:`~clusterlens.errors.ParameterError` naming ``table.key``.  ``docs/mock.md`` lists
 every key with its unit and default.
+
+The module holds the whole schema of the file (about 700 lines) on purpose: the tables are
+read, checked and written back (:func:`config_to_dict`) by the same code, and a contributor
+adding a key edits one place.
 """
 
 from __future__ import annotations
