@@ -82,7 +82,21 @@ def _inventory(html) -> set[str]:
 
     with open(html / "objects.inv", "rb") as stream:
         inventory = InventoryFile.load(stream, "", lambda base, uri: uri)
-    return {name for kind, items in inventory.items() if kind.startswith("py:") for name in items}
+    entries = {
+        name: getattr(item, "uri", None) or item[2]  # older Sphinx: a tuple
+        for kind, items in inventory.items()
+        if kind.startswith("py:")
+        for name, item in items.items()
+    }
+
+    def private(name):
+        return any(part.startswith("_") and not part.endswith("__") for part in name.split("."))
+
+    # A class defined in a private module and documented under its public name is also
+    # listed under its defining path (Sphinx's canonical alias): the same page and anchor,
+    # not a page of its own.
+    public_uris = {uri for name, uri in entries.items() if not private(name)}
+    return {name for name, uri in entries.items() if not (private(name) and uri in public_uris)}
 
 
 def _public_modules():

@@ -39,7 +39,7 @@ _MAG = (
 ).split()
 #: Units of the physical columns of a mock dataset's ``params`` table (the others are
 #: dimensionless, counts, flags or log10 values named ``log_*``); written into the dataset's
-#: metadata as ``param_units`` and set on :attr:`LensDataset.params`.
+#: metadata as ``param_units`` and set on ``LensDataset.params``.
 PARAM_UNITS = {
     **dict.fromkeys(_ARCSEC, "arcsec"),
     **dict.fromkeys(_MAG, "mag"),

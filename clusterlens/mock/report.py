@@ -94,9 +94,10 @@ CANDIDATE_SUMMARY = _CANDIDATE_SUMMARY
 # The quantities, statistics and hard negatives live in _report_stats.py, the distributions
 # figure in _report_figures.py; this module writes the report (galleries, manifest) and stays
 # the public home of their names: their __module__ says so, which keeps their reprs and API
-# pages what they were before the split.
+# pages what they were before the split.  The dataclass Quantity keeps its own module: Sphinx
+# reads its fields' docs from its source.
 for _public in (
-    Quantity, measure_arc, format_stats, format_range, summary_table, hard_negatives,
+    measure_arc, format_stats, format_range, summary_table, hard_negatives,
     plot_realism,
 ):  # fmt: skip
     _public.__module__ = __name__

@@ -61,10 +61,10 @@ __all__ = [
 
 # The value objects, the lens maps and the arcs' steps live in private modules (_scene, _lens,
 # _arcs); this module stays their public home: their __module__ says so, which keeps their
-# pickles, reprs and API pages what they were before the split.
+# pickles, reprs and API pages what they were before the split.  The two dataclasses keep
+# their own module: Sphinx reads their fields' docs from its source.
 for _public in (
-    ClusterScene, MockResult, LensRejected, LensMaps, observation_params, mass_budget,
-    visible_pixels,
+    LensRejected, LensMaps, observation_params, mass_budget, visible_pixels,
 ):  # fmt: skip
     _public.__module__ = __name__
 del _public
