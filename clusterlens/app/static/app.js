@@ -21,7 +21,8 @@
   const $ = (id) => document.getElementById(id);
 
   let items = [];
-  let mine = {}; // object id -> {is_lens, grade, points, t}
+  let mine = {}; // object id -> {is_lens, grade, points, t, comment, flags}
+  const drafts = {}; // object id -> {comment, flags} typed but not yet sent with a decision
   let idx = 0;
   let mode = "single";
   let stretch = "legacy";
@@ -163,6 +164,20 @@
       retryDelay = 500;
       sending = false;
       if (op.kind === "decide" && op.body.object_id === lastDecided) showOthers(lastDecided, $("last"));
+      if (op.kind === "undo") {
+        // the server restored the decision the undone one had replaced (or none)
+        let data = null;
+        try {
+          data = await resp.json();
+        } catch (e) {
+          data = null;
+        }
+        if (data && data.restored && !(op.body.object_id in mine)) {
+          mine[op.body.object_id] = data.restored;
+          message(`Undone: your decision on ${op.body.object_id} is back to ${describe(data.restored)}.`);
+          render();
+        }
+      }
       pump();
       return;
     }
@@ -324,6 +339,9 @@
       dl.appendChild(el("dd", null, v));
     }
     const d = mine[it.id];
+    const note = drafts[it.id] || (d ? { comment: d.comment || "", flags: d.flags || [] } : null);
+    $("comment").value = note ? note.comment : "";
+    for (const box of document.querySelectorAll("#flags input")) box.checked = !!(note && note.flags.includes(box.value));
     $("mine").textContent = `Your call: ${describe(d)}`;
     $("mine").className = d ? (d.is_lens ? "mine lens" : "mine nonlens") : "mine";
     const others = $("others");
@@ -448,17 +466,23 @@
     if (it.id in noImage && !window.confirm(`No image was shown for ${it.id} (${noImage[it.id]}). Grade it anyway?`))
       return;
     const pts = isLens ? currentPoints(it.id) : [];
+    const note = currentNote();
     mine[it.id] = {
       is_lens: isLens,
       grade: grade,
       points: pts.length ? pts : null,
       t: Date.now() / 1000,
+      comment: note.comment,
+      flags: note.flags,
     };
     delete marks[it.id];
+    delete drafts[it.id];
     lastDecided = it.id;
     const next = Math.min(items.length - 1, idx + 1);
     const body = { grader: G, object_id: it.id, is_lens: isLens, grade: grade, position: items[next].id };
     if (pts.length) body.points = pts;
+    if (note.comment) body.comment = note.comment;
+    if (note.flags.length) body.flags = note.flags;
     enqueue("decide", body);
     message(idx === items.length - 1 ? "That was the last candidate of the queue." : "");
     if (next !== idx) turnStart = performance.now();
@@ -466,6 +490,16 @@
     $("last").textContent = "";
     $("last").dataset.oid = "";
     render();
+  }
+  function currentNote() {
+    return {
+      comment: $("comment").value.trim().slice(0, C.max_comment),
+      flags: [...document.querySelectorAll("#flags input")].filter((b) => b.checked).map((b) => b.value),
+    };
+  }
+  function keepDraft() {
+    const it = items[idx];
+    if (it) drafts[it.id] = currentNote();
   }
   function undo() {
     let target = null;
@@ -507,6 +541,24 @@
       /* keep the generic reason */
     }
     if (items[idx] === it) message(`No image for ${it.id}: ${noImage[it.id]}`);
+  });
+  $("comment").maxLength = C.max_comment;
+  $("comment").addEventListener("input", keepDraft);
+  for (const name of C.flags) {
+    const label = el("label", "flag");
+    const box = el("input");
+    box.type = "checkbox";
+    box.value = name;
+    box.addEventListener("change", () => {
+      keepDraft();
+      box.blur(); // the grading keys work again at once
+    });
+    label.appendChild(box);
+    label.appendChild(document.createTextNode(` ${name}`));
+    $("flags").appendChild(label);
+  }
+  $("comment").addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") $("comment").blur();
   });
   $("frame").addEventListener("click", (ev) => {
     const it = items[idx];
