@@ -904,3 +904,36 @@ def test_browser_comment_flags_and_undo_restore(project, live):
         "faint counter-arc",
         ["needs-deeper-data"],
     )
+
+
+def test_browser_scale_bar_compass_and_legacy_link(project, live):
+    sync_playwright = _browser_or_skip()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page, errors = _open(browser, live, "alice")
+            field = SIZE * SCALE  # 16.8 arcsec: the longest bar within a quarter is 2"
+            for zoom_key, want in (("", 2), ("+", 2), ("+", 2), ("+", 1)):
+                if zoom_key:
+                    page.keyboard.press(zoom_key)
+                zoom = float(page.inner_text("#zoom-name").split("×")[1])
+                arcsec = float(page.get_attribute("#scalebar", "data-arcsec"))
+                assert arcsec == want and page.inner_text("#scalebar-label") == f"{want}″"
+                bar = page.locator("#scalebar-bar").bounding_box()["width"]
+                frame = page.locator("#frame").bounding_box()["width"]
+                assert bar == pytest.approx(arcsec / field * zoom * frame, abs=1.5)
+            assert page.locator("#compass").get_attribute("aria-label") == "north up, east left"
+            first = project.inspection_queue(1)[0]
+            href = page.get_attribute("#legacy", "href")
+            assert href == (
+                f"https://www.legacysurvey.org/viewer?ra={first['ra']:.5f}&dec={first['dec']:.5f}"
+                "&layer=ls-dr10&zoom=16"
+            )
+            assert page.get_attribute("#legacy", "rel") == "noopener noreferrer"
+            page.keyboard.press("s")
+            assert f"ra={project.inspection_queue(1)[1]['ra']:.5f}" in page.get_attribute(
+                "#legacy", "href"
+            )
+            assert errors == []
+        finally:
+            browser.close()

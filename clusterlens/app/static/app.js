@@ -18,6 +18,8 @@
   const COLS = 4;
   const PREFETCH = 3;
   const ZOOMS = [1, 1.5, 2, 3, 4, 6];
+  const BAR_LENGTHS = [60, 30, 20, 10, 5, 2, 1]; // arcsec: the longest that fits is drawn
+  const LEGACY_VIEWER = "https://www.legacysurvey.org/viewer";
   const $ = (id) => document.getElementById(id);
 
   let items = [];
@@ -320,10 +322,22 @@
   function applyZoom() {
     $("zoomer").style.transform = `scale(${zoom})`;
     $("zoom-name").textContent = `zoom ×${zoom.toFixed(zoom % 1 ? 2 : 0)}`;
+    // the image fills the frame, so a length's share of the field (times the zoom) is its
+    // share of the frame; the bar is at most a quarter of the frame wide
+    const field = C.size * C.pixel_scale;
+    const length = BAR_LENGTHS.find((l) => (l / field) * zoom <= 0.25) || BAR_LENGTHS[BAR_LENGTHS.length - 1];
+    $("scalebar-bar").style.width = `${(length / field) * zoom * $("frame").clientWidth}px`;
+    $("scalebar").dataset.arcsec = String(length);
+    $("scalebar-label").textContent = `${length}″`;
     drawMarks();
   }
   function renderFacts(it) {
     $("obj-id").textContent = it.id;
+    const link = $("legacy");
+    const known = Number.isFinite(it.ra) && Number.isFinite(it.dec);
+    link.hidden = !known;
+    if (known)
+      link.href = `${LEGACY_VIEWER}?ra=${it.ra.toFixed(5)}&dec=${it.dec.toFixed(5)}&layer=ls-dr10&zoom=16`;
     const dl = $("facts");
     while (dl.firstChild) dl.removeChild(dl.firstChild);
     const rows = [
