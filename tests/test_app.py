@@ -937,3 +937,31 @@ def test_browser_scale_bar_compass_and_legacy_link(project, live):
             assert errors == []
         finally:
             browser.close()
+
+
+def test_browser_brightness_and_contrast_are_remembered_per_grader(project, live):
+    sync_playwright = _browser_or_skip()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = _context(browser)
+            alice, errors = _open(browser, live, "alice", context)
+            filt = "getComputedStyle(document.getElementById('cutout')).filter"
+            assert alice.evaluate(filt) == "brightness(1) contrast(1)"
+            alice.fill("#brightness", "1.5")
+            alice.fill("#contrast", "0.8")
+            assert alice.evaluate(filt) == "brightness(1.5) contrast(0.8)"
+            alice.keyboard.press("Escape")
+            alice.reload()
+            alice.wait_for_function("window.__clusterlens.ready")
+            assert alice.evaluate(filt) == "brightness(1.5) contrast(0.8)"
+            assert alice.input_value("#brightness") == "1.5"
+            bob, bob_errors = _open(browser, live, "bob", context)  # same browser, own setting
+            assert bob.evaluate(filt) == "brightness(1) contrast(1)"
+            alice.click("#tone-reset")
+            alice.reload()
+            alice.wait_for_function("window.__clusterlens.ready")
+            assert alice.evaluate(filt) == "brightness(1) contrast(1)"
+            assert errors == [] and bob_errors == []
+        finally:
+            browser.close()

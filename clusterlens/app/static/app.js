@@ -14,6 +14,7 @@
   const OUTBOX_KEY = `clusterlens:${C.project}:${C.iteration}:${G}:outbox`;
   const REFUSED_KEY = `clusterlens:${C.project}:${C.iteration}:${G}:refused`;
   const TOKEN_KEY = `clusterlens:${C.project}:token`;
+  const TONE_KEY = `clusterlens:${G}:tone`; // brightness and contrast, each grader their own
   const PAGE = 12; // grid tiles per page
   const COLS = 4;
   const PREFETCH = 3;
@@ -555,6 +556,37 @@
       /* keep the generic reason */
     }
     if (items[idx] === it) message(`No image for ${it.id}: ${noImage[it.id]}`);
+  });
+  // -- brightness and contrast (a CSS filter on the shown images; the PNGs are unchanged) --
+  function applyTone(tone) {
+    for (const name of ["brightness", "contrast"]) {
+      const v = Math.min(3, Math.max(0.3, Number(tone[name]) || 1));
+      $(name).value = String(v);
+      document.documentElement.style.setProperty(`--${name}`, String(v));
+    }
+  }
+  function saveTone() {
+    const tone = { brightness: Number($("brightness").value), contrast: Number($("contrast").value) };
+    applyTone(tone);
+    try {
+      localStorage.setItem(TONE_KEY, JSON.stringify(tone));
+    } catch (e) {
+      /* private mode: the setting lasts for this page only */
+    }
+  }
+  try {
+    applyTone(JSON.parse(localStorage.getItem(TONE_KEY) || "{}") || {});
+  } catch (e) {
+    applyTone({});
+  }
+  for (const name of ["brightness", "contrast"]) {
+    $(name).addEventListener("input", saveTone);
+    $(name).addEventListener("change", () => $(name).blur()); // the grading keys work again
+  }
+  $("tone-reset").addEventListener("click", () => {
+    $("brightness").value = $("contrast").value = "1";
+    saveTone();
+    $("tone-reset").blur();
   });
   $("comment").maxLength = C.max_comment;
   $("comment").addEventListener("input", keepDraft);
