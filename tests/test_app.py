@@ -965,3 +965,46 @@ def test_browser_brightness_and_contrast_are_remembered_per_grader(project, live
             assert errors == [] and bob_errors == []
         finally:
             browser.close()
+
+
+def test_grading_guide_examples(client, project):
+    cfg = lambda: json.loads(  # noqa: E731
+        client.get("/grade?grader=alice").data.split(b'id="config">')[1].split(b"</script>")[0]
+    )
+    assert cfg()["guide_examples"] == {"A": [], "B": [], "C": []}
+    page = client.get("/grade?grader=alice").data
+    assert b"definite" in page and b"probable" in page and b"possible" in page
+    project.record_decision("CL001", 1, "alice", is_lens=True, grade="A")
+    project.record_decision("CL001", 1, "bob", is_lens=True, grade="A")
+    project.record_decision("CL001", 1, "carol", is_lens=True, grade="B")
+    project.record_decision("CL002", 1, "alice", is_lens=True, grade="B")
+    project.record_decision("CL002", 1, "bob", is_lens=True, grade="C")  # a tie: no example
+    project.record_decision("CL003", 1, "bob", is_lens=True, grade="C")
+    project.record_decision("CL004", 1, "bob", is_lens=False)
+    assert cfg()["guide_examples"] == {"A": [1], "B": [], "C": [3]}
+
+
+def test_browser_grading_guide(project, live):
+    sync_playwright = _browser_or_skip()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page, errors = _open(browser, live, "alice")
+            page.click("#guide summary")
+            assert "No graded candidates" in page.inner_text("#guide-examples")
+            project.record_decision("CL001", 1, "bob", is_lens=True, grade="A")
+            project.record_decision("CL003", 1, "bob", is_lens=True, grade="C")
+            page.reload()
+            page.wait_for_function("window.__clusterlens.ready")
+            assert page.locator("#guide-examples img").count() == 0  # nothing until opened
+            page.click("#guide summary")
+            imgs = page.locator("#guide-examples img")
+            assert imgs.count() == 2
+            assert imgs.nth(0).get_attribute("alt") == "grade A example: CL001"
+            page.wait_for_function(
+                "[...document.querySelectorAll('#guide-examples img')]"
+                ".every((i) => i.complete && i.naturalWidth > 0)"
+            )
+            assert errors == []
+        finally:
+            browser.close()

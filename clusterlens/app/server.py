@@ -201,7 +201,28 @@ class _AppState:
             "n": len(self.queue),
             "flags": list(DECISION_FLAGS),
             "max_comment": MAX_COMMENT_LENGTH,
+            "guide_examples": self.guide_examples(),
         }
+
+    def guide_examples(self, per_grade: int = 3) -> dict[str, list[int]]:
+        """Ranks of up to ``per_grade`` candidates of the served queue for each grade, for the
+        grading guide: those whose graders' most frequent grade it is (ties are no example),
+        best score first. Empty lists while nothing is graded."""
+        votes: dict[str, dict[str, int]] = {}
+        for r in self.project.decision_records(self.iteration):
+            if r["grade"] is not None:
+                count = votes.setdefault(r["object_id"], {})
+                count[r["grade"]] = count.get(r["grade"], 0) + 1
+        out: dict[str, list[int]] = {"A": [], "B": [], "C": []}
+        for item in self.queue:  # in rank order, so best score first
+            count = votes.get(item["id"])
+            if not count:
+                continue
+            top = max(count.values())
+            winners = [g for g, n in count.items() if n == top]
+            if len(winners) == 1 and len(out[winners[0]]) < per_grade:
+                out[winners[0]].append(item["rank"])
+        return out
 
     # -- validation of request fields -----------------------------------------------------
 

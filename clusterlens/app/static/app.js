@@ -588,6 +588,31 @@
     saveTone();
     $("tone-reset").blur();
   });
+  // -- the grading guide: example images of the project's graded candidates, loaded only
+  // when the guide is first opened (the page turn never waits for them) --
+  $("guide").addEventListener("toggle", () => {
+    const box = $("guide-examples");
+    if (document.activeElement && document.activeElement.tagName === "SUMMARY") document.activeElement.blur(); // Space skips again
+    if (!$("guide").open || box.dataset.built) return;
+    box.dataset.built = "1";
+    let any = false;
+    for (const grade of ["A", "B", "C"]) {
+      const ranks = (C.guide_examples && C.guide_examples[grade]) || [];
+      if (!ranks.length) continue;
+      any = true;
+      const row = el("div", "guide-row");
+      row.appendChild(el("b", null, grade));
+      for (const rank of ranks) {
+        const im = el("img");
+        im.src = imgUrl(rank, "legacy");
+        im.alt = `grade ${grade} example: ${items[rank] ? items[rank].id : `rank ${rank + 1}`}`;
+        im.title = im.alt;
+        row.appendChild(im);
+      }
+      box.appendChild(row);
+    }
+    if (!any) box.appendChild(el("p", "dim small", "No graded candidates in this iteration yet: examples appear once some are graded."));
+  });
   $("comment").maxLength = C.max_comment;
   $("comment").addEventListener("input", keepDraft);
   for (const name of C.flags) {
