@@ -21,6 +21,11 @@
   const ZOOMS = [1, 1.5, 2, 3, 4, 6];
   const BAR_LENGTHS = [60, 30, 20, 10, 5, 2, 1]; // arcsec: the longest that fits is drawn
   const LEGACY_VIEWER = "https://www.legacysurvey.org/viewer";
+  let frameWidth = 0; // px, the cutout's frame (re-read after a window resize)
+  window.addEventListener("resize", () => {
+    frameWidth = 0;
+    if (window.__clusterlens.ready && mode === "single") applyZoom();
+  });
   const $ = (id) => document.getElementById(id);
 
   let items = [];
@@ -327,7 +332,8 @@
     // share of the frame; the bar is at most a quarter of the frame wide
     const field = C.size * C.pixel_scale;
     const length = BAR_LENGTHS.find((l) => (l / field) * zoom <= 0.25) || BAR_LENGTHS[BAR_LENGTHS.length - 1];
-    $("scalebar-bar").style.width = `${(length / field) * zoom * $("frame").clientWidth}px`;
+    if (!frameWidth) frameWidth = $("frame").clientWidth; // read once: no layout per turn
+    $("scalebar-bar").style.width = `${(length / field) * zoom * frameWidth}px`;
     $("scalebar").dataset.arcsec = String(length);
     $("scalebar-label").textContent = `${length}″`;
     drawMarks();
@@ -559,11 +565,14 @@
   });
   // -- brightness and contrast (a CSS filter on the shown images; the PNGs are unchanged) --
   function applyTone(tone) {
+    let plain = true;
     for (const name of ["brightness", "contrast"]) {
       const v = Math.min(3, Math.max(0.3, Number(tone[name]) || 1));
       $(name).value = String(v);
       document.documentElement.style.setProperty(`--${name}`, String(v));
+      plain = plain && v === 1;
     }
+    document.documentElement.classList.toggle("toned", !plain);
   }
   function saveTone() {
     const tone = { brightness: Number($("brightness").value), contrast: Number($("contrast").value) };
