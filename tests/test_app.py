@@ -765,3 +765,246 @@ def test_an_image_that_cannot_be_rendered_says_why(project, tmp_path):
     finally:
         _stop(server)
     assert [r["object_id"] for r in project.decision_records(1)] == ["CL000"]
+
+
+# -- undo restores, comments and flags (issue 14) -----------------------------------------------
+
+
+def test_undo_restores_the_decision_it_replaced(project):
+    project.record_decision("CL000", 1, "alice", is_lens=True, grade="A", comment="clear arc")
+    project.record_decision("CL000", 1, "alice", is_lens=True, grade="A", comment="clear arc")
+    project.record_decision("CL000", 1, "alice", is_lens=False, flags=["artefact"])
+    project.record_decision("CL000", 1, "bob", is_lens=True, grade="C")
+    restored = project.undo_decision("CL000", 1, "alice")
+    assert (restored["is_lens"], restored["grade"], restored["comment"]) == (True, "A", "clear arc")
+    (rec,) = project.decision_records(1, grader="alice")
+    assert (rec["grade"], rec["comment"], rec["flags"]) == ("A", "clear arc", [])
+    # the identical retry was not a replacement: one more undo leaves alice undecided
+    assert project.undo_decision("CL000", 1, "alice") is None
+    assert project.decision_records(1, grader="alice") == []
+    assert project.undo_decision("CL000", 1, "alice") is None  # harmless when repeated
+    assert [r["grade"] for r in project.decision_records(1)] == ["C"]  # bob's untouched
+    # delete_decision forgets the history too: nothing comes back after it
+    project.record_decision("CL001", 1, "alice", is_lens=True)
+    project.record_decision("CL001", 1, "alice", is_lens=False)
+    assert project.delete_decision("CL001", 1, "alice") is True
+    project.record_decision("CL001", 1, "alice", is_lens=True, grade="B")
+    assert project.undo_decision("CL001", 1, "alice") is None
+
+
+def test_comment_and_flags_are_stored_checked_and_exported(project, tmp_path):
+    project.record_decision(
+        "CL000",
+        1,
+        "alice",
+        is_lens=False,
+        comment="  diffraction spike ",
+        flags=["interesting-non-lens", "artefact", "artefact"],
+    )
+    (rec,) = project.decision_records(1)
+    assert rec["comment"] == "diffraction spike"
+    assert rec["flags"] == ["artefact", "interesting-non-lens"]  # fixed order, no repeats
+    t = project.decisions()
+    assert list(t["comment"]) == ["diffraction spike"]
+    assert list(t["flags"]) == ["artefact,interesting-non-lens"]
+    with pytest.raises(ParameterError, match="flags"):
+        project.record_decision("CL001", 1, "alice", is_lens=True, flags=["pretty"])
+    with pytest.raises(ParameterError, match="500"):
+        project.record_decision("CL001", 1, "alice", is_lens=True, comment="x" * 501)
+    csv = tmp_path / "d.csv"
+    csv.write_text(
+        "object_id,iteration,grader,is_lens,grade,comment,flags\n"
+        'CL002,1,carol,1,B,"arc, faint",ambiguous;needs-deeper-data\n'
+    )
+    assert project.import_decisions_csv(csv) == 1
+    (rec,) = project.decision_records(1, grader="carol")
+    assert rec["comment"] == "arc, faint" and rec["flags"] == ["ambiguous", "needs-deeper-data"]
+    csv.write_text("object_id,iteration,grader,is_lens,flags\nCL003,1,carol,1,shiny\n")
+    with pytest.raises(ParameterError, match="line 2"):
+        project.import_decisions_csv(csv)
+
+
+def test_v3_projects_migrate_keeping_their_decisions(tmp_path):
+    old = tmp_path / "v3.sqlite"
+    con = sqlite3.connect(old)
+    for v in (1, 2, 3):
+        con.executescript(MIGRATIONS[v])
+    con.execute(
+        "INSERT INTO iterations (number, state, strategy, threshold, n_scored, "
+        "n_selected, created_at) VALUES (1, 'open', 'topk', 0.5, 1, 1, 0)"
+    )
+    con.execute("INSERT INTO objects (id) VALUES ('CL9')")
+    con.execute("INSERT INTO selections VALUES (1, 'CL9', 0)")
+    con.execute(
+        "INSERT INTO decisions (object_id, iteration, grader, is_lens, grade, "
+        "decided_at) VALUES ('CL9', 1, 'ann', 1, 'B', 5.0)"
+    )
+    con.execute("PRAGMA user_version=3")
+    con.commit()
+    con.close()
+    p = SearchProject(old)
+    assert p.schema_version == SCHEMA_VERSION == 4
+    (rec,) = p.decision_records(1)
+    assert (rec["grade"], rec["comment"], rec["flags"]) == ("B", "", [])
+    p.record_decision("CL9", 1, "ann", is_lens=False)
+    assert p.undo_decision("CL9", 1, "ann")["grade"] == "B"
+
+
+def test_api_comment_flags_and_undo_restores(client, project):
+    r = _decide(client, grade="B", comment="two arcs", flags=["ambiguous"])
+    assert r.status_code == 200
+    assert _decide(client, is_lens=False).status_code == 200
+    q = client.get("/api/queue?grader=alice").json
+    assert q["mine"]["CL000"]["is_lens"] is False and q["mine"]["CL000"]["comment"] == ""
+    r = client.post("/api/undo", json={"grader": "alice", "object_id": "CL000"})
+    assert r.status_code == 200 and r.json["removed"] is True
+    assert r.json["restored"]["grade"] == "B" and r.json["restored"]["flags"] == ["ambiguous"]
+    q = client.get("/api/queue?grader=alice").json
+    assert q["mine"]["CL000"]["comment"] == "two arcs"
+    before = _snapshot(project)
+    for bad in (
+        {"flags": ["pretty"]},
+        {"flags": "ambiguous"},
+        {"comment": 5},
+        {"comment": "x" * 501},
+    ):
+        assert _decide(client, **bad).status_code == 400, bad
+    assert _snapshot(project) == before
+
+
+def test_browser_comment_flags_and_undo_restore(project, live):
+    sync_playwright = _browser_or_skip()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page, errors = _open(browser, live, "alice")
+            page.fill("#comment", "faint counter-arc")
+            page.locator("#flags input[value='needs-deeper-data']").check()
+            page.keyboard.press("b")  # CL000: lens B, with the comment and the flag
+            assert page.inner_text("#obj-id") == "CL001"
+            assert page.input_value("#comment") == ""  # a fresh object, a fresh note
+            page.keyboard.press("ArrowLeft")  # CL000 again: its note is shown back
+            assert page.input_value("#comment") == "faint counter-arc"
+            page.fill("#comment", "")
+            page.keyboard.press("Escape")  # leave the box: the keys grade again
+            page.keyboard.press("n")  # now not a lens, without the comment
+            _settle(page)
+            page.keyboard.press("u")  # undo: back to lens B with its note
+            _settle(page)
+            page.wait_for_function("document.getElementById('mine').innerText.includes('grade B')")
+            assert page.inner_text("#obj-id") == "CL000"
+            assert page.input_value("#comment") == "faint counter-arc"
+            assert page.locator("#flags input[value='needs-deeper-data']").is_checked()
+            assert errors == []
+        finally:
+            browser.close()
+    (rec,) = project.decision_records(1, grader="alice")
+    assert (rec["grade"], rec["comment"], rec["flags"]) == (
+        "B",
+        "faint counter-arc",
+        ["needs-deeper-data"],
+    )
+
+
+def test_browser_scale_bar_compass_and_legacy_link(project, live):
+    sync_playwright = _browser_or_skip()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page, errors = _open(browser, live, "alice")
+            field = SIZE * SCALE  # 16.8 arcsec: the longest bar within a quarter is 2"
+            for zoom_key, want in (("", 2), ("+", 2), ("+", 2), ("+", 1)):
+                if zoom_key:
+                    page.keyboard.press(zoom_key)
+                zoom = float(page.inner_text("#zoom-name").split("×")[1])
+                arcsec = float(page.get_attribute("#scalebar", "data-arcsec"))
+                assert arcsec == want and page.inner_text("#scalebar-label") == f"{want}″"
+                bar = page.locator("#scalebar-bar").bounding_box()["width"]
+                frame = page.locator("#frame").bounding_box()["width"]
+                assert bar == pytest.approx(arcsec / field * zoom * frame, abs=1.5)
+            assert page.locator("#compass").get_attribute("aria-label") == "north up, east left"
+            first = project.inspection_queue(1)[0]
+            href = page.get_attribute("#legacy", "href")
+            assert href == (
+                f"https://www.legacysurvey.org/viewer?ra={first['ra']:.5f}&dec={first['dec']:.5f}"
+                "&layer=ls-dr10&zoom=16"
+            )
+            assert page.get_attribute("#legacy", "rel") == "noopener noreferrer"
+            page.keyboard.press("s")
+            assert f"ra={project.inspection_queue(1)[1]['ra']:.5f}" in page.get_attribute(
+                "#legacy", "href"
+            )
+            assert errors == []
+        finally:
+            browser.close()
+
+
+def test_browser_brightness_and_contrast_are_remembered_per_grader(project, live):
+    sync_playwright = _browser_or_skip()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = _context(browser)
+            alice, errors = _open(browser, live, "alice", context)
+            filt = "getComputedStyle(document.getElementById('cutout')).filter"
+            assert alice.evaluate(filt) == "none"  # no filter at all while untouched
+            alice.fill("#brightness", "1.5")
+            alice.fill("#contrast", "0.8")
+            assert alice.evaluate(filt) == "brightness(1.5) contrast(0.8)"
+            alice.keyboard.press("Escape")
+            alice.reload()
+            alice.wait_for_function("window.__clusterlens.ready")
+            assert alice.evaluate(filt) == "brightness(1.5) contrast(0.8)"
+            assert alice.input_value("#brightness") == "1.5"
+            bob, bob_errors = _open(browser, live, "bob", context)  # same browser, own setting
+            assert bob.evaluate(filt) == "none"
+            alice.click("#tone-reset")
+            alice.reload()
+            alice.wait_for_function("window.__clusterlens.ready")
+            assert alice.evaluate(filt) == "none"
+            assert errors == [] and bob_errors == []
+        finally:
+            browser.close()
+
+
+def test_grading_guide_examples(client, project):
+    cfg = lambda: json.loads(  # noqa: E731
+        client.get("/grade?grader=alice").data.split(b'id="config">')[1].split(b"</script>")[0]
+    )
+    assert cfg()["guide_examples"] == {"A": [], "B": [], "C": []}
+    page = client.get("/grade?grader=alice").data
+    assert b"definite" in page and b"probable" in page and b"possible" in page
+    project.record_decision("CL001", 1, "alice", is_lens=True, grade="A")
+    project.record_decision("CL001", 1, "bob", is_lens=True, grade="A")
+    project.record_decision("CL001", 1, "carol", is_lens=True, grade="B")
+    project.record_decision("CL002", 1, "alice", is_lens=True, grade="B")
+    project.record_decision("CL002", 1, "bob", is_lens=True, grade="C")  # a tie: no example
+    project.record_decision("CL003", 1, "bob", is_lens=True, grade="C")
+    project.record_decision("CL004", 1, "bob", is_lens=False)
+    assert cfg()["guide_examples"] == {"A": [1], "B": [], "C": [3]}
+
+
+def test_browser_grading_guide(project, live):
+    sync_playwright = _browser_or_skip()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page, errors = _open(browser, live, "alice")
+            page.click("#guide summary")
+            assert "No graded candidates" in page.inner_text("#guide-examples")
+            project.record_decision("CL001", 1, "bob", is_lens=True, grade="A")
+            project.record_decision("CL003", 1, "bob", is_lens=True, grade="C")
+            page.reload()
+            page.wait_for_function("window.__clusterlens.ready")
+            assert page.locator("#guide-examples img").count() == 0  # nothing until opened
+            page.click("#guide summary")
+            imgs = page.locator("#guide-examples img")
+            assert imgs.count() == 2
+            assert imgs.nth(0).get_attribute("alt") == "grade A example: CL001"
+            page.wait_for_function(
+                "[...document.querySelectorAll('#guide-examples img')]"
+                ".every((i) => i.complete && i.naturalWidth > 0)"
+            )
+            assert errors == []
+        finally:
+            browser.close()

@@ -9,7 +9,8 @@ in ``static/app.js``). JSON API:
 ``/api/others``          GET     other graders' decisions on one object (only after the
                                  grader's own)
 ``/api/decide``          POST    record a decision (one transaction), move the position
-``/api/undo``            POST    delete the grader's decision on one object
+``/api/undo``            POST    undo the grader's decision on one object (the one it
+                                 replaced, if any, is restored and returned)
 ``/api/position``        POST    remember which object the grader is looking at
 ``/img/<it>/<rank>/<view>.png``  a view of the candidate of that rank (see ``images``)
 =======================  ======  ====================================================
@@ -40,6 +41,7 @@ from pathlib import Path
 from clusterlens.app.images import VIEWS, ImageCache
 from clusterlens.errors import ClusterlensError, ParameterError
 from clusterlens.loop import SearchProject
+from clusterlens.loop.decisions import DECISION_FLAGS, MAX_COMMENT_LENGTH
 from clusterlens.loop.grading import einstein_radius_from_points
 from clusterlens.survey.cutouts import PIXEL_SCALE
 
@@ -197,7 +199,30 @@ class _AppState:
             "pixel_scale": self.scale,
             "views": list(VIEWS),
             "n": len(self.queue),
+            "flags": list(DECISION_FLAGS),
+            "max_comment": MAX_COMMENT_LENGTH,
+            "guide_examples": self.guide_examples(),
         }
+
+    def guide_examples(self, per_grade: int = 3) -> dict[str, list[int]]:
+        """Ranks of up to ``per_grade`` candidates of the served queue for each grade, for the
+        grading guide: those whose graders' most frequent grade it is (ties are no example),
+        best score first. Empty lists while nothing is graded."""
+        votes: dict[str, dict[str, int]] = {}
+        for r in self.project.decision_records(self.iteration):
+            if r["grade"] is not None:
+                count = votes.setdefault(r["object_id"], {})
+                count[r["grade"]] = count.get(r["grade"], 0) + 1
+        out: dict[str, list[int]] = {"A": [], "B": [], "C": []}
+        for item in self.queue:  # in rank order, so best score first
+            count = votes.get(item["id"])
+            if not count:
+                continue
+            top = max(count.values())
+            winners = [g for g, n in count.items() if n == top]
+            if len(winners) == 1 and len(out[winners[0]]) < per_grade:
+                out[winners[0]].append(item["rank"])
+        return out
 
     # -- validation of request fields -----------------------------------------------------
 
@@ -261,17 +286,41 @@ class _AppState:
             out.append([float(p[0]), float(p[1])])
         return out or None
 
+    @staticmethod
+    def comment(value) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str) or len(value) > MAX_COMMENT_LENGTH:
+            raise _BadRequest(f"'comment' must be text of at most {MAX_COMMENT_LENGTH} characters.")
+        return value
+
+    @staticmethod
+    def flags(value) -> list[str]:
+        if value is None:
+            return []
+        if (
+            not isinstance(value, list)
+            or len(value) > len(DECISION_FLAGS)
+            or not all(isinstance(f, str) and f in DECISION_FLAGS for f in value)
+        ):
+            raise _BadRequest(f"'flags' must be a list of names among {list(DECISION_FLAGS)}.")
+        return value
+
+
+def _as_page(r) -> dict:
+    """One decision record as the page keeps it."""
+    return {
+        "is_lens": r["is_lens"],
+        "grade": r["grade"],
+        "points": r["arc_points"],
+        "t": r["decided_at"],
+        "comment": r["comment"],
+        "flags": r["flags"],
+    }
+
 
 def _mine(records) -> dict:
-    return {
-        r["object_id"]: {
-            "is_lens": r["is_lens"],
-            "grade": r["grade"],
-            "points": r["arc_points"],
-            "t": r["decided_at"],
-        }
-        for r in records
-    }
+    return {r["object_id"]: _as_page(r) for r in records}
 
 
 def _host_name(host: str) -> str:
@@ -462,7 +511,10 @@ def _routes(app, state: _AppState, token: str | None, allowed_hosts: set) -> Non
     @app.post("/api/decide")
     def api_decide():
         data = body(
-            "grader", "object_id", "is_lens", optional=("grade", "points", "position", "iteration")
+            "grader",
+            "object_id",
+            "is_lens",
+            optional=("grade", "points", "position", "iteration", "comment", "flags"),
         )
         grader = grader_arg(data["grader"])
         iteration = state.decision_iteration(data.get("iteration"))
@@ -478,11 +530,20 @@ def _routes(app, state: _AppState, token: str | None, allowed_hosts: set) -> Non
         points = state.points(data.get("points"))
         if points is not None and not is_lens:
             raise _BadRequest("Arc points were given for a non-lens.")
+        comment = state.comment(data.get("comment"))
+        flags = state.flags(data.get("flags"))
         position = data.get("position")
         if position is not None:
             position = state.object_in(position, iteration)
         project.record_decision(
-            oid, iteration, grader, is_lens=is_lens, grade=grade, arc_points=points
+            oid,
+            iteration,
+            grader,
+            is_lens=is_lens,
+            grade=grade,
+            arc_points=points,
+            comment=comment,
+            flags=flags,
         )
         if position is not None:
             project.set_grader_position(grader, iteration, position)
@@ -495,9 +556,17 @@ def _routes(app, state: _AppState, token: str | None, allowed_hosts: set) -> Non
         grader = grader_arg(data["grader"])
         iteration = state.decision_iteration(data.get("iteration"))
         oid = state.object_in(data["object_id"], iteration)
-        removed = project.delete_decision(oid, iteration, grader)
+        had = bool(project.decision_records(iteration, grader=grader, object_id=oid))
+        restored = project.undo_decision(oid, iteration, grader)
         project.set_grader_position(grader, iteration, oid)
-        return jsonify({"ok": True, "removed": removed})
+        return jsonify(
+            {
+                "ok": True,
+                "removed": had,
+                "object_id": oid,
+                "restored": None if restored is None else _as_page(restored),
+            }
+        )
 
     @app.post("/api/position")
     def api_position():

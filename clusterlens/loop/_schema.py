@@ -82,6 +82,29 @@ _V3 = """
 ALTER TABLE iterations ADD COLUMN mix REAL CHECK (mix IS NULL OR (mix >= 0 AND mix <= 1));
 """
 
+# Version 4: a free-text comment and flags (comma-separated, from decisions.DECISION_FLAGS)
+# per decision, and the decisions a newer one replaced (newest last), so that an undo restores
+# the decision it replaced instead of leaving the object undecided. Older rows get no comment
+# and no flags.
+_V4 = """
+ALTER TABLE decisions ADD COLUMN comment TEXT NOT NULL DEFAULT '' CHECK (length(comment) <= 500);
+ALTER TABLE decisions ADD COLUMN flags TEXT NOT NULL DEFAULT '';
+CREATE TABLE replaced_decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    object_id TEXT NOT NULL,
+    iteration INTEGER NOT NULL,
+    grader TEXT NOT NULL,
+    is_lens INTEGER NOT NULL CHECK (is_lens IN (0, 1)),
+    grade TEXT CHECK (grade IN ('A', 'B', 'C')),
+    arc_points TEXT,
+    decided_at REAL NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    flags TEXT NOT NULL DEFAULT '',
+    replaced_at REAL NOT NULL
+);
+CREATE INDEX replaced_decisions_key ON replaced_decisions (object_id, iteration, grader);
+"""
+
 #: ``MIGRATIONS[v]`` upgrades version ``v - 1`` to ``v``.
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 SCHEMA_VERSION = max(MIGRATIONS)

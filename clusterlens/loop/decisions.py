@@ -4,11 +4,13 @@ A decision is one grader's call on one object of one iteration: lens or not, for
 optionally a grade A/B/C (Zhang et al. 2026, section 4.1) and points marked on the arcs
 (arcsec from the BCG, their mean distance is the Einstein radius of the catalogue). A grader
 deciding the same object of the same iteration again replaces the earlier decision, so a
-retry never counts twice; names are compared in one canonical spelling, and a name that
+retry never counts twice, and the replaced decision is kept so that :meth:`undo_decision`
+restores it; names are compared in one canonical spelling, and a name that
 differs from another grader's only by case or width is refused (one person, one vote).
 
 :class:`DecisionsMixin` is the part of :class:`~clusterlens.loop.SearchProject` that keeps
-them; every write is one transaction of the store (:mod:`clusterlens.loop._store`), and a
+them, each with an optional free-text comment and flags from ``DECISION_FLAGS``;
+every write is one transaction of the store (:mod:`clusterlens.loop._store`), and a
 CSV import is one transaction for the whole file (all rows or none).
 """
 
@@ -28,7 +30,14 @@ from clusterlens.errors import ParameterError
 from clusterlens.loop._store import ProjectStore, check_iteration, now
 from clusterlens.loop.grading import check_grade
 
-__all__: list[str] = []  # the mixin is documented as SearchProject
+__all__: list[str] = []  # the mixin is documented as SearchProject; the constants with it
+
+#: Flags a grader may set on a decision, besides the free-text comment.
+DECISION_FLAGS = ("ambiguous", "artefact", "needs-deeper-data", "interesting-non-lens")
+#: Most characters a decision's comment may have.
+MAX_COMMENT_LENGTH = 500
+
+_COLUMNS = "object_id, iteration, grader, is_lens, grade, arc_points, decided_at, comment, flags"
 
 
 class DecisionsMixin(ProjectStore):
@@ -44,6 +53,8 @@ class DecisionsMixin(ProjectStore):
         grade: str | None = None,
         arc_points=None,
         decided_at: float | None = None,
+        comment: str = "",
+        flags=(),
     ) -> None:
         """Save one grader's decision on one object (one transaction).
 
@@ -69,14 +80,21 @@ class DecisionsMixin(ProjectStore):
             is the Einstein radius in the catalogue.
         decided_at : float, optional
             Unix time of the decision; now by default.
+        comment : str, optional
+            Free text, at most ``MAX_COMMENT_LENGTH`` (500) characters.
+        flags : sequence of str, optional
+            Any of ``DECISION_FLAGS`` (``"ambiguous"``, ``"artefact"``,
+            ``"needs-deeper-data"``, ``"interesting-non-lens"``).
         """
         row = self._decision_row(
-            object_id, iteration, grader, is_lens, grade, arc_points, decided_at
+            object_id, iteration, grader, is_lens, grade, arc_points, decided_at, comment, flags
         )
         self._transaction(lambda conn: self._insert_decisions(conn, [row]))
 
     @staticmethod
-    def _decision_row(object_id, iteration, grader, is_lens, grade, arc_points, decided_at):
+    def _decision_row(
+        object_id, iteration, grader, is_lens, grade, arc_points, decided_at, comment="", flags=()
+    ):
         owner = "SearchProject.record_decision"
         grader = _check_grader(grader, owner)
         if isinstance(is_lens, str):
@@ -114,6 +132,8 @@ class DecisionsMixin(ProjectStore):
             grade,
             points,
             t,
+            _check_comment(comment, owner),
+            _check_flags(flags, owner),
         )
 
     @staticmethod
@@ -126,34 +146,79 @@ class DecisionsMixin(ProjectStore):
                 raise ParameterError(
                     f"Object {row[0]!r} was not selected for inspection in iteration {row[1]}."
                 )
+            old = conn.execute(
+                f"SELECT {_COLUMNS} FROM decisions "
+                "WHERE object_id = ? AND iteration = ? AND grader = ?",
+                row[:3],
+            ).fetchone()
+            # the replaced decision is kept for an undo; a retry of the same call is not a
+            # replacement (an undo after it must not bring back an identical copy)
+            if old is not None and (old[3:6] + old[7:]) != (row[3:6] + row[7:]):
+                conn.execute(
+                    f"INSERT INTO replaced_decisions ({_COLUMNS}, replaced_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*old, now()),
+                )
             conn.execute(
-                "INSERT INTO decisions (object_id, iteration, grader, is_lens, grade, "
-                "arc_points, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO decisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (object_id, iteration, grader) DO UPDATE SET "
                 "is_lens = excluded.is_lens, grade = excluded.grade, "
-                "arc_points = excluded.arc_points, decided_at = excluded.decided_at",
+                "arc_points = excluded.arc_points, decided_at = excluded.decided_at, "
+                "comment = excluded.comment, flags = excluded.flags",
                 row,
             )
 
     def delete_decision(self, object_id, iteration: int, grader: str) -> bool:
-        """Remove one grader's decision on one object (an undo); one transaction.
+        """Remove one grader's decision on one object, and the decisions it replaced (so a
+        later :meth:`undo_decision` cannot bring one back); one transaction.
 
         Returns ``True`` when a decision was removed, ``False`` when there was none (so
-        repeating an undo is harmless). Objects already moved into training by
-        :meth:`apply` stay there.
+        repeating it is harmless). Objects already moved into training by :meth:`apply`
+        stay there. To step back one decision, use :meth:`undo_decision`.
         """
         owner = "SearchProject.delete_decision"
-        grader = _check_grader(grader, owner)
-        iteration = check_iteration(iteration, owner)
+        key = (str(object_id), check_iteration(iteration, owner), _check_grader(grader, owner))
 
         def work(conn):
-            cur = conn.execute(
-                "DELETE FROM decisions WHERE object_id = ? AND iteration = ? AND grader = ?",
-                (str(object_id), iteration, grader),
-            )
-            return cur.rowcount > 0
+            where = "WHERE object_id = ? AND iteration = ? AND grader = ?"
+            conn.execute(f"DELETE FROM replaced_decisions {where}", key)
+            return conn.execute(f"DELETE FROM decisions {where}", key).rowcount > 0
 
         return self._transaction(work)
+
+    def undo_decision(self, object_id, iteration: int, grader: str) -> dict | None:
+        """Undo one grader's latest decision on one object; one transaction.
+
+        The decision it replaced (if the grader had decided this object before) is restored,
+        comment and flags included; otherwise the object is left undecided by this grader.
+        Repeating steps further back, one replaced decision at a time.
+
+        Returns
+        -------
+        dict or None
+            The restored decision (the keys of :meth:`decision_records`), or ``None`` when
+            the object is now undecided by this grader (also when there was nothing to undo).
+        """
+        owner = "SearchProject.undo_decision"
+        key = (str(object_id), check_iteration(iteration, owner), _check_grader(grader, owner))
+
+        def work(conn):
+            where = "WHERE object_id = ? AND iteration = ? AND grader = ?"
+            conn.execute(f"DELETE FROM decisions {where}", key)
+            prev = conn.execute(
+                f"SELECT id, {_COLUMNS} FROM replaced_decisions {where} ORDER BY id DESC LIMIT 1",
+                key,
+            ).fetchone()
+            if prev is None:
+                return None
+            conn.execute("DELETE FROM replaced_decisions WHERE id = ?", (prev[0],))
+            conn.execute(
+                f"INSERT INTO decisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", prev[1:]
+            )
+            return prev[1:]
+
+        row = self._transaction(work)
+        return None if row is None else _record(row[:1] + row[2:])
 
     def set_grader_position(self, grader: str, iteration: int, object_id) -> None:
         """Remember that ``grader`` is looking at ``object_id`` in ``iteration``'s queue.
@@ -197,8 +262,9 @@ class DecisionsMixin(ProjectStore):
 
         Columns: ``object_id``, ``iteration``, ``grader``, ``is_lens`` (1/0, true/false,
         yes/no), optional ``grade`` (A/B/C, empty for non-lenses), ``arc_points`` (JSON
-        ``[[x, y], ...]`` in arcsec, or empty) and ``decided_at`` (an ISO 8601 date, UTC unless
-        it names its zone, or Unix seconds). Every row is
+        ``[[x, y], ...]`` in arcsec, or empty), ``decided_at`` (an ISO 8601 date, UTC unless
+        it names its zone, or Unix seconds), ``comment`` (free text) and ``flags`` (names
+        from ``DECISION_FLAGS`` separated by ``,`` or ``;``). Every row is
         checked before anything is written; an error names the line.
         """
         rows = []
@@ -231,6 +297,8 @@ class DecisionsMixin(ProjectStore):
                             rec.get("grade") or None,
                             json.loads(pts) if pts else None,
                             unix_time(when) if when else None,
+                            rec.get("comment") or "",
+                            (rec.get("flags") or "").replace(";", ","),
                         )
                     )
                 except (ValueError, TypeError) as exc:
@@ -243,20 +311,22 @@ class DecisionsMixin(ProjectStore):
         return self._transaction(work)
 
     def decisions(self, iteration: int | None = None):
-        """Decisions as an astropy Table (one row per object, iteration and grader)."""
+        """Decisions as an astropy Table (one row per object, iteration and grader).
+
+        Columns: ``object_id``, ``iteration``, ``grader``, ``is_lens``, ``grade`` (empty if
+        none), ``arc_points`` (JSON, empty if none), ``decided_at`` (Unix time),
+        ``comment`` and ``flags`` (comma-separated names from ``DECISION_FLAGS``).
+        """
         from astropy.table import Table
 
-        sql = (
-            "SELECT object_id, iteration, grader, is_lens, grade, arc_points, decided_at "
-            "FROM decisions"
-        )
+        sql = f"SELECT {_COLUMNS} FROM decisions"
         rows = self._read(
             sql + (" WHERE iteration = ?" if iteration is not None else "") + " ORDER BY id",
             (iteration,) if iteration is not None else (),
         )
-        names = ("object_id", "iteration", "grader", "is_lens", "grade", "arc_points", "decided_at")
+        names = tuple(c.strip() for c in _COLUMNS.split(","))
         if not rows:
-            return Table(names=names, dtype=(str, int, str, bool, str, str, float))
+            return Table(names=names, dtype=(str, int, str, bool, str, str, float, str, str))
         cols = list(zip(*rows, strict=True))
         t = Table([list(c) for c in cols], names=names)
         t["is_lens"] = t["is_lens"].astype(bool)
@@ -272,12 +342,13 @@ class DecisionsMixin(ProjectStore):
 
         Keys: ``object_id``, ``grader``, ``is_lens`` (bool), ``grade`` (``None`` if not
         graded), ``arc_points`` (list of ``[x, y]`` arcsec or ``None``) and ``decided_at``
-        (Unix time). Optionally only one grader's or one object's.
+        (Unix time), ``comment`` (``""`` if none) and ``flags`` (list of names from
+        ``DECISION_FLAGS``). Optionally only one grader's or one object's.
         """
         owner = "SearchProject.decision_records"
         sql = (
-            "SELECT object_id, grader, is_lens, grade, arc_points, decided_at FROM decisions "
-            "WHERE iteration = ?"
+            "SELECT object_id, grader, is_lens, grade, arc_points, decided_at, comment, flags "
+            "FROM decisions WHERE iteration = ?"
         )
         params: list = [check_iteration(iteration, owner)]
         if grader is not None:
@@ -286,17 +357,57 @@ class DecisionsMixin(ProjectStore):
         if object_id is not None:
             sql += " AND object_id = ?"
             params.append(str(object_id))
-        return [
-            {
-                "object_id": oid,
-                "grader": g,
-                "is_lens": bool(lens),
-                "grade": grade,
-                "arc_points": json.loads(pts) if pts else None,
-                "decided_at": t,
-            }
-            for oid, g, lens, grade, pts, t in self._read(sql + " ORDER BY decided_at, id", params)
-        ]
+        return [_record(row) for row in self._read(sql + " ORDER BY decided_at, id", params)]
+
+
+def _record(row) -> dict:
+    """A decision as :meth:`DecisionsMixin.decision_records` gives it, from the columns
+    ``object_id, grader, is_lens, grade, arc_points, decided_at, comment, flags``."""
+    oid, grader, lens, grade, pts, t, comment, flags = row
+    return {
+        "object_id": oid,
+        "grader": grader,
+        "is_lens": bool(lens),
+        "grade": grade,
+        "arc_points": json.loads(pts) if pts else None,
+        "decided_at": t,
+        "comment": comment,
+        "flags": flags.split(",") if flags else [],
+    }
+
+
+def _check_comment(comment, owner: str) -> str:
+    """A decision's comment: a string of at most MAX_COMMENT_LENGTH characters, stripped."""
+    if comment is None:
+        return ""
+    if not isinstance(comment, str) or len(comment.strip()) > MAX_COMMENT_LENGTH:
+        raise ParameterError(
+            f"The 'comment' parameter of {owner} must be text of at most {MAX_COMMENT_LENGTH} "
+            f"characters. Got {type(comment).__name__} of length {len(str(comment))}."
+        )
+    return comment.strip()
+
+
+def _check_flags(flags, owner: str) -> str:
+    """Flags as stored: known names, without repeats, in the order of DECISION_FLAGS,
+    comma-separated. Accepts a sequence of names or one comma-separated string."""
+    if flags is None:
+        return ""
+    if isinstance(flags, str):
+        flags = [f for f in (part.strip() for part in flags.split(",")) if f]
+    if not isinstance(flags, list | tuple | set | frozenset) or not all(
+        isinstance(f, str) for f in flags
+    ):
+        raise ParameterError(
+            f"The 'flags' parameter of {owner} must be a list of names. Got {flags!r}."
+        )
+    unknown = sorted(set(flags) - set(DECISION_FLAGS))
+    if unknown:
+        raise ParameterError(
+            f"The 'flags' parameter of {owner} must name flags among {list(DECISION_FLAGS)}. "
+            f"Got {unknown}."
+        )
+    return ",".join(f for f in DECISION_FLAGS if f in flags)
 
 
 def _check_grader(grader, owner: str) -> str:

@@ -60,9 +60,9 @@ class SearchProject(IterationMixin, DecisionsMixin, CatalogueMixin):
     (:meth:`iterate` with a selection strategy, :meth:`record_iteration`, :meth:`selected`,
     :meth:`inspection_queue`, :meth:`scores`, :meth:`apply`, :meth:`iterations`); the
     graders (:meth:`record_decision`, :meth:`import_decisions_csv`, :meth:`delete_decision`,
-    :meth:`decisions`, :meth:`decision_records`, :meth:`set_grader_position`); the results
-    (:meth:`final_grades`, :meth:`table`, :meth:`should_stop`, :meth:`plot_progress`,
-    :meth:`export_catalog`).
+    :meth:`undo_decision`, :meth:`decisions`, :meth:`decision_records`,
+    :meth:`set_grader_position`); the results (:meth:`final_grades`, :meth:`table`,
+    :meth:`should_stop`, :meth:`plot_progress`, :meth:`export_catalog`).
 
     Parameters
     ----------

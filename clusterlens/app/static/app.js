@@ -14,14 +14,23 @@
   const OUTBOX_KEY = `clusterlens:${C.project}:${C.iteration}:${G}:outbox`;
   const REFUSED_KEY = `clusterlens:${C.project}:${C.iteration}:${G}:refused`;
   const TOKEN_KEY = `clusterlens:${C.project}:token`;
+  const TONE_KEY = `clusterlens:${G}:tone`; // brightness and contrast, each grader their own
   const PAGE = 12; // grid tiles per page
   const COLS = 4;
   const PREFETCH = 3;
   const ZOOMS = [1, 1.5, 2, 3, 4, 6];
+  const BAR_LENGTHS = [60, 30, 20, 10, 5, 2, 1]; // arcsec: the longest that fits is drawn
+  const LEGACY_VIEWER = "https://www.legacysurvey.org/viewer";
+  let frameWidth = 0; // px, the cutout's frame (re-read after a window resize)
+  window.addEventListener("resize", () => {
+    frameWidth = 0;
+    if (window.__clusterlens.ready && mode === "single") applyZoom();
+  });
   const $ = (id) => document.getElementById(id);
 
   let items = [];
-  let mine = {}; // object id -> {is_lens, grade, points, t}
+  let mine = {}; // object id -> {is_lens, grade, points, t, comment, flags}
+  const drafts = {}; // object id -> {comment, flags} typed but not yet sent with a decision
   let idx = 0;
   let mode = "single";
   let stretch = "legacy";
@@ -163,6 +172,20 @@
       retryDelay = 500;
       sending = false;
       if (op.kind === "decide" && op.body.object_id === lastDecided) showOthers(lastDecided, $("last"));
+      if (op.kind === "undo") {
+        // the server restored the decision the undone one had replaced (or none)
+        let data = null;
+        try {
+          data = await resp.json();
+        } catch (e) {
+          data = null;
+        }
+        if (data && data.restored && !(op.body.object_id in mine)) {
+          mine[op.body.object_id] = data.restored;
+          message(`Undone: your decision on ${op.body.object_id} is back to ${describe(data.restored)}.`);
+          render();
+        }
+      }
       pump();
       return;
     }
@@ -305,10 +328,23 @@
   function applyZoom() {
     $("zoomer").style.transform = `scale(${zoom})`;
     $("zoom-name").textContent = `zoom ×${zoom.toFixed(zoom % 1 ? 2 : 0)}`;
+    // the image fills the frame, so a length's share of the field (times the zoom) is its
+    // share of the frame; the bar is at most a quarter of the frame wide
+    const field = C.size * C.pixel_scale;
+    const length = BAR_LENGTHS.find((l) => (l / field) * zoom <= 0.25) || BAR_LENGTHS[BAR_LENGTHS.length - 1];
+    if (!frameWidth) frameWidth = $("frame").clientWidth; // read once: no layout per turn
+    $("scalebar-bar").style.width = `${(length / field) * zoom * frameWidth}px`;
+    $("scalebar").dataset.arcsec = String(length);
+    $("scalebar-label").textContent = `${length}″`;
     drawMarks();
   }
   function renderFacts(it) {
     $("obj-id").textContent = it.id;
+    const link = $("legacy");
+    const known = Number.isFinite(it.ra) && Number.isFinite(it.dec);
+    link.hidden = !known;
+    if (known)
+      link.href = `${LEGACY_VIEWER}?ra=${it.ra.toFixed(5)}&dec=${it.dec.toFixed(5)}&layer=ls-dr10&zoom=16`;
     const dl = $("facts");
     while (dl.firstChild) dl.removeChild(dl.firstChild);
     const rows = [
@@ -324,6 +360,9 @@
       dl.appendChild(el("dd", null, v));
     }
     const d = mine[it.id];
+    const note = drafts[it.id] || (d ? { comment: d.comment || "", flags: d.flags || [] } : null);
+    $("comment").value = note ? note.comment : "";
+    for (const box of document.querySelectorAll("#flags input")) box.checked = !!(note && note.flags.includes(box.value));
     $("mine").textContent = `Your call: ${describe(d)}`;
     $("mine").className = d ? (d.is_lens ? "mine lens" : "mine nonlens") : "mine";
     const others = $("others");
@@ -448,17 +487,23 @@
     if (it.id in noImage && !window.confirm(`No image was shown for ${it.id} (${noImage[it.id]}). Grade it anyway?`))
       return;
     const pts = isLens ? currentPoints(it.id) : [];
+    const note = currentNote();
     mine[it.id] = {
       is_lens: isLens,
       grade: grade,
       points: pts.length ? pts : null,
       t: Date.now() / 1000,
+      comment: note.comment,
+      flags: note.flags,
     };
     delete marks[it.id];
+    delete drafts[it.id];
     lastDecided = it.id;
     const next = Math.min(items.length - 1, idx + 1);
     const body = { grader: G, object_id: it.id, is_lens: isLens, grade: grade, position: items[next].id };
     if (pts.length) body.points = pts;
+    if (note.comment) body.comment = note.comment;
+    if (note.flags.length) body.flags = note.flags;
     enqueue("decide", body);
     message(idx === items.length - 1 ? "That was the last candidate of the queue." : "");
     if (next !== idx) turnStart = performance.now();
@@ -466,6 +511,16 @@
     $("last").textContent = "";
     $("last").dataset.oid = "";
     render();
+  }
+  function currentNote() {
+    return {
+      comment: $("comment").value.trim().slice(0, C.max_comment),
+      flags: [...document.querySelectorAll("#flags input")].filter((b) => b.checked).map((b) => b.value),
+    };
+  }
+  function keepDraft() {
+    const it = items[idx];
+    if (it) drafts[it.id] = currentNote();
   }
   function undo() {
     let target = null;
@@ -507,6 +562,83 @@
       /* keep the generic reason */
     }
     if (items[idx] === it) message(`No image for ${it.id}: ${noImage[it.id]}`);
+  });
+  // -- brightness and contrast (a CSS filter on the shown images; the PNGs are unchanged) --
+  function applyTone(tone) {
+    let plain = true;
+    for (const name of ["brightness", "contrast"]) {
+      const v = Math.min(3, Math.max(0.3, Number(tone[name]) || 1));
+      $(name).value = String(v);
+      document.documentElement.style.setProperty(`--${name}`, String(v));
+      plain = plain && v === 1;
+    }
+    document.documentElement.classList.toggle("toned", !plain);
+  }
+  function saveTone() {
+    const tone = { brightness: Number($("brightness").value), contrast: Number($("contrast").value) };
+    applyTone(tone);
+    try {
+      localStorage.setItem(TONE_KEY, JSON.stringify(tone));
+    } catch (e) {
+      /* private mode: the setting lasts for this page only */
+    }
+  }
+  try {
+    applyTone(JSON.parse(localStorage.getItem(TONE_KEY) || "{}") || {});
+  } catch (e) {
+    applyTone({});
+  }
+  for (const name of ["brightness", "contrast"]) {
+    $(name).addEventListener("input", saveTone);
+    $(name).addEventListener("change", () => $(name).blur()); // the grading keys work again
+  }
+  $("tone-reset").addEventListener("click", () => {
+    $("brightness").value = $("contrast").value = "1";
+    saveTone();
+    $("tone-reset").blur();
+  });
+  // -- the grading guide: example images of the project's graded candidates, loaded only
+  // when the guide is first opened (the page turn never waits for them) --
+  $("guide").addEventListener("toggle", () => {
+    const box = $("guide-examples");
+    if (document.activeElement && document.activeElement.tagName === "SUMMARY") document.activeElement.blur(); // Space skips again
+    if (!$("guide").open || box.dataset.built) return;
+    box.dataset.built = "1";
+    let any = false;
+    for (const grade of ["A", "B", "C"]) {
+      const ranks = (C.guide_examples && C.guide_examples[grade]) || [];
+      if (!ranks.length) continue;
+      any = true;
+      const row = el("div", "guide-row");
+      row.appendChild(el("b", null, grade));
+      for (const rank of ranks) {
+        const im = el("img");
+        im.src = imgUrl(rank, "legacy");
+        im.alt = `grade ${grade} example: ${items[rank] ? items[rank].id : `rank ${rank + 1}`}`;
+        im.title = im.alt;
+        row.appendChild(im);
+      }
+      box.appendChild(row);
+    }
+    if (!any) box.appendChild(el("p", "dim small", "No graded candidates in this iteration yet: examples appear once some are graded."));
+  });
+  $("comment").maxLength = C.max_comment;
+  $("comment").addEventListener("input", keepDraft);
+  for (const name of C.flags) {
+    const label = el("label", "flag");
+    const box = el("input");
+    box.type = "checkbox";
+    box.value = name;
+    box.addEventListener("change", () => {
+      keepDraft();
+      box.blur(); // the grading keys work again at once
+    });
+    label.appendChild(box);
+    label.appendChild(document.createTextNode(` ${name}`));
+    $("flags").appendChild(label);
+  }
+  $("comment").addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") $("comment").blur();
   });
   $("frame").addEventListener("click", (ev) => {
     const it = items[idx];
