@@ -99,6 +99,10 @@ def _inventory(html) -> set[str]:
     return {name for name, uri in entries.items() if not (private(name) and uri in public_uris)}
 
 
+#: Old module paths kept as deprecated shims (issue 13 moved the loop's network glue).
+_MOVED_MODULES = {"clusterlens.nets.search", "clusterlens.nets.simulated_search"}
+
+
 def _public_modules():
     import clusterlens
 
@@ -113,6 +117,8 @@ def _public_modules():
             or parts[:2] == ["clusterlens", "cli"]
             and len(parts) > 2
         ):
+            continue
+        if name in _MOVED_MODULES:  # deprecated shims: their names are documented where they went
             continue
         module = importlib.import_module(name)
         if hasattr(module, "__all__"):

@@ -574,7 +574,7 @@ def test_files_that_are_not_projects_are_refused_unchanged(tmp_path, kind, capsy
 def test_csv_import_reads_iso_dates_and_unix_seconds(tmp_path):
     path = tmp_path / "p.sqlite"
     p = SearchProject.create(path, _objects())
-    p.record_iteration("m", ["a", "b", "c"], [0.9, 0.8, 0.7], k=3)
+    p.record_iteration("m", ["a", "b", "c"], [0.9, 0.8, 0.7], TopK(3))
     csv_path = tmp_path / "d.csv"
     csv_path.write_text(
         "object_id,iteration,grader,is_lens,grade,decided_at\n"
