@@ -44,7 +44,9 @@ Where it lives
 This module draws the fields (:class:`SyntheticClusterField`) and holds the colour tables of
 their galaxies; ``clusterlens._field_config`` holds :class:`FieldConfig` with its checks,
 ``clusterlens._field_parts`` the drawn :class:`SyntheticField`, the working form of its tables
-and the samplers of member radii and stellar masses.
+and the samplers of member radii and stellar masses.  The colour tables stay here (the module
+is a little over 600 lines) because their documentation comments are read from this module,
+and the drawing code, which tests patch here, is their only user.
 """
 
 from __future__ import annotations
