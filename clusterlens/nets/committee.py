@@ -318,15 +318,21 @@ class Committee:
         return cls(members)
 
 
-def _read_manifest(path: Path) -> dict:
+def _read_json_manifest(path: Path, format_name: str, what: str, error: type) -> dict:
+    """The JSON body of a manifest whose ``format`` is ``format_name``, or ``error`` naming
+    ``what`` (``"committee"``, ``"ensemble"``) for an unreadable or foreign file."""
     try:
         body = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise CheckpointError(f"Cannot read the committee manifest {str(path)!r}: {exc}") from exc
-    if not isinstance(body, dict) or body.get("format") != COMMITTEE_FORMAT:
-        raise CheckpointError(
-            f"{str(path)!r} is not a committee manifest (format {COMMITTEE_FORMAT!r})."
-        )
+        raise error(f"Cannot read the {what} manifest {str(path)!r}: {exc}") from exc
+    if not isinstance(body, dict) or body.get("format") != format_name:
+        article = "an" if what[0] in "aeiou" else "a"
+        raise error(f"{str(path)!r} is not {article} {what} manifest (format {format_name!r}).")
+    return body
+
+
+def _read_manifest(path: Path) -> dict:
+    body = _read_json_manifest(path, COMMITTEE_FORMAT, "committee", CheckpointError)
     if not isinstance(body.get("members"), list) or len(body["members"]) < 2:
         raise CheckpointError(f"The committee manifest {str(path)!r} lists fewer than 2 members.")
     return body
@@ -416,12 +422,5 @@ def read_ensemble(path) -> list[Path] | None:
     path = Path(path)
     if path.suffix.lower() != ".json" or is_committee_manifest(path):
         return None
-    try:
-        body = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ClusterlensError(f"Cannot read the ensemble manifest {str(path)!r}: {exc}") from exc
-    if not isinstance(body, dict) or body.get("format") != ENSEMBLE_FORMAT:
-        raise ClusterlensError(
-            f"{str(path)!r} is not an ensemble manifest (format {ENSEMBLE_FORMAT!r})."
-        )
+    body = _read_json_manifest(path, ENSEMBLE_FORMAT, "ensemble", ClusterlensError)
     return [p if (p := Path(m)).is_absolute() else path.parent / p for m in body["members"]]
