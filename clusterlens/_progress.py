@@ -108,7 +108,8 @@ class LogProgress:
 
     Prints ``desc: n/total unit (p%), elapsed, rate, time left`` at most once every
     ``interval`` seconds, when :meth:`update` is called, and once more at :meth:`close` when
-    ``leave`` is true. Parameters as :func:`progress`; ``clock`` returns seconds (tests).
+    ``leave`` is true. Parameters as :func:`progress`; ``clock`` returns seconds
+    (default ``time.monotonic``; tests pass their own).
     """
 
     def __init__(
@@ -122,7 +123,7 @@ class LogProgress:
         leave: bool = True,
         file: TextIO | None = None,
         interval: float = DEFAULT_INTERVAL,
-        clock=time.monotonic,
+        clock=None,
     ):
         self.total = total
         self.desc = desc
@@ -133,7 +134,7 @@ class LogProgress:
         self.leave = leave
         self.interval = float(interval)
         self._file = file
-        self._clock = clock
+        self._clock = clock = time.monotonic if clock is None else clock
         self._start = self._last = clock()
         self._postfix: dict[str, object] = {}
         self._printed_n: int | None = None

@@ -37,8 +37,13 @@ def test_a_file_gets_plain_lines_every_interval_without_carriage_returns():
     assert lines[-1] == "simulate: 100/100 img (100%), 1:40 elapsed, 1 img/s"
 
 
-def test_progress_picks_plain_lines_for_a_file_and_tqdm_for_a_terminal():
+def test_progress_picks_plain_lines_for_a_file_and_tqdm_for_a_terminal(monkeypatch):
     from tqdm.std import tqdm
+
+    import clusterlens._progress as progress_module
+
+    # a stopped clock: the line's "0:00 elapsed" does not depend on how fast the machine is
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: 1000.0)
 
     out = io.StringIO()
     with progress(total=5, desc="scoring", unit="chunk", file=out) as bar:
