@@ -546,6 +546,30 @@ def test_browser_closed_tab_and_dead_server_lose_nothing(project, tmp_path):
     assert [(r["object_id"], r["grade"]) for r in recs] == [("CL000", "B"), ("CL001", "A")]
 
 
+def test_browser_with_the_server_down_raises_no_page_error(project, tmp_path):
+    """Stepping back to a decided object while the server is down asks for the other
+    graders' calls: the failed fetch is shown in the panel, not thrown as a page error."""
+    sync_playwright = _browser_or_skip()
+    server = _start(project.path, tmp_path)
+    url = f"http://127.0.0.1:{server.server_port}"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page, errors = _open(browser, url, "alice")
+            page.keyboard.press("b")  # CL000, saved
+            _settle(page)
+            _stop(server)
+            page.keyboard.press("ArrowLeft")  # back to CL000, whose others are fetched
+            page.wait_for_function(
+                "document.getElementById('others').textContent.includes('unreachable')"
+            )
+            assert page.inner_text("#obj-id") == "CL000"
+            assert errors == []
+        finally:
+            browser.close()
+            _stop(server)
+
+
 def test_the_loop_picks_up_app_decisions(client, project, tmp_path):
     assert _decide(client, grade="A", points=[[3.0, 4.0], [0.0, -5.0]]).status_code == 200
     assert _decide(client, object_id="CL001", is_lens=False).status_code == 200

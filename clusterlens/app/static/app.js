@@ -234,10 +234,16 @@
 
   // -- state from the server -------------------------------------------------------------
   async function reload() {
-    const resp = await fetch(`/api/queue?grader=${encodeURIComponent(G)}`, {
-      headers: apiHeaders(),
-      credentials: "same-origin",
-    });
+    let resp;
+    try {
+      resp = await fetch(`/api/queue?grader=${encodeURIComponent(G)}`, {
+        headers: apiHeaders(),
+        credentials: "same-origin",
+      });
+    } catch (e) {
+      message("Cannot reach the server to load the queue; decisions wait in the outbox.");
+      return false;
+    }
     if (!resp.ok) {
       message(`Cannot load the queue (${resp.status}).`);
       return false;
@@ -373,10 +379,17 @@
   }
   async function showOthers(oid, box) {
     box.dataset.oid = oid; // answers for an object no longer shown are dropped
-    const resp = await fetch(
-      `/api/others?grader=${encodeURIComponent(G)}&object_id=${encodeURIComponent(oid)}`,
-      { headers: apiHeaders(), credentials: "same-origin" },
-    );
+    let resp;
+    try {
+      resp = await fetch(
+        `/api/others?grader=${encodeURIComponent(G)}&object_id=${encodeURIComponent(oid)}`,
+        { headers: apiHeaders(), credentials: "same-origin" },
+      );
+    } catch (e) {
+      // the server is down: other graders' calls are a courtesy, the outbox retries decisions
+      if (box.dataset.oid === oid) box.textContent = "other graders' calls: server unreachable";
+      return;
+    }
     if (!resp.ok || box.dataset.oid !== oid) return;
     const data = await resp.json();
     if (box.dataset.oid !== oid) return;
