@@ -54,6 +54,7 @@ SIZES = {
     # name: (training images, images per test set, epochs)
     "quick": (48, 16, 1),
     "large": (3000, 300, 16),
+    "xlarge": (10000, 300, 16),
     "default": (1000, 300, 12),
 }
 SEEDS = {"train": 0, "in-distribution": 101, "independent": 202, "harder-sky": 303}
@@ -93,7 +94,9 @@ def harder_config(base=None):
 # The two functions the finder's new recipe and evaluation plug into.
 
 
-def train_recipe(train_dataset, out_dir, quick: bool = False, *, epochs: int | None = None):
+def train_recipe(
+    train_dataset, out_dir, quick: bool = False, *, epochs: int | None = None, seed: int = 0
+):
     """Train the finder on ``train_dataset`` (a LensDataset) with the documented CPU recipe
     and return ``(checkpoint path, trainer)``.
 
@@ -101,7 +104,9 @@ def train_recipe(train_dataset, out_dir, quick: bool = False, *, epochs: int | N
     ResNet-18 at 1/4 width on the 128-pixel centre crop, the per-cutout robust input scaling,
     the sky augmentations, AdamW with warm-up and cosine decay, gradient clipping, an EMA of
     the weights and a temperature calibrated on the validation set (a stratified 15% of the
-    training set); the best-AUC epoch is kept.  Only ``train_dataset`` is seen.
+    training set); the best-AUC epoch is kept.  Only ``train_dataset`` is seen.  ``seed``
+    sets the network's initial weights and the augmentation draws; the validation split is
+    the same for every seed (so committee members are fitted and calibrated alike).
     """
     from clusterlens.nets import Trainer, TrainingConfig
 
@@ -110,7 +115,7 @@ def train_recipe(train_dataset, out_dir, quick: bool = False, *, epochs: int | N
         "cpu",
         epochs=epochs or SIZES["quick" if quick else "default"][2],
         batch_size=16 if quick else 32,
-        seed=0,
+        seed=seed,
         device="cpu",
         progress=False,
     )
@@ -118,11 +123,12 @@ def train_recipe(train_dataset, out_dir, quick: bool = False, *, epochs: int | N
     return Path(out_dir) / "best.pt", trainer
 
 
-def score(model, dataset, batch: int = 64) -> np.ndarray:
-    """Lens probabilities of every image of ``dataset`` from the checkpoint ``model``."""
+def score(model, dataset, batch: int = 64, *, symmetries: int = 1) -> np.ndarray:
+    """Lens probabilities of every image of ``dataset`` from the checkpoint or committee
+    manifest ``model``, the mean over ``symmetries`` orientations of each image."""
     from clusterlens.nets.scoring import Scorer
 
-    scorer = Scorer(model, device="cpu")
+    scorer = Scorer(model, device="cpu", symmetries=symmetries)
     size = scorer.config.size
     from clusterlens.datasets import center_crop
 
@@ -195,7 +201,9 @@ def make_datasets(work: Path, size: str, *, progress: bool = False) -> dict:
         return ds
 
     sets = {}
-    sim = dict(workers=0, progress=False)
+    # one process for the small sets; the 10,000 images of "xlarge" on every core (the
+    # images depend only on the seed, not on the number of workers)
+    sim = dict(workers=0 if n_train < 10000 else 2, progress=False)
     sets["train"] = timed(
         "train",
         lambda: simulate_dataset(
@@ -251,8 +259,22 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def run(size: str = "default", out=None, work=None, threads: int | None = None) -> dict:
-    """Make the data, train, score and return ``{set name: figures}`` (and write ``out``)."""
+def run(
+    size: str = "default",
+    out=None,
+    work=None,
+    threads: int | None = None,
+    *,
+    committee: int = 1,
+    symmetries: int = 1,
+) -> dict:
+    """Make the data, train, score and return ``{set name: figures}`` (and write ``out``).
+
+    ``committee`` networks are trained (seeds 0, 1, ...; each cached in ``work``) and scored
+    as one committee (the mean of their probabilities) when there are more than one;
+    ``symmetries`` orientations of every test image are scored and averaged
+    (:attr:`clusterlens.nets.scoring.ScoringConfig.symmetries`).
+    """
     import torch
 
     if threads:
@@ -267,26 +289,41 @@ def run(size: str = "default", out=None, work=None, threads: int | None = None) 
     t0 = time.perf_counter()
     sets, timings = make_datasets(work, size, progress=True)
     t1 = time.perf_counter()
-    model, _ = train_recipe(
-        sets["train"], work / f"model-{size}", quick=quick, epochs=SIZES[size][2]
-    )
+    members = [
+        train_recipe(
+            sets["train"],
+            work / (f"model-{size}" if seed == 0 else f"model-{size}-seed{seed}"),
+            quick=quick,
+            epochs=SIZES[size][2],
+            seed=seed,
+        )[0]
+        for seed in range(committee)
+    ]
+    model = members[0]
+    if committee > 1:  # the members' mean probability, one manifest (clusterlens.nets.committee)
+        from clusterlens.nets.committee import write_committee
+
+        model = write_committee(work / f"committee-{size}-{committee}.json", members).path
     t2 = time.perf_counter()
     results, curves = {}, {}
     for name in SET_NAMES:
         ds = sets[name]
-        s = score(model, ds)
+        s = score(model, ds, symmetries=symmetries)
         results[name] = figures(s, ds.view_labels)
         curves[name] = (ds.view_labels, s)
     t3 = time.perf_counter()
     timings.update({"simulate": t1 - t0, "train": t2 - t1, "score": t3 - t2, "total": t3 - t0})
     timings["cpu"] = time.process_time()
     table = markdown_table(results)
-    print(f"\nGeneralisation ({size}; threshold {PAPER_THRESHOLD}):\n{table}")
+    what = f"{size}; committee of {committee}; {symmetries} view(s); threshold {PAPER_THRESHOLD}"
+    print(f"\nGeneralisation ({what}):\n{table}")
     print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         doc = {
             "size": size,
+            "committee": committee,
+            "symmetries": symmetries,
             "threshold": PAPER_THRESHOLD,
             "sets": results,
             "seconds": timings,
@@ -320,13 +357,28 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="write generalisation.json/.md and roc.png here")
     parser.add_argument("--work", help="dataset and model cache (default OUT/work or a tmp dir)")
     parser.add_argument("--threads", type=int, help="torch threads")
+    parser.add_argument(
+        "--committee", type=int, default=1, help="networks trained (seeds 0..N-1) and averaged"
+    )
+    parser.add_argument(
+        "--symmetries", type=int, default=1, choices=[1, 2, 4, 8], help="test-time views"
+    )
     # run_all.py passes its own options to every benchmark; --check has no floor here
     parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         print(f"bench_generalisation: ignoring {unknown}")
     size = args.size or ("quick" if args.quick else "default")
-    run(size, out=args.out, work=args.work, threads=args.threads)
+    if args.committee < 1:
+        parser.error(f"--committee must be >= 1; got {args.committee}")
+    run(
+        size,
+        out=args.out,
+        work=args.work,
+        threads=args.threads,
+        committee=args.committee,
+        symmetries=args.symmetries,
+    )
     return 0
 
 

@@ -531,3 +531,63 @@ def test_runtime_device_and_precision_rules():
     assert scoring_dtype("bf16", cpu) == torch.bfloat16
     assert scoring_dtype("fp16", cpu) == torch.float16
     assert training_dtype(None, cpu) is None and training_dtype(True, cpu) == torch.bfloat16
+
+
+# -- test-time views (ScoringConfig.symmetries) ----------------------------------------------
+
+
+def test_dihedral_views_are_the_eight_distinct_symmetries():
+    from clusterlens.nets._scoring_run import dihedral_views
+
+    x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).reshape(2, 3, 5, 5)
+    for n in (1, 2, 4, 8):
+        views = dihedral_views(x, n)
+        assert len(views) == n and torch.equal(views[0], x)
+        assert len({tuple(v.flatten().tolist()) for v in views}) == n  # all different
+    # every view is a symmetry of the square: a pixel permutation, same values per plane
+    for v in dihedral_views(x, 8):
+        assert torch.equal(v.flatten(2).sort(-1).values, x.flatten(2).sort(-1).values)
+
+
+@pytest.mark.parametrize("transform", ["asinh", "robust"])
+def test_symmetries_score_the_mean_probability_of_the_rotated_images(
+    dataset, tmp_path, transform
+):
+    """Scoring with n views equals scoring the n rotated/mirrored images one by one and
+    averaging their probabilities (the transforms commute with the square's symmetries)."""
+    from clusterlens.nets import RobustAsinhStretch
+
+    tr = AsinhStretch() if transform == "asinh" else RobustAsinhStretch()
+    path = _checkpoint(tmp_path / "m.pt", seed=3, transform=tr)
+    images = np.stack([dataset.crop(k, SIZE) for k in range(10)])
+    plain = _scorer(path)
+    for n, turned in (
+        (2, [images, np.rot90(images, 2, axes=(-2, -1))]),
+        (8, [np.flip(np.rot90(images, k, axes=(-2, -1)), axis=-1) if m else
+             np.rot90(images, k, axes=(-2, -1)) for m in (0, 1) for k in range(4)]),
+    ):
+        expected = np.mean([plain.predict(np.ascontiguousarray(t)) for t in turned], axis=0)
+        got = _scorer(path, symmetries=n).predict(images)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+        assert not np.allclose(got, plain.predict(images), atol=1e-6)  # the views mattered
+    # the dataset path (transform in the reader threads) gives the same as predict
+    table = _scorer(path, symmetries=4).score(dataset.subset(dataset.indices[:10]))
+    order = np.argsort(np.asarray(table["id"]))
+    np.testing.assert_allclose(
+        np.asarray(table["score"])[order], _scorer(path, symmetries=4).predict(images), rtol=1e-5
+    )
+
+
+def test_symmetries_are_checked_and_never_mix_parts(model_path, dataset, tmp_path):
+    for bad in (3, 0, 16, 2.0, "8"):
+        with pytest.raises(ParameterError, match="'symmetries'"):
+            ScoringConfig(symmetries=bad)
+    with pytest.raises(ParameterError, match="symmetries=1"):
+        _scorer(model_path, symmetries=4).predict_samples(
+            np.stack([dataset.crop(k, SIZE) for k in range(2)]), 3
+        )
+    out = tmp_path / "s.parquet"
+    _scorer(model_path).score(SyntheticSource(), _catalog(6), out=out, keep_parts=True)
+    out.unlink()  # parts of a one-view run are left; a four-view run must not take them
+    with pytest.raises(ScoringError, match="another scoring run"):
+        _scorer(model_path, symmetries=4).score(SyntheticSource(), _catalog(6), out=out)

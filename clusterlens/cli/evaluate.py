@@ -37,6 +37,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--name", help="label of the dataset in the report")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument(
+        "--symmetries",
+        type=int,
+        default=1,
+        choices=[1, 2, 4, 8],
+        help="test-time views per image: 1 (none), 2, 4 (quarter turns) or 8 (and mirrors)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -60,6 +67,7 @@ def run(args) -> int:
         name=args.name,
         batch_size=args.batch_size,
         device=args.device,
+        symmetries=args.symmetries,
         progress=not args.quiet,
     )
     print(format_reports([report]))

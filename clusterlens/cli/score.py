@@ -62,6 +62,13 @@ def add_arguments(parser) -> None:
         "--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="autocast"
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads per worker")
+    parser.add_argument(
+        "--symmetries",
+        type=int,
+        default=1,
+        choices=[1, 2, 4, 8],
+        help="test-time views per image: 1 (none), 2, 4 (quarter turns) or 8 (and mirrors)",
+    )
     parser.add_argument("--read-workers", type=int, default=4, help="reader threads")
     parser.add_argument("--workers", type=int, default=1, help="local Dask worker processes")
     parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
@@ -89,6 +96,7 @@ def run(args) -> int:
         device=args.device,
         precision=args.precision,
         threads=args.threads,
+        symmetries=args.symmetries,
         read_workers=args.read_workers,
         on_error="skip" if args.skip_errors else "raise",
         progress=not args.quiet,

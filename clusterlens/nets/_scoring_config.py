@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from clusterlens._validation import check_int
 from clusterlens.errors import ClusterlensError, ParameterError
 
-__all__ = ["PRECISIONS", "ScoringConfig", "ScoringError"]
+__all__ = ["PRECISIONS", "SYMMETRIES", "ScoringConfig", "ScoringError"]
 
 #: Accepted values of :attr:`ScoringConfig.precision`.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+#: Accepted values of :attr:`ScoringConfig.symmetries`.
+SYMMETRIES = (1, 2, 4, 8)
 _ERRORS = ("raise", "skip")
 
 
@@ -64,6 +66,13 @@ class ScoringConfig:
         activation ranges.  Use images like those to be scored (e.g. the validation set).
     calibration_images : int
         How many calibration images (256).
+    symmetries : {1, 2, 4, 8}
+        Test-time augmentation: score every image in this many orientations that map a lens
+        onto a lens (2: a half turn; 4: the four quarter turns; 8: the quarter turns and
+        their mirror images) and combine them as a committee does, the logit of the mean
+        probability.  The views are of the network's input (after the checkpoint's
+        transform, which is applied once).  1 (default): the image as it is.  Costs that
+        many forward passes; see ``docs/scoring.md`` for what it changes.
     on_error : {"raise", "skip"}
         What an unreadable or invalid cutout does: stop the run with :class:`ScoringError`,
         or give the object a NaN score and its message in an ``error`` column.
@@ -86,6 +95,7 @@ class ScoringConfig:
     progress: bool = True
     calibration: str | None = None
     calibration_images: int = 256
+    symmetries: int = 1
 
     def __post_init__(self):
         names = (
@@ -121,6 +131,13 @@ class ScoringConfig:
                 "dataset folder of images like those to be scored (int8 activation ranges "
                 "are observed on them)."
             )
+        symmetries = check_int(self.symmetries, "symmetries", "ScoringConfig", low=1)
+        if symmetries not in SYMMETRIES:
+            raise ParameterError(
+                f"The 'symmetries' parameter of ScoringConfig must be one of {SYMMETRIES} "
+                f"(orientations scored per image). Got {self.symmetries!r} instead."
+            )
+        object.__setattr__(self, "symmetries", symmetries)
         if self.on_error not in _ERRORS:
             raise ParameterError(
                 f"The 'on_error' parameter of ScoringConfig must be one of {_ERRORS}. "

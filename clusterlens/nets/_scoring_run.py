@@ -17,9 +17,26 @@ from clusterlens.nets._runtime import InferenceNetwork, resolve_device, scoring_
 from clusterlens.nets._scoring_config import ScoringConfig
 from clusterlens.nets._scoring_inputs import calibration_images, read_batches
 from clusterlens.nets._scoring_table import part_path, write_part
-from clusterlens.nets.committee import Committee, load_model
+from clusterlens.nets.committee import Committee, combine_logits, load_model
 
-__all__ = ["Job", "ScoringEngine", "clear_engines", "run_dask", "score_chunk"]
+__all__ = ["Job", "ScoringEngine", "clear_engines", "dihedral_views", "run_dask", "score_chunk"]
+
+
+def dihedral_views(x: torch.Tensor, n: int):
+    """The first ``n`` (1, 2, 4 or 8) orientations of a (batch, band, y, x) batch: the
+    identity, a half turn, the two quarter turns, then the mirror images of those four.
+
+    Each maps an arc onto an arc without interpolating pixels (the training augmentations'
+    symmetries), so a lens stays a lens in every view.
+    """
+    turns = (0, 2, 1, 3)[: min(n, 4)]
+    views = [torch.rot90(x, k, dims=(-2, -1)) if k else x for k in turns]
+    if n == 8:
+        views += [torch.flip(v, dims=(-1,)) for v in views]
+    return views
+
+
+_MEAN = {"kind": "mean"}  # views of one image combine as a committee's members do
 
 
 class ScoringEngine:
@@ -45,6 +62,7 @@ class ScoringEngine:
         # Measured (benchmarks/bench_scoring.py): faster on GPU, and on a Zen 5 CPU by ~20%
         # in fp32 and ~35% in bf16.
         self.channels_last = True if config.channels_last is None else config.channels_last
+        self.symmetries = config.symmetries
         checkpoints = loaded.members if isinstance(loaded, Committee) else [loaded]
         self.committee = loaded if isinstance(loaded, Committee) else None
         calibration = calibration_images(config) if config.precision == "int8" else None
@@ -93,9 +111,13 @@ class ScoringEngine:
         z = []
         with torch.inference_mode():
             for network, transform, temperature in self.members:
-                # the transform runs in float32, outside autocast
-                diff = network.logit_difference(x if transformed else transform(x))
-                z.append(diff.cpu().numpy().astype(np.float64) / temperature)
+                # the transform runs in float32, outside autocast, once for all the views
+                t = x if transformed else transform(x)
+                views = [
+                    network.logit_difference(v).cpu().numpy().astype(np.float64) / temperature
+                    for v in dihedral_views(t, self.symmetries)
+                ]
+                z.append(views[0] if len(views) == 1 else combine_logits(views, _MEAN))
         if self.committee is None:
             return z[0]
         return self.committee.combine(np.stack(z))

@@ -64,7 +64,8 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 def fingerprint(objects, model_sha256: str, config) -> str:
     """SHA-256 of what decides a run's scores: the model file, the objects (ids and
-    positions), the image size, bands and chunk size, and for int8 the calibration."""
+    positions), the image size, bands and chunk size, for int8 the calibration and the
+    number of test-time views."""
     digest = hashlib.sha256()
     digest.update(model_sha256.encode())
     digest.update(
@@ -82,6 +83,8 @@ def fingerprint(objects, model_sha256: str, config) -> str:
         # parts keep their earlier fingerprints (they mix, as before, within 1e-2)
         calibration = {"int8": [config.calibration, config.calibration_images]}
         digest.update(json.dumps(calibration).encode())
+    if config.symmetries != 1:  # other views are other scores; 1 keeps earlier fingerprints
+        digest.update(json.dumps({"symmetries": config.symmetries}).encode())
     digest.update("\x1f".join(str(i) for i in np.asarray(objects.ids).tolist()).encode())
     digest.update(np.ascontiguousarray(objects.ra, dtype=np.float64).tobytes())
     digest.update(np.ascontiguousarray(objects.dec, dtype=np.float64).tobytes())

@@ -156,13 +156,15 @@ def _report(name, labels, scores, threshold, model) -> EvaluationReport:
     )
 
 
-def _scorer(model, batch_size, device, progress):
+def _scorer(model, batch_size, device, progress, symmetries=1):
     from clusterlens.nets.scoring import Scorer, ScoringConfig
 
     if isinstance(model, Scorer):
         return model
     if isinstance(model, str | os.PathLike):
-        config = ScoringConfig(batch_size=batch_size, device=device, progress=progress)
+        config = ScoringConfig(
+            batch_size=batch_size, device=device, progress=progress, symmetries=symmetries
+        )
         return Scorer(model, config)
     raise ParameterError(
         "The 'model' parameter of evaluate must be a checkpoint or committee path, or a "
@@ -179,6 +181,7 @@ def evaluate(
     batch_size: int = 64,
     device: str = "auto",
     progress: bool = False,
+    symmetries: int = 1,
 ) -> EvaluationReport:
     """Score a labelled dataset with a model and compute the finder's figures.
 
@@ -195,8 +198,9 @@ def evaluate(
         Probability threshold of purity and completeness (the paper's 0.986).
     name : str, optional
         Label of the dataset in reports (default: its folder name, or ``"data"``).
-    batch_size, device, progress
-        Scoring options when ``model`` is a path.
+    batch_size, device, progress, symmetries
+        Scoring options when ``model`` is a path (``symmetries``: test-time views per
+        image, :attr:`~clusterlens.nets.scoring.ScoringConfig.symmetries`).
 
     Returns
     -------
@@ -206,7 +210,7 @@ def evaluate(
     from clusterlens.datasets import LensDataset, center_crop
 
     threshold = check_scalar(threshold, "threshold", "evaluate", low=0, high=1)
-    scorer = _scorer(model, batch_size, device, progress)
+    scorer = _scorer(model, batch_size, device, progress, symmetries)
     if isinstance(dataset, tuple):
         images, labels = dataset
         images = np.asarray(images, dtype=np.float32)

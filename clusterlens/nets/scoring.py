@@ -165,6 +165,8 @@ class Scorer:
         """Lens probabilities for an in-memory (n, band, y, x) array of fluxes [nanomaggies].
 
         Images must already have the network's side (``config.size``) and finite pixels.
+        With ``config.symmetries > 1`` each probability is the mean over that many
+        orientations of the image.
         """
         images = self._checked_images(images)
         engine = self._engine()
@@ -183,6 +185,12 @@ class Scorer:
         ``seed`` and batch size; torch's global random state is left as it was.
         """
         n_samples = _check_n_samples(n_samples, "Scorer.predict_samples")
+        if self.config.symmetries != 1:
+            raise ParameterError(
+                "Scorer.predict_samples draws dropout samples of the image as it is; this "
+                f"Scorer scores {self.config.symmetries} views (symmetries): make one with "
+                "symmetries=1 for the samples."
+            )
         if isinstance(self.checkpoint, Committee):
             raise ParameterError(
                 "Scorer.predict_samples draws Monte Carlo dropout samples of one network; "
