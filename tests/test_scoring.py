@@ -151,6 +151,14 @@ def test_fits_cutouts_from_the_command_line(model_path, tmp_path, capsys):
     images = np.stack([_image(i, 40)[:, 4:36, 4:36] for i in catalog["id"]])
     direct = dict(zip(catalog["id"], _scorer(model_path).predict(images), strict=True))
     np.testing.assert_allclose(table["score"], [direct[i] for i in table["id"]], rtol=1e-5)
+    # --symmetries reaches the scorer
+    out4 = tmp_path / "scores4.csv"
+    argv4 = [*argv[:-3], "--out", str(out4), "--quiet", "--symmetries", "4", "--threads", "1"]
+    assert main(argv4) == 0
+    capsys.readouterr()
+    table4 = Table.read(out4, format="ascii.csv")
+    four = dict(zip(catalog["id"], _scorer(model_path, symmetries=4).predict(images), strict=True))
+    np.testing.assert_allclose(table4["score"], [four[i] for i in table4["id"]], rtol=1e-5)
     assert main(["score", "--model", str(tmp_path / "nope.pt"), *argv[3:]]) == 2
     assert "No checkpoint" in capsys.readouterr().err
 
