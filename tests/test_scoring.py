@@ -558,9 +558,7 @@ def test_dihedral_views_are_the_eight_distinct_symmetries():
 
 
 @pytest.mark.parametrize("transform", ["asinh", "robust"])
-def test_symmetries_score_the_mean_probability_of_the_rotated_images(
-    dataset, tmp_path, transform
-):
+def test_symmetries_score_the_mean_probability_of_the_rotated_images(dataset, tmp_path, transform):
     """Scoring with n views equals scoring the n rotated/mirrored images one by one and
     averaging their probabilities (the transforms commute with the square's symmetries)."""
     from clusterlens.nets import RobustAsinhStretch
@@ -571,8 +569,16 @@ def test_symmetries_score_the_mean_probability_of_the_rotated_images(
     plain = _scorer(path)
     for n, turned in (
         (2, [images, np.rot90(images, 2, axes=(-2, -1))]),
-        (8, [np.flip(np.rot90(images, k, axes=(-2, -1)), axis=-1) if m else
-             np.rot90(images, k, axes=(-2, -1)) for m in (0, 1) for k in range(4)]),
+        (
+            8,
+            [
+                np.flip(np.rot90(images, k, axes=(-2, -1)), axis=-1)
+                if m
+                else np.rot90(images, k, axes=(-2, -1))
+                for m in (0, 1)
+                for k in range(4)
+            ],
+        ),
     ):
         expected = np.mean([plain.predict(np.ascontiguousarray(t)) for t in turned], axis=0)
         got = _scorer(path, symmetries=n).predict(images)
