@@ -111,6 +111,12 @@ def test_weak_cluster_is_rejected_cheaply(sim):
         sim.simulate(weak, seed=0, stats=stats)
     assert err.value.reason == "einstein_radius"
     assert stats["source_draws"] == 0  # nothing was rendered
+    # it survives pickling with its reason (Dask returns a worker's exception to the client)
+    import pickle
+
+    back = pickle.loads(pickle.dumps(err.value))
+    assert isinstance(back, LensRejected) and back.reason == "einstein_radius"
+    assert str(back) == str(err.value)
 
 
 def test_source_is_near_the_caustics(results):

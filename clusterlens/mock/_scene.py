@@ -42,6 +42,10 @@ class LensRejected(ClusterlensError):
         super().__init__(message)
         self.reason = reason
 
+    def __reduce__(self):
+        # pickled with its reason (Dask sends a worker's exceptions back to the client)
+        return (type(self), (str(self), self.reason))
+
 
 @dataclass(frozen=True)
 class ClusterScene:
