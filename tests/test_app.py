@@ -1014,14 +1014,17 @@ def test_browser_grading_guide(project, live):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page, errors = _open(browser, live, "alice")
-            page.click("#guide summary")
-            assert "No graded candidates" in page.inner_text("#guide-examples")
+            page.click("#guide summary")  # the guide fills on its (asynchronous) toggle event
+            page.wait_for_function(
+                "document.getElementById('guide-examples').textContent.includes('No graded')"
+            )
             project.record_decision("CL001", 1, "bob", is_lens=True, grade="A")
             project.record_decision("CL003", 1, "bob", is_lens=True, grade="C")
             page.reload()
             page.wait_for_function("window.__clusterlens.ready")
             assert page.locator("#guide-examples img").count() == 0  # nothing until opened
             page.click("#guide summary")
+            page.wait_for_function("document.querySelectorAll('#guide-examples img').length >= 2")
             imgs = page.locator("#guide-examples img")
             assert imgs.count() == 2
             assert imgs.nth(0).get_attribute("alt") == "grade A example: CL001"
