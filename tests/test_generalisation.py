@@ -126,14 +126,14 @@ def test_train_recipe_and_score_on_a_tiny_set(tmp_path):
     train = write_toy_dataset(tmp_path / "toy", 8, size=223, arc_snr=5.0, seed=1)
     model, trainer = bench.train_recipe(train, tmp_path / "model", quick=True)
     assert model.exists() and len(trainer.history_) == bench.SIZES["quick"][2]
-    scores = bench.score(model, train.subset(train.indices[:3]), batch=2)
+    few = train.subset(train.indices[:3])
+    scores = bench.score(model, few, batch=2)
     assert scores.shape == (3,) and ((scores >= 0) & (scores <= 1)).all()
     # a second seed is another network; the committee of both scores their mean probability
     other, _ = bench.train_recipe(train, tmp_path / "model-1", quick=True, seed=1)
     from clusterlens.nets.committee import write_committee
 
     committee = write_committee(tmp_path / "c.json", [model, other]).path
-    few = train.subset(train.indices[:3])
     members = [bench.score(m, few, batch=2, symmetries=2) for m in (model, other)]
     assert not np.allclose(members[0], members[1])
     np.testing.assert_allclose(

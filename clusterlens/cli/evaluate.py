@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from clusterlens.cli.score import add_symmetries_argument
 from clusterlens.errors import ClusterlensError
 
 __all__ = ["HELP", "DESCRIPTION", "add_arguments", "run"]
@@ -37,13 +38,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--name", help="label of the dataset in the report")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument(
-        "--symmetries",
-        type=int,
-        default=1,
-        choices=[1, 2, 4, 8],
-        help="test-time views per image: 1 (none), 2, 4 (quarter turns) or 8 (and mirrors)",
-    )
+    add_symmetries_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

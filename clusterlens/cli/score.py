@@ -29,6 +29,18 @@ example:
 """
 
 
+def add_symmetries_argument(parser) -> None:
+    """``--symmetries``: the test-time views of
+    :class:`~clusterlens.nets.scoring.ScoringConfig` (``score`` and ``evaluate`` share it)."""
+    parser.add_argument(
+        "--symmetries",
+        type=int,
+        default=1,
+        choices=[1, 2, 4, 8],
+        help="test-time views per image: 1 (none), 2, 4 (quarter turns) or 8 (and mirrors)",
+    )
+
+
 def add_arguments(parser) -> None:
     parser.add_argument(
         "--model",
@@ -62,13 +74,7 @@ def add_arguments(parser) -> None:
         "--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="autocast"
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads per worker")
-    parser.add_argument(
-        "--symmetries",
-        type=int,
-        default=1,
-        choices=[1, 2, 4, 8],
-        help="test-time views per image: 1 (none), 2, 4 (quarter turns) or 8 (and mirrors)",
-    )
+    add_symmetries_argument(parser)
     parser.add_argument("--read-workers", type=int, default=4, help="reader threads")
     parser.add_argument("--workers", type=int, default=1, help="local Dask worker processes")
     parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")

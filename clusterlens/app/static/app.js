@@ -106,6 +106,15 @@
     if (t) h["X-Clusterlens-Token"] = t;
     return h;
   }
+  // A request to the server with the grader's token and cookie; null when the server cannot
+  // be reached (every caller then says so, or retries, instead of throwing a page error).
+  async function request(url, init = {}) {
+    try {
+      return await fetch(url, { ...init, headers: apiHeaders(), credentials: "same-origin" });
+    } catch (e) {
+      return null;
+    }
+  }
   function askToken() {
     const t = window.prompt("This server needs its team token to save your decisions:");
     if (t) {
@@ -154,17 +163,10 @@
     if (sending || !outbox.length) return;
     sending = true;
     const op = outbox[0];
-    let resp = null;
-    try {
-      resp = await fetch(`/api/${op.kind}`, {
-        method: "POST",
-        headers: apiHeaders(),
-        body: JSON.stringify(op.body),
-        credentials: "same-origin",
-      });
-    } catch (e) {
-      resp = null;
-    }
+    const resp = await request(`/api/${op.kind}`, {
+      method: "POST",
+      body: JSON.stringify(op.body),
+    });
     if (resp && resp.ok) {
       outbox.shift();
       needsToken = false;
@@ -234,13 +236,8 @@
 
   // -- state from the server -------------------------------------------------------------
   async function reload() {
-    let resp;
-    try {
-      resp = await fetch(`/api/queue?grader=${encodeURIComponent(G)}`, {
-        headers: apiHeaders(),
-        credentials: "same-origin",
-      });
-    } catch (e) {
+    const resp = await request(`/api/queue?grader=${encodeURIComponent(G)}`);
+    if (!resp) {
       message("Cannot reach the server to load the queue; decisions wait in the outbox.");
       return false;
     }
@@ -379,13 +376,10 @@
   }
   async function showOthers(oid, box) {
     box.dataset.oid = oid; // answers for an object no longer shown are dropped
-    let resp;
-    try {
-      resp = await fetch(
-        `/api/others?grader=${encodeURIComponent(G)}&object_id=${encodeURIComponent(oid)}`,
-        { headers: apiHeaders(), credentials: "same-origin" },
-      );
-    } catch (e) {
+    const resp = await request(
+      `/api/others?grader=${encodeURIComponent(G)}&object_id=${encodeURIComponent(oid)}`,
+    );
+    if (!resp) {
       // the server is down: other graders' calls are a courtesy, the outbox retries decisions
       if (box.dataset.oid === oid) box.textContent = "other graders' calls: server unreachable";
       return;
@@ -565,14 +559,11 @@
     const it = items[idx];
     if (!it) return;
     noImage[it.id] = "no cutout could be rendered";
+    const resp = await request(imgUrl(it.rank, imageView()));
     try {
-      const resp = await fetch(imgUrl(it.rank, imageView()), {
-        headers: apiHeaders(),
-        credentials: "same-origin",
-      });
-      if (!resp.ok) noImage[it.id] = (await resp.json()).error || `HTTP ${resp.status}`;
+      if (resp && !resp.ok) noImage[it.id] = (await resp.json()).error || `HTTP ${resp.status}`;
     } catch (e) {
-      /* keep the generic reason */
+      /* not JSON: keep the generic reason */
     }
     if (items[idx] === it) message(`No image for ${it.id}: ${noImage[it.id]}`);
   });
