@@ -19,11 +19,14 @@ also times whole dataset images (synthetic cluster field + mock, and negatives) 
 configurations in one process, interleaved image by image, prints their CPU cost per image
 and its ratio (realistic / paper preset: the figure that does not depend on the machine's
 speed or load), and projects the time of a 100,000-image set (50,000 + 50,000) on 2 worker
-processes.  One numba thread and one BLAS thread per process, as on Dask workers.
+processes.  One numba thread and one BLAS thread per process, and the glibc malloc settings
+of the workers ``simulate_dataset`` starts (``clusterlens._malloc.MALLOC_ENV``; the script
+restarts itself with them unless they are set or ``--default-malloc`` is given, which
+measures glibc's defaults instead: 2x slower for the realistic model here, whose arrays'
+sizes alternate with the paper preset's).
 
 Run: ``PYTHONPATH=. python benchmarks/bench_mock.py [--check] [--n N] [--images M]``;
-``--check`` exits 1 when the speed-up over lenstronomy is below 5.  glibc malloc tunables
-are left at their defaults.
+``--check`` exits 1 when the speed-up over lenstronomy is below 5.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from clusterlens.mock import (  # noqa: E402
 )
 
 FLOOR = 5.0
+MALLOC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 N_MEMBERS = 50
 
 
@@ -169,9 +173,24 @@ def hours_per_100k(t):
     return 100_000 * 0.5 * (t["pos"] + t["neg"]) / 2 / 3600
 
 
+def _with_worker_malloc(argv):
+    """Restart this script with the Dask workers' malloc settings (they are read at start)."""
+    from clusterlens._malloc import MALLOC_ENV
+
+    if "--default-malloc" in argv or all(k in os.environ for k in MALLOC_ENV):
+        return
+    env = {**os.environ, **{k: str(v) for k, v in MALLOC_ENV.items()}}
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *argv], env)
+
+
 def main(argv=None) -> int:
+    if argv is None:
+        _with_worker_malloc(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 below the ratio floor")
+    parser.add_argument(
+        "--default-malloc", action="store_true", help="keep glibc's malloc defaults"
+    )
     parser.add_argument("--n", type=int, default=20, help="mocks timed per method (20)")
     parser.add_argument(
         "--images", type=int, default=40, help="dataset positives (and negatives) per model (40)"
@@ -191,6 +210,8 @@ def main(argv=None) -> int:
     )
     print(f"223x223 g/r/z mock, cluster with {N_MEMBERS} members (one process, 1 thread)")
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    malloc = ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in MALLOC_VARIABLES)
+    print(f"malloc settings: {malloc}")
     print("                                wall ms/mock  mocks/s   CPU ms/mock")
     print(
         f"  clusterlens.mock, paper    : {ours * 1e3:9.1f} {1 / ours:9.1f} {ours_cpu * 1e3:11.1f}"

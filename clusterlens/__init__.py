@@ -9,6 +9,7 @@ for a map from the paper's steps to the functions that carry them out.
 
 __version__ = "0.1.0.dev0"
 
+from clusterlens._malloc import keep_temporaries_on_heap
 from clusterlens.errors import ClusterlensError, ParameterError
 
-__all__ = ["ClusterlensError", "ParameterError", "__version__"]
+__all__ = ["ClusterlensError", "ParameterError", "__version__", "keep_temporaries_on_heap"]

@@ -10,14 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 
-__all__ = ["MALLOC_ENV", "dask_client"]
+# Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers; they get clusterlens' own
+# settings instead (clusterlens._malloc). Users of their own scheduler should export the same two
+# variables in their workers' environment.
+from clusterlens._malloc import MALLOC_ENV
 
-#: Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers, so glibc returns and
-#: page-faults every large temporary array on each call (measured: mock generation 2-3x
-#: slower, system time ~46% of user time).  Large thresholds keep such temporaries on the
-#: heap; memory is still returned above 64 MiB of free heap.  Users of their own scheduler
-#: should export the same two variables in their workers' environment.
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": 16 * 2**20, "MALLOC_TRIM_THRESHOLD_": 64 * 2**20}
+__all__ = ["MALLOC_ENV", "dask_client"]
 
 
 @contextlib.contextmanager

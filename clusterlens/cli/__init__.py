@@ -64,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "_run"):
         parser.print_help()
         return 1
+    from clusterlens._malloc import keep_temporaries_on_heap
     from clusterlens.cli._compile_notice import compile_notice
 
+    keep_temporaries_on_heap()  # the command owns its process (docs/mock.md, "malloc")
     try:
         with compile_notice():
             return int(args._run(args) or 0)
