@@ -154,6 +154,19 @@ def test_sky_augmentation_is_reproducible_and_keeps_shape_and_dtype():
         SkyAugmentation.from_dict({"blur": 1})
 
 
+def test_the_augmentation_noise_agrees_with_the_full_measurement():
+    from clusterlens.nets.augment import _augmentation_noise
+    from clusterlens.nets.transforms import robust_background_noise
+
+    x = torch.from_numpy(_images(8, size=128))  # the cpu recipe's crop
+    fast, full = _augmentation_noise(x), robust_background_noise(x)[1]
+    assert fast.shape == full.shape == (8, 3, 1, 1)
+    assert torch.allclose(fast, full, rtol=0.06)
+    # a pure-noise field of known sigma
+    sky = torch.randn(4, 3, 128, 128, generator=torch.Generator().manual_seed(0)) * 0.02
+    assert torch.allclose(_augmentation_noise(sky), torch.full((4, 3, 1, 1), 0.02), rtol=0.06)
+
+
 def test_blur_widens_a_point_source_by_the_drawn_amount():
     from clusterlens.nets.augment import gaussian_blur
 

@@ -153,8 +153,8 @@ class TrainingConfig:
         what is validated and saved in ``best.pt``/``last.pt`` (the raw weights are kept in
         ``last.pt`` for resuming).  None: no average.
     hard_negative_rounds : int
-        Rounds of hard-negative mining (needs ``Trainer.fit(..., negative_pool=...)``): before
-        epochs ``every, 2 every, ...`` the current model scores the pool and its
+        Rounds of hard-negative mining (needs ``Trainer.fit(..., negative_pool=...)``): after
+        ``every, 2 every, ...`` epochs the current model scores the pool and its
         ``hard_negatives`` highest-scoring non-lenses not yet added join the training set.
     hard_negatives : int
         Negatives added per round.

@@ -6,7 +6,7 @@ batches of raw fluxes (before the input transform), in torch:
 
 * **PSF blur**: a Gaussian of random extra FWHM (0 to ``psf_fwhm_arcsec``) per image and band;
 * **noise level**: Gaussian noise of 0 to ``noise`` times the noise measured on each cutout
-  (1.4826 MAD of its outer region), i.e. a shallower survey;
+  (1.4826 MAD of its outer region, on a quarter of its pixels), i.e. a shallower survey;
 * **flux scale**: every image times a log-uniform factor in ``flux_scale``, and each band by a
   further ``exp(N(0, colour_jitter))``;
 * **background offset**: each band shifted by a uniform 0 +- ``background_offset`` noise units
@@ -70,6 +70,19 @@ def gaussian_blur(images: torch.Tensor, sigma_pixels: torch.Tensor) -> torch.Ten
     x = torch.nn.functional.conv2d(x, kernel[:, None, :, None], groups=batch * bands)
     x = torch.nn.functional.conv2d(x, kernel[:, None, None, :], groups=batch * bands)
     return x.reshape(batch, bands, height, width).to(images.dtype)
+
+
+def _augmentation_noise(images: torch.Tensor) -> torch.Tensor:
+    """The (batch, band, 1, 1) noise that the added noise and offsets are scaled by.
+
+    :func:`~clusterlens.nets.transforms.robust_background_noise` of every other pixel of every
+    other row: a quarter of the pixels, 4x faster (its four medians were a fifth of a CPU
+    training step), with a statistical error of ~2% on a 128-pixel crop, which only scales
+    amplitudes that are drawn at random anyway.  The input transform still measures every
+    pixel of the augmented image.
+    """
+    sub = images[..., ::2, ::2] if min(images.shape[-2:]) >= 16 else images
+    return robust_background_noise(sub)[1]
 
 
 @dataclass(frozen=True)
@@ -162,7 +175,7 @@ class SkyAugmentation:
         def tensor(values):
             return torch.as_tensor(np.asarray(values, dtype=np.float32), device=device)
 
-        _, noise = robust_background_noise(images)
+        noise = _augmentation_noise(images)
         out = images
         if self.psf_fwhm_arcsec > 0:
             fwhm = rng.uniform(0.0, self.psf_fwhm_arcsec, size=(batch, bands))
