@@ -388,3 +388,62 @@ def test_writing_and_reading_a_dataset_never_imports_torch(tmp_path):
     )
     root = Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"storage": "float32"}, {"compressed": False}], ids=["quantised", "f32", "raw"]
+)
+def test_whole_image_chunks_read_as_zarr_does(tmp_path, options):
+    writer = DatasetWriter(tmp_path / "ds", 5, SHAPE, **options)
+    _write(writer, [0, 1, 3, 4])
+    ds = LensDataset(tmp_path / "ds", allow_incomplete=True)
+    files = ds.images._chunk_files
+    assert files is not None  # clusterlens' own layouts take the chunk-file path
+    through_files = [ds.images[i] for i in range(-5, 5)]
+    ds.images._chunk_files = None
+    through_zarr = [ds.images[i] for i in range(-5, 5)]
+    for a, b in zip(through_files, through_zarr, strict=True):
+        np.testing.assert_array_equal(a, b)  # image 2 is not written: NaN both ways
+    assert np.isnan(through_files[2]).all() and files.read(2) is None
+    assert files.read(5) is None and files.read(-1) is None
+    # a damaged chunk file goes to Zarr, whose error names the image
+    chunk = tmp_path / "ds" / "images" / "c" / "3" / "0" / "0" / "0"
+    chunk.write_bytes(b"not a chunk")
+    assert files.read(3) is None
+    ds.images._chunk_files = files
+    with pytest.raises(DatasetError, match="Image 3 .* cannot be read"):
+        ds[2]  # the view holds images 0, 1, 3, 4
+
+
+def test_other_array_layouts_are_left_to_zarr(tmp_path):
+    from clusterlens.datasets._chunks import WholeImageChunks
+
+    writer = DatasetWriter(tmp_path / "ds", 2, SHAPE)
+    _write(writer, range(2))
+    writer.finalize()
+    meta_path = tmp_path / "ds" / "images" / "zarr.json"
+    original = json.loads(meta_path.read_text())
+    assert WholeImageChunks.open(meta_path.parent) is not None
+
+    def changed(edit):
+        meta = json.loads(json.dumps(original))
+        edit(meta)
+        meta_path.write_text(json.dumps(meta))
+        return WholeImageChunks.open(meta_path.parent)
+
+    sharded = {"name": "sharding_indexed", "configuration": {}}
+    edits = [
+        lambda m: m.update(zarr_format=2),
+        lambda m: m["chunk_grid"]["configuration"].update(chunk_shape=[2, *SHAPE]),
+        lambda m: m["chunk_key_encoding"]["configuration"].update(separator="."),
+        lambda m: m["chunk_key_encoding"].update(name="v2"),
+        lambda m: m.update(codecs=[sharded]),
+        lambda m: m["codecs"].append({"name": "crc32c"}),
+        lambda m: m["codecs"][0]["configuration"].update(endian="big"),
+        lambda m: m.update(data_type="float64"),
+        lambda m: m.pop("chunk_grid"),
+    ]
+    for edit in edits:
+        assert changed(edit) is None
+    meta_path.unlink()
+    assert WholeImageChunks.open(meta_path.parent) is None

@@ -181,10 +181,14 @@ class DatasetImages:
         The per-band noise measured on each image when it was written [nanomaggies].
     """
 
-    def __init__(self, raw, encoding: str, *, step=None, offset=None, noise_sigma=None):
+    def __init__(
+        self, raw, encoding: str, *, step=None, offset=None, noise_sigma=None, chunks=None
+    ):
         self.raw = raw
         self.encoding = encoding
         self.step, self.offset, self.noise_sigma = step, offset, noise_sigma
+        # a reader of whole-image chunk files (datasets._chunks), or None: through Zarr
+        self._chunk_files = chunks
 
     @property
     def shape(self) -> tuple:
@@ -215,9 +219,14 @@ class DatasetImages:
         selection = tuple(
             k if isinstance(k, Integral | slice) else np.asarray(k) for k in selection
         )
-        stored = np.asarray(self.raw.get_orthogonal_selection(selection))
+        stored = None
+        if self._chunk_files is not None and len(selection) == 1 and isinstance(key, Integral):
+            index = int(key) + (len(self) if key < 0 else 0)
+            stored = self._chunk_files.read(index)  # one whole image: its chunk file
+        if stored is None:
+            stored = np.asarray(self.raw.get_orthogonal_selection(selection))
         if self.encoding == "float32":
-            return stored
+            return stored if stored.flags.writeable else stored.copy()
         first = selection[0]
         bands = selection[1] if len(selection) > 1 else slice(None)
         step = self.step[first][..., bands]

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterlens._validation import check_scalar
+from clusterlens.datasets._chunks import WholeImageChunks
 from clusterlens.datasets._format import (
     _COMPLETE,
     DatasetError,
@@ -102,6 +103,7 @@ class LensDataset:
             step=scaling.get("image_step"),
             offset=scaling.get("image_offset"),
             noise_sigma=scaling.get("noise_sigma"),
+            chunks=WholeImageChunks.open(self.path / "images"),
         )
         for name, unit in (meta.get("user") or {}).get("param_units", {}).items():
             if name in params.colnames:  # the physical columns of a mock dataset
