@@ -8,7 +8,7 @@ for that alone in a plain loop and 2x slower when two configurations took turns 
 array sizes kept resetting the adaptive thresholds); the system time of Dask workers started
 with ``MALLOC_TRIM_THRESHOLD_=65536`` (Dask's default) was ~46% of their user time.
 
-:data:`MALLOC_ENV` is what ``clusterlens`` sets in the environment of the worker processes it
+``MALLOC_ENV`` is what ``clusterlens`` sets in the environment of the worker processes it
 starts; :func:`keep_temporaries_on_heap` applies the same two values to the running process
 (the ``clusterlens`` command does it at start-up).  Memory is still returned to the system
 above 64 MiB of free heap.
@@ -35,9 +35,13 @@ _OPTIONS = {
 
 
 def keep_temporaries_on_heap() -> bool:
-    """Apply :data:`MALLOC_ENV` to this process with glibc's ``mallopt``.
+    """Raise glibc's thresholds in this process: ``mallopt`` sets the mmap threshold to
+    16 MiB and the trim threshold to 64 MiB (``MALLOC_MMAP_THRESHOLD_=16777216``,
+    ``MALLOC_TRIM_THRESHOLD_=67108864``, what clusterlens' Dask workers are started with).
 
-    A value the user set in the environment is left as it is.  Returns True when both
+    Call it once near the start of a script that simulates or trains in its own process
+    (docs/mock.md, "In your own process").  A value the user set in the environment is
+    left as it is.  Returns True when both
     settings are in force (set here or by the environment), False where the C library is
     not glibc (macOS, musl, Windows), which have no such thresholds to raise.
     """
