@@ -41,9 +41,9 @@ def keep_temporaries_on_heap() -> bool:
 
     Call it once near the start of a script that simulates or trains in its own process
     (docs/mock.md, "In your own process").  A value the user set in the environment is
-    left as it is.  Returns True when both
-    settings are in force (set here or by the environment), False where the C library is
-    not glibc (macOS, musl, Windows), which have no such thresholds to raise.
+    left as it is.  Returns True when both settings are in force (set here or by the
+    environment), False where the C library is not glibc (macOS, musl, Windows), which
+    have no such thresholds to raise.
     """
     path = ctypes.util.find_library("c")
     try:

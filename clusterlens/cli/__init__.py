@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from clusterlens._malloc import keep_temporaries_on_heap
     from clusterlens.cli._compile_notice import compile_notice
 
-    keep_temporaries_on_heap()  # the command owns its process (docs/mock.md, "malloc")
+    keep_temporaries_on_heap()  # the command owns its process (docs/mock.md, "In your own process")
     try:
         with compile_notice():
             return int(args._run(args) or 0)
