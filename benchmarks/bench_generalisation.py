@@ -60,7 +60,7 @@ SIZES = {
     "xxlarge": (30000, 300, 6),
     "default": (1000, 300, 12),
 }
-SEEDS = {"train": 0, "in-distribution": 101, "independent": 202, "harder-sky": 303}
+SEEDS = {"train": 0, "in-distribution": 101, "independent": 202, "harder-sky": 303, "pool": 7}
 SET_NAMES = ("in-distribution", "independent", "harder-sky")
 
 
@@ -98,7 +98,13 @@ def harder_config(base=None):
 
 
 def train_recipe(
-    train_dataset, out_dir, quick: bool = False, *, epochs: int | None = None, seed: int = 0
+    train_dataset,
+    out_dir,
+    quick: bool = False,
+    *,
+    epochs: int | None = None,
+    seed: int = 0,
+    negative_pool=None,
 ):
     """Train the finder on ``train_dataset`` (a LensDataset) with the documented CPU recipe
     and return ``(checkpoint path, trainer)``.
@@ -110,19 +116,33 @@ def train_recipe(
     training set); the best-AUC epoch is kept.  Only ``train_dataset`` is seen.  ``seed``
     sets the network's initial weights and the augmentation draws; the validation split is
     the same for every seed (so committee members are fitted and calibrated alike).
+    With a ``negative_pool`` (a LensDataset of non-lenses) the trainer mines it three times,
+    after each quarter of the epochs, adding an eighth of the pool each time
+    (``hard_negative_rounds=3``; docs/training.md, "Hard negatives").
     """
     from clusterlens.nets import Trainer, TrainingConfig
 
     train, val = train_dataset.split(0.15, seed=0)
+    n_epochs = epochs or SIZES["quick" if quick else "default"][2]
+    mining = {}
+    if negative_pool is not None:
+        mining = dict(
+            hard_negative_rounds=3,
+            hard_negatives=max(1, len(negative_pool) // 8),
+            hard_negative_every=max(1, n_epochs // 4),
+        )
     config = TrainingConfig.preset(
         "cpu",
-        epochs=epochs or SIZES["quick" if quick else "default"][2],
+        epochs=n_epochs,
         batch_size=16 if quick else 32,
         seed=seed,
         device="cpu",
         progress=False,
+        **mining,
     )
-    trainer = Trainer(config, out=Path(out_dir), resume=True).fit(train, val)
+    trainer = Trainer(config, out=Path(out_dir), resume=True).fit(
+        train, val, negative_pool=negative_pool
+    )
     return Path(out_dir) / "best.pt", trainer
 
 
@@ -270,13 +290,17 @@ def run(
     *,
     committee: int = 1,
     symmetries: int = 1,
+    epochs: int | None = None,
+    mine: int = 0,
 ) -> dict:
     """Make the data, train, score and return ``{set name: figures}`` (and write ``out``).
 
     ``committee`` networks are trained (seeds 0, 1, ...; each cached in ``work``) and scored
     as one committee (the mean of their probabilities) when there are more than one;
     ``symmetries`` orientations of every test image are scored and averaged
-    (:attr:`clusterlens.nets.scoring.ScoringConfig.symmetries`).
+    (:attr:`clusterlens.nets.scoring.ScoringConfig.symmetries`).  ``epochs`` replaces the
+    size's number of epochs; ``mine`` > 0 simulates that many further non-lenses (seed
+    ``SEEDS["pool"]``) and mines them during training (:func:`train_recipe`).
     """
     import torch
 
@@ -291,14 +315,27 @@ def run(
     work = Path(work)
     t0 = time.perf_counter()
     sets, timings = make_datasets(work, size, progress=True)
+    pool = None
+    if mine:
+        from clusterlens.mock import MockConfig, simulate_dataset
+
+        t_pool = time.perf_counter()
+        pool = simulate_dataset(
+            work / f"pool-{mine}", mine, MockConfig(), seed=SEEDS["pool"], n_positive=0,
+            workers=0 if mine < 10000 else 2, progress=False,
+        )  # fmt: skip
+        timings["simulate pool"] = time.perf_counter() - t_pool
     t1 = time.perf_counter()
+    n_epochs = epochs or SIZES[size][2]
+    variant = size + ("" if epochs is None else f"-e{n_epochs}") + (f"-mine{mine}" if mine else "")
     members = [
         train_recipe(
             sets["train"],
-            work / (f"model-{size}" if seed == 0 else f"model-{size}-seed{seed}"),
+            work / (f"model-{variant}" if seed == 0 else f"model-{variant}-seed{seed}"),
             quick=quick,
-            epochs=SIZES[size][2],
+            epochs=n_epochs,
             seed=seed,
+            negative_pool=pool,
         )[0]
         for seed in range(committee)
     ]
@@ -306,7 +343,7 @@ def run(
     if committee > 1:  # the members' mean probability, one manifest (clusterlens.nets.committee)
         from clusterlens.nets.committee import write_committee
 
-        model = write_committee(work / f"committee-{size}-{committee}.json", members).path
+        model = write_committee(work / f"committee-{variant}-{committee}.json", members).path
     t2 = time.perf_counter()
     results, curves = {}, {}
     for name in SET_NAMES:
@@ -318,13 +355,18 @@ def run(
     timings.update({"simulate": t1 - t0, "train": t2 - t1, "score": t3 - t2, "total": t3 - t0})
     timings["cpu"] = time.process_time()
     table = markdown_table(results)
-    what = f"{size}; committee of {committee}; {symmetries} view(s); threshold {PAPER_THRESHOLD}"
+    what = (
+        f"{size}, {n_epochs} epochs, {mine} pool negatives; committee of {committee}; "
+        f"{symmetries} view(s); threshold {PAPER_THRESHOLD}"
+    )
     print(f"\nGeneralisation ({what}):\n{table}")
     print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         doc = {
             "size": size,
+            "epochs": n_epochs,
+            "mined_pool": mine,
             "committee": committee,
             "symmetries": symmetries,
             "threshold": PAPER_THRESHOLD,
@@ -369,6 +411,10 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--symmetries", type=int, default=1, choices=[1, 2, 4, 8], help="test-time views"
     )
+    parser.add_argument("--epochs", type=int, help="epochs instead of the size's")
+    parser.add_argument(
+        "--mine", type=int, default=0, help="a pool of N more non-lenses mined in training"
+    )
     # run_all.py passes its own options to every benchmark; --check has no floor here
     parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
     args, unknown = parser.parse_known_args(argv)
@@ -377,6 +423,10 @@ def main(argv=None) -> int:
     size = args.size or ("quick" if args.quick else "default")
     if args.committee < 1:
         parser.error(f"--committee must be >= 1; got {args.committee}")
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs must be >= 1; got {args.epochs}")
+    if args.mine < 0:
+        parser.error(f"--mine must be >= 0; got {args.mine}")
     run(
         size,
         out=args.out,
@@ -384,6 +434,8 @@ def main(argv=None) -> int:
         threads=args.threads,
         committee=args.committee,
         symmetries=args.symmetries,
+        epochs=args.epochs,
+        mine=args.mine,
     )
     return 0
 

@@ -141,6 +141,21 @@ def test_train_recipe_and_score_on_a_tiny_set(tmp_path):
     )
 
 
+@pytest.mark.torch
+def test_train_recipe_mines_a_negative_pool(tmp_path):
+    pytest.importorskip("torch")
+    train = write_toy_dataset(tmp_path / "toy", 8, size=223, arc_snr=5.0, seed=1)
+    pool = write_toy_dataset(tmp_path / "pool", 16, size=223, arc_snr=5.0, seed=2)
+    negatives = pool.subset(pool.indices[pool.view_labels == 0])
+    _, trainer = bench.train_recipe(
+        train, tmp_path / "model", quick=True, epochs=2, negative_pool=negatives
+    )
+    # two epochs: mined once, after the first, an eighth of the pool
+    assert trainer.config.hard_negative_rounds == 3 and trainer.config.hard_negative_every == 1
+    assert [len(r) for r in trainer.hard_negatives_] == [len(negatives) // 8]
+    assert set(trainer.hard_negatives_[0]) <= set(negatives.indices.tolist())
+
+
 @pytest.mark.slow
 def test_quick_benchmark_end_to_end(tmp_path):
     import json
