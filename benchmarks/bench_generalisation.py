@@ -207,6 +207,12 @@ def figures(scores, labels, threshold: float = PAPER_THRESHOLD) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
+def _simulation_workers(n_images: int) -> int:
+    """One process for small sets, every core from 10,000 images (the images depend only on
+    the seed, not on the number of workers)."""
+    return 0 if n_images < 10000 else 2
+
+
 def make_datasets(work: Path, size: str, *, progress: bool = False) -> dict:
     """Training set and the three test sets (cached in ``work``; made if missing)."""
     from clusterlens.mock import MockConfig, simulate_dataset
@@ -224,9 +230,7 @@ def make_datasets(work: Path, size: str, *, progress: bool = False) -> dict:
         return ds
 
     sets = {}
-    # one process for the small sets; the 10,000 images of "xlarge" on every core (the
-    # images depend only on the seed, not on the number of workers)
-    sim = dict(workers=0 if n_train < 10000 else 2, progress=False)
+    sim = dict(workers=_simulation_workers(n_train), progress=False)
     sets["train"] = timed(
         "train",
         lambda: simulate_dataset(
@@ -322,7 +326,7 @@ def run(
         t_pool = time.perf_counter()
         pool = simulate_dataset(
             work / f"pool-{mine}", mine, MockConfig(), seed=SEEDS["pool"], n_positive=0,
-            workers=0 if mine < 10000 else 2, progress=False,
+            workers=_simulation_workers(mine), progress=False,
         )  # fmt: skip
         timings["simulate pool"] = time.perf_counter() - t_pool
     t1 = time.perf_counter()

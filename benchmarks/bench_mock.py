@@ -42,6 +42,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from clusterlens._malloc import MALLOC_ENV  # noqa: E402
 from clusterlens.mock import (  # noqa: E402
     ClusterScene,
     MockConfig,
@@ -53,7 +54,6 @@ from clusterlens.mock import (  # noqa: E402
 )
 
 FLOOR = 5.0
-MALLOC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 N_MEMBERS = 50
 
 
@@ -175,8 +175,6 @@ def hours_per_100k(t):
 
 def _with_worker_malloc(argv):
     """Restart this script with the Dask workers' malloc settings (they are read at start)."""
-    from clusterlens._malloc import MALLOC_ENV
-
     if "--default-malloc" in argv or all(k in os.environ for k in MALLOC_ENV):
         return
     env = {**os.environ, **{k: str(v) for k, v in MALLOC_ENV.items()}}
@@ -210,7 +208,7 @@ def main(argv=None) -> int:
     )
     print(f"223x223 g/r/z mock, cluster with {N_MEMBERS} members (one process, 1 thread)")
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    malloc = ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in MALLOC_VARIABLES)
+    malloc = ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in MALLOC_ENV)
     print(f"malloc settings: {malloc}")
     print("                                wall ms/mock  mocks/s   CPU ms/mock")
     print(

@@ -220,7 +220,7 @@ class DatasetImages:
             k if isinstance(k, Integral | slice) else np.asarray(k) for k in selection
         )
         stored = None
-        if self._chunk_files is not None and len(selection) == 1 and isinstance(key, Integral):
+        if self._chunk_files is not None and isinstance(key, Integral):
             index = int(key) + (len(self) if key < 0 else 0)
             stored = self._chunk_files.read(index)  # one whole image: its chunk file
         if stored is None:
